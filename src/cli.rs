@@ -1,0 +1,294 @@
+//! The `personify` command line: `serve` (default), `check [DIR]`, `explain --url URL …`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::consent::{Basis, Consent, ConsentPolicy, ConsentSignals, Purposes};
+use crate::decide::{decide, Reason};
+use crate::privacy::{Keyring, Secret, VisitorId};
+use crate::rules::{self, Action};
+use crate::signals::{PageView, RequestMeta, SessionSummary, SignalExtractor};
+
+/// personify: privacy-first personification segment server.
+#[derive(Debug, Parser)]
+#[command(name = "personify", version, about)]
+pub struct Cli {
+    /// Directory holding default.toml and local.toml.
+    #[arg(long, global = true, default_value = "config", value_name = "DIR")]
+    pub config: PathBuf,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Validate segment rules; prints `file:line: message` for every problem and exits non-zero.
+    Check {
+        /// Rules directory (default: rules.dir from configuration).
+        dir: Option<PathBuf>,
+    },
+    /// Show what a page view would get, and why.
+    Explain(ExplainArgs),
+}
+
+/// Inputs of a hypothetical page view.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Page URL.
+    #[arg(long)]
+    pub url: String,
+    /// Referrer URL.
+    #[arg(long)]
+    pub referrer: Option<String>,
+    /// Page category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Country (ISO alpha-2) as the country header would give it.
+    #[arg(long)]
+    pub country: Option<String>,
+    /// User-Agent, reduced to a device class.
+    #[arg(long = "user-agent")]
+    pub user_agent: Option<String>,
+    /// Accept-Language header value.
+    #[arg(long = "accept-language")]
+    pub accept_language: Option<String>,
+    /// Local offset from UTC in minutes.
+    #[arg(long = "tz-offset", allow_hyphen_values = true)]
+    pub tz_offset: Option<i64>,
+    /// Session summary: pages viewed.
+    #[arg(long = "pages-viewed")]
+    pub pages_viewed: Option<u32>,
+    /// Session summary: a content category seen (repeatable).
+    #[arg(long = "session-category")]
+    pub session_categories: Vec<String>,
+    /// Session summary: returning visitor.
+    #[arg(long)]
+    pub returning: bool,
+    /// Send `Sec-GPC: 1`.
+    #[arg(long)]
+    pub gpc: bool,
+    /// `granted`: as if the visitor explicitly consented to everything; `default`: the jurisdiction
+    /// default for --country and --gpc.
+    #[arg(long, default_value = "granted", value_parser = ["granted", "default"])]
+    pub consent: String,
+    /// First-party visitor id (only affects the experiment arm shown).
+    #[arg(long = "visitor-id")]
+    pub visitor_id: Option<String>,
+    /// Rules directory (default: rules.dir from configuration).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `check`: 0 when the rules are valid, 1 otherwise.
+pub fn check(settings: &Settings, dir: Option<&Path>) -> ExitCode {
+    let dir = dir.unwrap_or(&settings.rules.dir);
+    match rules::load_dir(dir) {
+        Ok(set) => {
+            let experiments = set.experiments().count();
+            let sensitive = set.segments.iter().filter(|s| s.sensitive.is_some()).count();
+            println!(
+                "ok: {} segments ({} sensitive), {} slots, {} experiments\nversion {}",
+                set.segments.len(),
+                sensitive,
+                set.slots.len(),
+                experiments,
+                set.version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s)", errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `explain`.
+pub fn explain(settings: &Settings, args: &ExplainArgs) -> ExitCode {
+    match explain_inner(settings, args) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn explain_inner(settings: &Settings, a: &ExplainArgs) -> Result<String, String> {
+    let dir = a.rules.as_deref().unwrap_or(&settings.rules.dir);
+    let set = rules::load_dir(dir).map_err(|e| e.to_string())?;
+    let session =
+        (a.pages_viewed.is_some() || !a.session_categories.is_empty() || a.returning).then(|| SessionSummary {
+            pages_viewed: a.pages_viewed.unwrap_or(0),
+            categories: a.session_categories.clone(),
+            returning: a.returning,
+        });
+    let view = PageView::parse(
+        None,
+        &a.url,
+        a.referrer.clone(),
+        a.category.clone(),
+        session,
+        a.tz_offset,
+    )
+    .map_err(|e| format!("error: {e}"))?;
+    let now = SystemTime::now();
+    let meta = RequestMeta {
+        user_agent: a.user_agent.as_deref(),
+        accept_language: a.accept_language.as_deref(),
+        country: a.country.as_deref(),
+    };
+    let extracted = SignalExtractor::new(settings)
+        .extract(&view, meta, now)
+        .map_err(|e| format!("error: {e}"))?;
+    let consent = if a.consent == "granted" {
+        Consent {
+            purposes: Purposes::ALL,
+            basis: Basis::JurisdictionOptOut,
+            explicit: true,
+        }
+    } else {
+        ConsentPolicy::new(&settings.consent).resolve(&ConsentSignals {
+            country: extracted.signals.country,
+            gpc: a.gpc,
+        })
+    };
+    // An ephemeral keyring: the arm shown is an example, the server's secret differs.
+    let keyring = Keyring::new(Secret::generate(), now);
+    let site = extracted.signals.site.clone().unwrap_or_default();
+    let key = match &a.visitor_id {
+        Some(id) => keyring.first_party(
+            &site,
+            &VisitorId::parse(id).map_err(|e| format!("error: --visitor-id {e}"))?,
+        ),
+        None => keyring.cookieless(&site, "", a.user_agent.as_deref().unwrap_or(""), now),
+    };
+    let decision = decide(&set, &extracted.signals, &consent, &key, None);
+
+    if a.json {
+        let slots: serde_json::Map<String, serde_json::Value> = decision
+            .slots
+            .iter()
+            .map(|d| {
+                let content: serde_json::Value = serde_json::from_str(d.variant.content.get()).unwrap_or_default();
+                (d.slot.id.clone(), serde_json::json!({"variant": d.variant.id, "content": content, "because": reason_text(&d.reason, &set)}))
+            })
+            .collect();
+        let out = serde_json::json!({
+            "signals": extracted.signals.to_json(),
+            "consent": consent,
+            "segments": decision.segments.iter().map(|s| serde_json::json!({"id": s.id, "name": s.name, "priority": s.priority, "defined_at": s.defined_at})).collect::<Vec<_>>(),
+            "decisions": slots,
+            "warnings": extracted.warnings,
+            "rules_version": set.version,
+        });
+        return serde_json::to_string_pretty(&out).map_err(|e| e.to_string());
+    }
+
+    let mut out = String::new();
+    out.push_str("signals:\n");
+    for (k, v) in extracted.signals.to_json() {
+        out.push_str(&format!("  {k} = {v}\n"));
+    }
+    let p = consent.purposes;
+    let basis = if a.consent == "granted" {
+        "assumed explicit consent (--consent granted)".to_string()
+    } else {
+        serde_json::to_value(consent.basis)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    out.push_str(&format!(
+        "consent: personalize={} measure={} advertise={} (basis: {basis})\n",
+        p.personalize, p.measure, p.advertise
+    ));
+    out.push_str("segments:\n");
+    if decision.segments.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    for s in &decision.segments {
+        let flag = s
+            .sensitive
+            .as_deref()
+            .map(|c| format!(" [sensitive: {c}]"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {} \"{}\" priority {}{} ({})\n",
+            s.id, s.name, s.priority, flag, s.defined_at
+        ));
+    }
+    out.push_str("decisions:\n");
+    for d in &decision.slots {
+        out.push_str(&format!(
+            "  {}: {} because {}\n",
+            d.slot.id,
+            d.variant.id,
+            reason_text(&d.reason, &set)
+        ));
+    }
+    for w in &extracted.warnings {
+        out.push_str(&format!("warning: {}: {}\n", w.field, w.message));
+    }
+    out.push_str(&format!("rules {}", set.version));
+    Ok(out)
+}
+
+fn reason_text(reason: &Reason<'_>, set: &rules::RuleSet) -> String {
+    match reason {
+        Reason::NoConsent => "no personalize consent: the slot default".into(),
+        Reason::SensitivePage => "the page matches a sensitive segment and consent is not explicit: the default".into(),
+        Reason::NoRule => "no matched segment has a rule for this slot: the default".into(),
+        Reason::Segment(s) => format!("segment {} (priority {}) maps to it", s.id, s.priority),
+        Reason::Experiment {
+            segment,
+            experiment,
+            arm,
+        } => {
+            let arms: Vec<String> = set
+                .slots
+                .iter()
+                .flat_map(|sl| sl.rules.iter().map(move |r| (sl, r)))
+                .filter_map(|(sl, r)| match &r.action {
+                    Action::Experiment(e) if e.id == experiment.id => Some(
+                        e.arms
+                            .iter()
+                            .map(|a| format!("{} {}%", sl.variants[a.variant].id, a.weight))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    _ => None,
+                })
+                .collect();
+            let which = if arm.is_some() {
+                "an arm"
+            } else {
+                "the holdout (default)"
+            };
+            format!(
+                "segment {} runs experiment {} (holdout {}%, arms {}); this visitor key fell in {which}",
+                segment.id,
+                experiment.id,
+                experiment.holdout_bp / 100,
+                arms.join("; ")
+            )
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Layered configuration: embedded defaults < `DIR/default.toml` < `DIR/local.toml` < `PERSONIFY__…` env.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The shipped defaults, compiled in so the binary runs even without a `config/` directory.
+const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Everything personify reads from configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// HTTP listener and request limits.
+    pub server: ServerSettings,
+    /// Where consent records, secrets and sketches live.
+    pub store: StoreSettings,
+    /// Where the segment rules are.
+    pub rules: RulesSettings,
+    /// Release thresholds, PII policy and retention.
+    pub privacy: PrivacySettings,
+    /// Aggregate counting.
+    pub counts: CountsSettings,
+    /// Coarse location.
+    pub geo: GeoSettings,
+    /// Jurisdiction defaults for consent.
+    pub consent: ConsentSettings,
+    /// How raw request input becomes signals.
+    pub signals: SignalSettings,
+    /// Admin tokens.
+    pub auth: AuthSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address to bind.
+    pub host: String,
+    /// Port to bind; 0 picks a free one (tests).
+    pub port: u16,
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Header with the client address set by a trusted proxy; empty = TCP peer.
+    pub client_ip_header: String,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoreSettings {
+    /// `sqlite://path` or `postgres://…`.
+    pub url: String,
+}
+
+/// `[rules]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RulesSettings {
+    /// Directory holding `*.toml` segment rules.
+    pub dir: PathBuf,
+}
+
+/// What to do with a signal value that looks like personal data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiPolicy {
+    /// Drop the signal and name it in `warnings`.
+    Scrub,
+    /// Answer 400 naming the field.
+    Reject,
+}
+
+/// `[privacy]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrivacySettings {
+    /// Minimum distinct visitors before a count is released.
+    pub k: u64,
+    /// Discrete Laplace privacy budget per released count; 0 disables noise.
+    pub epsilon: f64,
+    /// Scrub or reject personal-looking signal values.
+    pub pii_policy: PiiPolicy,
+    /// Days of daily sketches kept.
+    pub retention_days: u32,
+}
+
+/// `[counts]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct CountsSettings {
+    /// Seconds between sketch flushes to the store.
+    pub flush_seconds: u64,
+}
+
+/// `[geo]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct GeoSettings {
+    /// Header carrying the ISO 3166-1 alpha-2 country, set by a trusted proxy.
+    pub country_header: String,
+}
+
+/// `[consent]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConsentSettings {
+    /// Alpha-2 codes of opt-in jurisdictions.
+    pub opt_in_countries: Vec<String>,
+}
+
+/// `[signals]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignalSettings {
+    /// Referrer host patterns classified as search engines.
+    pub search_referrers: Vec<String>,
+    /// Referrer host patterns classified as social networks.
+    pub social_referrers: Vec<String>,
+    /// Referrer host patterns classified as webmail.
+    pub email_referrers: Vec<String>,
+    /// Extra hosts treated as internal referrers.
+    pub internal_hosts: Vec<String>,
+}
+
+/// `[auth]`
+#[derive(Clone, Deserialize)]
+pub struct AuthSettings {
+    /// Master token; never printed.
+    pub admin_token: String,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field(
+                "admin_token",
+                &if self.admin_token.is_empty() {
+                    "<unset>"
+                } else {
+                    "<redacted>"
+                },
+            )
+            .finish()
+    }
+}
+
+/// A configuration that could not be loaded, naming the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or a value has the wrong type.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value parsed but makes no sense.
+    #[error("configuration: {key}: {message}")]
+    Invalid {
+        /// The dotted key at fault.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl Settings {
+    /// Loads the layered configuration from `dir` (usually `config/`) and the process environment.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(dir, config::Environment::with_prefix("PERSONIFY"))
+    }
+
+    /// Like [`Settings::load`], with the environment source given (tests pass their own map).
+    pub fn load_with_env(dir: &Path, env: config::Environment) -> Result<Self, ConfigError> {
+        let builder = config::Config::builder()
+            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
+            .add_source(config::File::from(dir.join("default.toml")).required(false))
+            .add_source(config::File::from(dir.join("local.toml")).required(false))
+            .add_source(
+                env.prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("consent.opt_in_countries")
+                    .with_list_parse_key("signals.internal_hosts"),
+            );
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        if let Ok(token) = std::env::var("PERSONIFY_ADMIN_TOKEN") {
+            settings.auth.admin_token = token;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The embedded defaults alone (benches and unit tests).
+    pub fn defaults() -> Result<Self, ConfigError> {
+        let mut settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.server.max_body_bytes < 256 {
+            return Err(ConfigError::Invalid {
+                key: "server.max_body_bytes",
+                message: "must be at least 256".into(),
+            });
+        }
+        if !(self.privacy.epsilon >= 0.0 && self.privacy.epsilon.is_finite()) {
+            return Err(ConfigError::Invalid {
+                key: "privacy.epsilon",
+                message: "must be a finite number >= 0".into(),
+            });
+        }
+        if self.privacy.k == 0 {
+            return Err(ConfigError::Invalid {
+                key: "privacy.k",
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.counts.flush_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                key: "counts.flush_seconds",
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.geo.country_header.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "geo.country_header",
+                message: "must name a header".into(),
+            });
+        }
+        for code in &mut self.consent.opt_in_countries {
+            let upper = code.trim().to_ascii_uppercase();
+            if upper.len() != 2 || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(ConfigError::Invalid {
+                    key: "consent.opt_in_countries",
+                    message: format!("{code:?} is not an ISO 3166-1 alpha-2 code"),
+                });
+            }
+            *code = upper;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> config::Environment {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        config::Environment::with_prefix("PERSONIFY").source(Some(map))
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = Settings::load_with_env(Path::new("config"), env(&[])).unwrap();
+        assert_eq!(s.server.host, "127.0.0.1");
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.store.url, "sqlite://data/personify.db");
+        assert_eq!(s.rules.dir, PathBuf::from("segment_rules"));
+        assert_eq!(s.counts.flush_seconds, 10);
+        assert_eq!(s.geo.country_header, "CF-IPCountry");
+        assert_eq!(s.privacy.k, 50);
+        assert_eq!(s.privacy.pii_policy, PiiPolicy::Scrub);
+        assert_eq!(s.server.max_body_bytes, 16 * 1024);
+        for eu in ["DE", "FR", "GB", "CH", "NO"] {
+            assert!(s.consent.opt_in_countries.iter().any(|c| c == eu), "{eu}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_use_double_underscores() {
+        let s = Settings::load_with_env(
+            Path::new("config"),
+            env(&[
+                ("PERSONIFY__SERVER__PORT", "9000"),
+                ("PERSONIFY__PRIVACY__PII_POLICY", "reject"),
+                ("PERSONIFY__GEO__COUNTRY_HEADER", "X-Country"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 9000);
+        assert_eq!(s.privacy.pii_policy, PiiPolicy::Reject);
+        assert_eq!(s.geo.country_header, "X-Country");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Settings::load_with_env(Path::new("config"), env(&[("PERSONIFY__PRIVACY__PII_POLICY", "shred")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("pii_policy"), "{err}");
+    }
+}

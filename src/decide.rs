@@ -1,0 +1,180 @@
+//! Decisions: which segments a page view belongs to, and which variant every slot shows.
+
+use sha2::{Digest, Sha256};
+
+use crate::consent::Consent;
+use crate::privacy::VisitorKey;
+use crate::rules::{Action, Experiment, RuleSet, Segment, Slot, Variant};
+use crate::signals::{Signals, Warning};
+
+/// Number of buckets visitors are spread over.
+pub const BUCKETS: u32 = 10_000;
+
+/// The bucket of a visitor in an experiment (DESIGN §8):
+/// `u64::from_be_bytes(SHA-256(experiment_id ‖ ":" ‖ key)[0..8]) % 10_000`, with the key's 32 raw bytes.
+pub fn bucket(experiment_id: &str, key: &VisitorKey) -> u32 {
+    let mut h = Sha256::new();
+    h.update(experiment_id.as_bytes());
+    h.update(b":");
+    h.update(key.as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % u64::from(BUCKETS)) as u32
+}
+
+/// Why a slot shows what it shows.
+#[derive(Debug, Clone, Copy)]
+pub enum Reason<'r> {
+    /// No `personalize` consent: the default.
+    NoConsent,
+    /// The page matches a sensitive segment without explicit consent: nothing is personalised on it.
+    SensitivePage,
+    /// No matched segment has a rule for this slot: the default.
+    NoRule,
+    /// A segment's fixed variant.
+    Segment(&'r Segment),
+    /// A segment's experiment; `arm` is `None` for the holdout.
+    Experiment {
+        segment: &'r Segment,
+        experiment: &'r Experiment,
+        arm: Option<usize>,
+    },
+}
+
+/// What one slot shows.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotDecision<'r> {
+    /// The slot.
+    pub slot: &'r Slot,
+    /// The chosen variant.
+    pub variant: &'r Variant,
+    /// Why.
+    pub reason: Reason<'r>,
+}
+
+impl SlotDecision<'_> {
+    /// `(experiment id, arm label)` when the visitor is in an experiment; the holdout's label is `holdout`.
+    pub fn experiment(&self) -> Option<(&str, &str)> {
+        match self.reason {
+            Reason::Experiment {
+                experiment, arm: None, ..
+            } => Some((&experiment.id, "holdout")),
+            Reason::Experiment {
+                experiment,
+                arm: Some(_),
+                ..
+            } => Some((&experiment.id, &self.variant.id)),
+            _ => None,
+        }
+    }
+}
+
+/// A full decision for one page view.
+#[derive(Debug, Clone)]
+pub struct Decision<'r> {
+    /// Segments the page view belongs to (empty without `personalize`), highest priority first.
+    pub segments: Vec<&'r Segment>,
+    /// One entry per decided slot, in slot id order.
+    pub slots: Vec<SlotDecision<'r>>,
+    /// Requested slots that do not exist, and similar notes.
+    pub warnings: Vec<Warning>,
+}
+
+/// Decides a page view. `only` limits the answer to these slots (unknown ones produce a warning).
+pub fn decide<'r>(
+    rules: &'r RuleSet,
+    signals: &Signals,
+    consent: &Consent,
+    key: &VisitorKey,
+    only: Option<&[String]>,
+) -> Decision<'r> {
+    let mut warnings = Vec::new();
+    let matches = if consent.purposes.personalize {
+        Some(rules.match_segments(signals))
+    } else {
+        None
+    };
+    // A sensitive segment needs an explicit choice, never a default (DESIGN §2.6). Without one, a page
+    // that matches it gets no personalisation at all: no offers beside a bereavement page.
+    let sensitive_page = !consent.explicit
+        && matches
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|i| rules.segments[i].sensitive.is_some()));
+    let personalize = consent.purposes.personalize && !sensitive_page;
+    let eligible = |i: usize| personalize && matches.as_ref().is_some_and(|m| m.contains(i));
+    let segments = (0..rules.segments.len())
+        .filter(|&i| eligible(i))
+        .map(|i| &rules.segments[i])
+        .collect();
+
+    let decide_slot = |slot: &'r Slot| -> SlotDecision<'r> {
+        let default = SlotDecision {
+            slot,
+            variant: &slot.variants[slot.default],
+            reason: Reason::NoRule,
+        };
+        if sensitive_page {
+            return SlotDecision {
+                reason: Reason::SensitivePage,
+                ..default
+            };
+        }
+        if !personalize {
+            return SlotDecision {
+                reason: Reason::NoConsent,
+                ..default
+            };
+        }
+        let Some(rule) = slot.rules.iter().find(|r| eligible(r.segment)) else {
+            return default;
+        };
+        let segment = &rules.segments[rule.segment];
+        match &rule.action {
+            Action::Variant(v) => SlotDecision {
+                slot,
+                variant: &slot.variants[*v],
+                reason: Reason::Segment(segment),
+            },
+            Action::Experiment(experiment) => {
+                let arm = experiment.arm_for_bucket(bucket(&experiment.id, key));
+                let variant = arm.map_or(slot.default, |a| experiment.arms[a].variant);
+                SlotDecision {
+                    slot,
+                    variant: &slot.variants[variant],
+                    reason: Reason::Experiment {
+                        segment,
+                        experiment,
+                        arm,
+                    },
+                }
+            }
+        }
+    };
+
+    let slots = match only {
+        None => rules.slots.iter().map(decide_slot).collect(),
+        Some(wanted) => {
+            let mut out = Vec::with_capacity(wanted.len());
+            for (i, id) in wanted.iter().enumerate() {
+                match rules.slot(id) {
+                    Some(slot) if !out.iter().any(|d: &SlotDecision<'_>| d.slot.id == slot.id) => {
+                        out.push(decide_slot(slot))
+                    }
+                    Some(_) => {}
+                    None => warnings.push(Warning {
+                        code: "unknown_slot",
+                        field: format!("slots[{i}]"),
+                        message: "no slot with this id in the active rules; it was skipped".into(),
+                    }),
+                }
+            }
+            out
+        }
+    };
+    Decision {
+        segments,
+        slots,
+        warnings,
+    }
+}

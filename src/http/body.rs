@@ -1,0 +1,142 @@
+//! Reading JSON bodies at the edge: size limit, content type, and errors that name the field.
+
+use std::sync::LazyLock;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use regex::Regex;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Reads the whole body, refusing more than `limit` bytes and non-JSON content types.
+///
+/// `text/plain` is accepted too: browser SDKs send it to avoid a CORS preflight on every page view.
+pub async fn read(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let json = ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
+        if !(json || ct == "text/plain") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    match payload.to_bytes_limited(limit).await {
+        Err(_) => Err(ApiError::PayloadTooLarge { limit }),
+        Ok(Err(_)) => Err(ApiError::BadPayload),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+static POSITION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r" at line \d+ column \d+$").unwrap());
+static MISSING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^missing field `([^`]+)`").unwrap());
+
+/// Parses JSON into `T`; data errors name the dotted field and never echo the value sent.
+pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => {
+            return de.end().map(|()| v).map_err(|e| ApiError::MalformedJson {
+                message: format!("trailing characters at line {} column {}", e.line(), e.column()),
+            })
+        }
+        Err(e) => e,
+    };
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    let raw = inner.to_string();
+    let message = POSITION.replace(&raw, "").into_owned();
+    if !inner.is_data() {
+        let position = format!("line {} column {}", inner.line(), inner.column());
+        let what = if inner.is_eof() {
+            "unexpected end of input"
+        } else {
+            "syntax error"
+        };
+        return Err(ApiError::MalformedJson {
+            message: format!("{what} at {position}"),
+        });
+    }
+    if let Some(m) = MISSING.captures(&message) {
+        let field = if path == "." {
+            m[1].to_string()
+        } else {
+            format!("{path}.{}", &m[1])
+        };
+        return Err(ApiError::InvalidField {
+            message: format!("{field} is required"),
+            field,
+        });
+    }
+    let field = if path == "." { "body".to_string() } else { path };
+    // serde's messages quote the offending value ("invalid type: string \"…\""); keep only what was expected.
+    let expected = message.rsplit_once(", expected ").map(|(_, e)| e.to_string());
+    let message = match expected {
+        Some(e) => format!("{field} has the wrong type or value: expected {e}"),
+        None => format!("{field} has the wrong type or value"),
+    };
+    Err(ApiError::InvalidField { field, message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        page: Inner,
+        n: Option<u32>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        url: String,
+    }
+
+    fn field(e: ApiError) -> (String, String) {
+        match e {
+            ApiError::InvalidField { field, message } => (field, message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field_without_echoing() {
+        let (f, _) = field(json::<Outer>(br#"{"page":{}}"#).unwrap_err());
+        assert_eq!(f, "page.url");
+        let (f, _) = field(json::<Outer>(br#"{"x":1}"#).unwrap_err());
+        assert_eq!(f, "page");
+        let (f, m) = field(json::<Outer>(br#"{"page":{"url":"u"},"n":"jane@example.com"}"#).unwrap_err());
+        assert_eq!(f, "n");
+        assert!(!m.contains("jane"), "{m}");
+        let (f, _) = field(json::<Outer>(br#"{"page":{"url":5}}"#).unwrap_err());
+        assert_eq!(f, "page.url");
+        assert!(matches!(
+            json::<Outer>(b"{\"page\":").unwrap_err(),
+            ApiError::MalformedJson { .. }
+        ));
+        assert!(matches!(
+            json::<Outer>(b"nope").unwrap_err(),
+            ApiError::MalformedJson { .. }
+        ));
+        assert!(matches!(
+            json::<Outer>(br#"{"page":{"url":"u"}} trailing"#).unwrap_err(),
+            ApiError::MalformedJson { .. }
+        ));
+    }
+}

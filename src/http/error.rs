@@ -1,0 +1,144 @@
+//! The one place API errors become HTTP: `{"error": {"code", "message", "field"?}}` with the right status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::privacy::VisitorIdError;
+use crate::signals::SignalError;
+
+/// Everything a request can get wrong, and the few things the server can.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Body over `server.max_body_bytes`.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A body that is not JSON by its content type.
+    #[error("content type must be application/json")]
+    UnsupportedMediaType,
+    /// The body could not be read from the connection.
+    #[error("request body could not be read")]
+    BadPayload,
+    /// Not JSON at all.
+    #[error("body is not valid JSON: {message}")]
+    MalformedJson {
+        /// Parser message (positions only, never content).
+        message: String,
+    },
+    /// A field is missing, has the wrong type, or an impossible value.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value looks like personal data under `pii_policy = "reject"`.
+    #[error("{field}: {message}")]
+    PersonalData {
+        /// Dotted path of the field.
+        field: String,
+        /// What it looks like (the value is never echoed).
+        message: String,
+    },
+    /// No such route.
+    #[error("no such route: see /openapi.yaml")]
+    NotFound,
+    /// Route exists, method does not.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::BadPayload => "bad_payload",
+            ApiError::MalformedJson { .. } => "malformed_json",
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::PersonalData { .. } => "personal_data",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::InvalidField { field, .. } | ApiError::PersonalData { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadPayload
+            | ApiError::MalformedJson { .. }
+            | ApiError::InvalidField { .. }
+            | ApiError::PersonalData { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            ApiError::InvalidField { message, .. } | ApiError::PersonalData { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        HttpResponse::build(self.status_code()).json(Body {
+            error: Detail {
+                code: self.code(),
+                message,
+                field: self.field(),
+            },
+        })
+    }
+}
+
+impl From<SignalError> for ApiError {
+    fn from(e: SignalError) -> Self {
+        match e {
+            SignalError::Invalid { field, message } => ApiError::InvalidField {
+                message: format!("{field} {message}"),
+                field,
+            },
+            SignalError::PersonalData { field, kind } => ApiError::PersonalData {
+                message: format!(
+                    "{field} looks like {}; personal data is not accepted (privacy.pii_policy = \"reject\")",
+                    kind.describe()
+                ),
+                field,
+            },
+        }
+    }
+}
+
+impl From<VisitorIdError> for ApiError {
+    fn from(e: VisitorIdError) -> Self {
+        ApiError::InvalidField {
+            field: "visitor_id".into(),
+            message: format!("visitor_id {e}"),
+        }
+    }
+}

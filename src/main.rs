@@ -1,0 +1,51 @@
+//! The `personify` binary: parse the command line, load configuration, hand over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use personify::cli::{self, Cli, Command};
+use personify::config::Settings;
+use personify::startup::Application;
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    let settings = match Settings::load(&args.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match args.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Check { dir } => cli::check(&settings, dir.as_deref()),
+        Command::Explain(a) => cli::explain(&settings, &a),
+    }
+}
+
+fn serve(settings: Settings) -> ExitCode {
+    personify::telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let app = match Application::build(&settings) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match app.run_until_stopped().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("server error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,256 @@
+//! Visitor keys: keyed hashes that stand in for a visitor and never leave the server.
+//!
+//! A [`VisitorKey`] can only be made here, from a [`VisitorId`] (first-party random id) under the
+//! long-lived secret, or from the connection (IP + User-Agent) under the salt of the current UTC day.
+//! Raw ids, IPs and User-Agents go in and only the 32-byte HMAC comes out.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Longest visitor id accepted.
+pub const MAX_VISITOR_ID_LEN: usize = 128;
+
+/// A first-party random visitor id as sent by the client: 1–128 visible ASCII characters.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VisitorId(String);
+
+impl std::fmt::Debug for VisitorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VisitorId(<redacted>)")
+    }
+}
+
+/// Why a visitor id was refused (the id itself is never repeated).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VisitorIdError {
+    /// Empty or only whitespace.
+    #[error("must not be empty")]
+    Empty,
+    /// Over the length limit.
+    #[error("must be at most {MAX_VISITOR_ID_LEN} characters")]
+    TooLong,
+    /// Control characters, spaces or non-ASCII.
+    #[error("must contain only visible ASCII characters")]
+    BadCharacters,
+}
+
+impl VisitorId {
+    /// Parses a client-supplied id.
+    pub fn parse(raw: &str) -> Result<VisitorId, VisitorIdError> {
+        if raw.is_empty() {
+            return Err(VisitorIdError::Empty);
+        }
+        if raw.len() > MAX_VISITOR_ID_LEN {
+            return Err(VisitorIdError::TooLong);
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(VisitorIdError::BadCharacters);
+        }
+        Ok(VisitorId(raw.to_string()))
+    }
+
+    /// The id text, for the PII firewall only.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How a key was derived, which decides how long bucketing is sticky.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// From a first-party id: stable while the id and the secret are.
+    FirstParty,
+    /// From IP + User-Agent under the daily salt: stable for one UTC day only.
+    Cookieless,
+}
+
+/// An opaque 32-byte keyed hash standing for one visitor; only this module can make one.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct VisitorKey {
+    bytes: [u8; 32],
+    kind: KeyKind,
+}
+
+impl std::fmt::Debug for VisitorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VisitorKey({:?}, {}…)", self.kind, hex::encode(&self.bytes[..4]))
+    }
+}
+
+impl VisitorKey {
+    /// The key bytes (input to bucketing and sketches; never sent to a client).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// How it was derived.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// A key from known bytes, for published test vectors and benchmarks only.
+    #[doc(hidden)]
+    pub fn from_test_bytes(bytes: [u8; 32]) -> VisitorKey {
+        VisitorKey {
+            bytes,
+            kind: KeyKind::FirstParty,
+        }
+    }
+}
+
+/// A 32-byte random secret that never prints.
+#[derive(Clone)]
+pub struct Secret([u8; 32]);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Secret {
+    /// Draws a new secret from the operating system's CSPRNG.
+    pub fn generate() -> Secret {
+        let mut b = [0u8; 32];
+        // ThreadRng is a ChaCha CSPRNG seeded from the operating system.
+        rand::rng().fill_bytes(&mut b);
+        Secret(b)
+    }
+
+    /// Wraps stored bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Secret {
+        Secret(bytes)
+    }
+
+    /// The bytes, for persisting.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// The salt of one UTC day.
+#[derive(Debug, Clone)]
+struct DailySalt {
+    day: i64,
+    salt: Secret,
+}
+
+/// The key material: the id secret and the current daily salt, swapped lock-free at midnight UTC.
+#[derive(Debug)]
+pub struct Keyring {
+    secret: Secret,
+    salt: ArcSwap<DailySalt>,
+}
+
+/// Days since the Unix epoch, UTC.
+pub fn utc_day(now: SystemTime) -> i64 {
+    now.duration_since(UNIX_EPOCH)
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .unwrap_or(0)
+}
+
+impl Keyring {
+    /// A keyring around an existing secret, with a fresh salt for today.
+    pub fn new(secret: Secret, now: SystemTime) -> Keyring {
+        Keyring {
+            secret,
+            salt: ArcSwap::from_pointee(DailySalt {
+                day: utc_day(now),
+                salt: Secret::generate(),
+            }),
+        }
+    }
+
+    /// The key for a first-party visitor id on a site.
+    pub fn first_party(&self, site: &str, id: &VisitorId) -> VisitorKey {
+        VisitorKey {
+            bytes: hmac(self.secret.expose(), &[site.as_bytes(), id.0.as_bytes()]),
+            kind: KeyKind::FirstParty,
+        }
+    }
+
+    /// The cookieless key for a connection on a site, under today's salt.
+    pub fn cookieless(&self, site: &str, ip: &str, user_agent: &str, now: SystemTime) -> VisitorKey {
+        let salt = self.salt_for(utc_day(now));
+        VisitorKey {
+            bytes: hmac(
+                salt.salt.expose(),
+                &[site.as_bytes(), ip.as_bytes(), user_agent.as_bytes()],
+            ),
+            kind: KeyKind::Cookieless,
+        }
+    }
+
+    /// Today's salt, rotating to a fresh random one when the UTC day has changed.
+    fn salt_for(&self, day: i64) -> Arc<DailySalt> {
+        let current = self.salt.load_full();
+        if current.day >= day {
+            return current;
+        }
+        // Several workers may race at midnight; `rcu` keeps exactly one new salt for the day.
+        self.salt.rcu(|old| {
+            if old.day >= day {
+                Arc::clone(old)
+            } else {
+                Arc::new(DailySalt {
+                    day,
+                    salt: Secret::generate(),
+                })
+            }
+        });
+        self.salt.load_full()
+    }
+}
+
+/// HMAC-SHA256 over length-prefixed parts, so `("ab","c")` and `("a","bc")` differ.
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    for p in parts {
+        mac.update(&(p.len() as u32).to_be_bytes());
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn visitor_ids_are_parsed() {
+        assert!(VisitorId::parse("v-123e4567").is_ok());
+        assert_eq!(VisitorId::parse(""), Err(VisitorIdError::Empty));
+        assert_eq!(VisitorId::parse(&"a".repeat(1024)), Err(VisitorIdError::TooLong));
+        assert_eq!(VisitorId::parse("a b"), Err(VisitorIdError::BadCharacters));
+        assert!(!format!("{:?}", VisitorId::parse("secret-id").unwrap()).contains("secret"));
+    }
+
+    #[test]
+    fn keys_are_stable_per_site_and_salt_changes_daily() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_390_200);
+        let ring = Keyring::new(Secret::from_bytes([7; 32]), now);
+        let id = VisitorId::parse("abc").unwrap();
+        assert_eq!(
+            ring.first_party("bank.example", &id),
+            ring.first_party("bank.example", &id)
+        );
+        assert_ne!(
+            ring.first_party("bank.example", &id),
+            ring.first_party("other.example", &id)
+        );
+        let today = ring.cookieless("s", "203.0.113.7", "UA", now);
+        assert_eq!(today, ring.cookieless("s", "203.0.113.7", "UA", now));
+        let tomorrow = ring.cookieless("s", "203.0.113.7", "UA", now + Duration::from_secs(86_400));
+        assert_ne!(today, tomorrow);
+        assert_eq!(tomorrow.kind(), KeyKind::Cookieless);
+    }
+}

@@ -36,7 +36,7 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
     /// Show what a page view would get, and why.
-    Explain(ExplainArgs),
+    Explain(Box<ExplainArgs>),
 }
 
 /// Inputs of a hypothetical page view.

@@ -54,7 +54,7 @@ struct ConsentBody {
     us_privacy: Option<String>,
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: impl header::AsHeaderName) -> Option<&'h str> {
+fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -155,7 +155,7 @@ fn visitor_key(
 ) -> Result<VisitorKey, ApiError> {
     if let Some(raw) = visitor_id {
         let id = VisitorId::parse(raw)?;
-        match (pii::detect(id.as_str()), state.pii_policy) {
+        match (pii::detect_in_identifier(id.as_str()), state.pii_policy) {
             (None, _) => return Ok(state.keyring.first_party(site, &id)),
             (Some(kind), PiiPolicy::Reject) => {
                 return Err(SignalError::PersonalData {

@@ -179,6 +179,8 @@ impl Loc {
 
 #[derive(Default)]
 struct Raw {
+    /// Ids of segments and slots that had errors: references to them are not reported again.
+    broken: HashSet<String>,
     segments: Vec<(Segment, Loc)>,
     slots: Vec<RawSlot>,
     rules: Vec<RawRule>,
@@ -257,16 +259,18 @@ impl FileCtx<'_> {
             };
             for (table, span) in items {
                 match key.get_ref().as_ref() {
-                    "segment" => {
-                        if let Some(seg) = self.segment(table, &span) {
-                            raw.segments.push((seg, self.loc(&span)));
-                        }
-                    }
-                    "slot" => {
-                        if let Some(slot) = self.slot(table, &span) {
+                    "segment" => match self.segment(table, &span) {
+                        Some(seg) => raw.segments.push((seg, self.loc(&span))),
+                        None => raw.broken.extend(table.get("id").and_then(|v| v.get_ref().as_str()).map(|s| format!("segment:{s}"))),
+                    },
+                    "slot" => match self.slot(table, &span) {
+                        Some(slot) if slot.default.is_some() && !slot.variants.is_empty() => raw.slots.push(slot),
+                        Some(slot) => {
+                            raw.broken.insert(format!("slot:{}", slot.id));
                             raw.slots.push(slot);
                         }
-                    }
+                        None => raw.broken.extend(table.get("id").and_then(|v| v.get_ref().as_str()).map(|s| format!("slot:{s}"))),
+                    },
                     "rule" => {
                         if let Some(rule) = self.rule(table, &span) {
                             raw.rules.push(rule);
@@ -1073,17 +1077,18 @@ impl Raw {
             let (slot_id, slot_loc) = &rule.slot;
             let (seg_id, seg_loc) = &rule.segment;
             let slot_i = slot_index.get(slot_id).copied();
-            if slot_i.is_none() {
+            if slot_i.is_none() && !self.broken.contains(&format!("slot:{slot_id}")) {
                 errors.push(slot_loc.err(format!("unknown slot `{slot_id}`")));
             }
             let seg_i = seg_index.get(seg_id.as_str()).copied();
-            if seg_i.is_none() {
+            if seg_i.is_none() && !self.broken.contains(&format!("segment:{seg_id}")) {
                 errors.push(seg_loc.err(format!("unknown segment `{seg_id}`")));
             }
-            let (Some(slot_i), Some(seg_i)) = (slot_i, seg_i) else {
+            let Some(slot_i) = slot_i else {
                 continue;
             };
-            if !pairs.insert((slot_i, seg_i)) {
+            // Variants and experiments are checked even when the segment is broken or unknown.
+            if seg_i.is_some_and(|seg_i| !pairs.insert((slot_i, seg_i))) {
                 errors.push(seg_loc.err(format!("slot `{slot_id}` already has a rule for segment `{seg_id}`")));
                 continue;
             }
@@ -1136,8 +1141,8 @@ impl Raw {
                     })
                 }
             };
-            if let Some(action) = action {
-                slots[slot_i].rules.push(SlotRule { segment: seg_i, action });
+            if let (Some(action), Some(segment)) = (action, seg_i) {
+                slots[slot_i].rules.push(SlotRule { segment, action });
             }
         }
         for slot in &mut slots {

@@ -34,7 +34,7 @@ pub fn primary_language(header: &str) -> Option<String> {
         let q = parts
             .find_map(|p| p.trim().strip_prefix("q=").and_then(|v| v.trim().parse::<f32>().ok()))
             .unwrap_or(1.0);
-        if tag.is_empty() || tag == "*" || !(q > 0.0) {
+        if tag.is_empty() || tag == "*" || q.is_nan() || q <= 0.0 {
             continue;
         }
         if best.is_none_or(|(_, bq)| q > bq) {

@@ -45,8 +45,6 @@ static IPV4: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(^|[^0-9.])(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}($|[^0-9.])")
         .unwrap()
 });
-static IPV6: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)(^|[^0-9a-f:])([0-9a-f]{1,4}:){2,7}(:|[0-9a-f]{1,4})($|[^0-9a-f:])").unwrap());
 static IBAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b").unwrap());
 static TOKEN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[A-Za-z0-9_\-+/=.]{32,}").unwrap());
 
@@ -58,19 +56,41 @@ pub fn detect(value: &str) -> Option<PiiKind> {
     if EMAIL.is_match(value) {
         return Some(PiiKind::Email);
     }
-    if IPV4.is_match(value) || IPV6.is_match(value) {
+    if IPV4.is_match(value) || has_ipv6(value) {
         return Some(PiiKind::IpAddress);
-    }
-    if let Some(kind) = digit_runs(value) {
-        return Some(kind);
     }
     if IBAN.find_iter(value).any(|m| iban_valid(m.as_str())) {
         return Some(PiiKind::Iban);
+    }
+    if let Some(kind) = digit_runs(value) {
+        return Some(kind);
     }
     if TOKEN.find_iter(value).any(|m| looks_random(m.as_str())) {
         return Some(PiiKind::Token);
     }
     None
+}
+
+/// What personal data a first-party visitor id looks like. Ids are random tokens by design, so only
+/// values that are plainly someone's identity count: an email address, a card number, an IBAN.
+pub fn detect_in_identifier(value: &str) -> Option<PiiKind> {
+    if EMAIL.is_match(value) {
+        return Some(PiiKind::Email);
+    }
+    if IBAN.find_iter(value).any(|m| iban_valid(m.as_str())) {
+        return Some(PiiKind::Iban);
+    }
+    let digits: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+    let only_card_chars = value.bytes().all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
+    (only_card_chars && (13..=19).contains(&digits.len()) && luhn_valid(&digits)).then_some(PiiKind::PaymentCard)
+}
+
+/// Any `:`-separated hex run that parses as an IPv6 address (`::` compression included).
+fn has_ipv6(value: &str) -> bool {
+    value
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == ':' || c == '.'))
+        .filter(|t| t.matches(':').count() >= 2)
+        .any(|t| t.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 /// A run of digits is a card when 13–19 digits pass Luhn, otherwise a phone number from 7 digits on.

@@ -1,0 +1,105 @@
+//! Shared test helpers: spawn the real server in-process on a random port.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use personify::config::Settings;
+use personify::startup::Application;
+use serde_json::{json, Value};
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub rules_version: String,
+}
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn example_rules() -> PathBuf {
+    manifest_dir().join("segment_rules")
+}
+
+/// Test settings: embedded defaults, random port, one worker, the shipped rules.
+pub fn test_settings() -> Settings {
+    let mut s = Settings::defaults().expect("defaults load");
+    s.server.port = 0;
+    s.server.workers = 1;
+    s.rules.dir = example_rules();
+    s
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings();
+    adjust(&mut settings);
+    let app = Application::build(&settings).expect("server builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let rules_version = app.rules_version();
+    tokio::spawn(app.run_until_stopped());
+    TestApp { address, client: reqwest::Client::new(), rules_version }
+}
+
+/// A desktop Chrome User-Agent.
+pub const DESKTOP_UA: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+/// An iPhone Safari User-Agent.
+pub const IPHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POSTs a decide body with browser-like headers and the given country (None = header absent).
+    pub async fn decide(&self, body: &Value, country: Option<&str>) -> reqwest::Response {
+        self.decide_with(body, country, &[]).await
+    }
+
+    pub async fn decide_with(&self, body: &Value, country: Option<&str>, extra: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url("/v1/decide"))
+            .header("User-Agent", DESKTOP_UA)
+            .header("Accept-Language", "en-GB,en;q=0.9")
+            .json(body);
+        if let Some(c) = country {
+            req = req.header("CF-IPCountry", c);
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// A decide call for a US visitor (opt-out jurisdiction) that must succeed; returns the JSON.
+    pub async fn decide_ok(&self, body: &Value) -> Value {
+        let res = self.decide(body, Some("US")).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("json body")
+    }
+}
+
+/// A page view body.
+pub fn page(url: &str) -> Value {
+    json!({ "page": { "url": url } })
+}
+
+pub fn segment_ids(v: &Value) -> Vec<String> {
+    v["segments"].as_array().expect("segments array").iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
+}
+
+pub fn variant<'a>(v: &'a Value, slot: &str) -> &'a str {
+    v["decisions"][slot]["variant"].as_str().unwrap_or_else(|| panic!("no decision for {slot}: {v}"))
+}
+
+pub fn write_rules(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).expect("write rule file");
+    }
+}

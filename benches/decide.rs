@@ -22,7 +22,11 @@ fn bench(c: &mut Criterion) {
     let policy = ConsentPolicy::new(&settings.consent);
     let now = SystemTime::now();
     let keyring = Keyring::new(Secret::generate(), now);
-    let meta = RequestMeta { user_agent: Some(UA), accept_language: Some("en-GB,en;q=0.9"), country: Some("US") };
+    let meta = RequestMeta {
+        user_agent: Some(UA),
+        accept_language: Some("en-GB,en;q=0.9"),
+        country: Some("US"),
+    };
     let parse = || {
         PageView::parse(
             None,
@@ -36,7 +40,10 @@ fn bench(c: &mut Criterion) {
     };
     let view = parse();
     let extracted = extractor.extract(&view, meta, now).expect("signals");
-    let consent = policy.resolve(&ConsentSignals { country: extracted.signals.country, gpc: false });
+    let consent = policy.resolve(&ConsentSignals {
+        country: extracted.signals.country,
+        gpc: false,
+    });
     let id = VisitorId::parse("f3b1c9e0-7a4d-4c1e-9a55-1d2e3f4a5b6c").expect("id");
     let key = keyring.first_party("bank.example", &id);
 
@@ -49,7 +56,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let view = parse();
             let extracted = extractor.extract(&view, meta, now).expect("signals");
-            let consent = policy.resolve(&ConsentSignals { country: extracted.signals.country, gpc: false });
+            let consent = policy.resolve(&ConsentSignals {
+                country: extracted.signals.country,
+                gpc: false,
+            });
             let key = keyring.first_party("bank.example", &id);
             let d = decide(&rules, &extracted.signals, &consent, &key, None);
             std::hint::black_box(d.slots.len())

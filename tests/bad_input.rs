@@ -9,18 +9,31 @@ async fn error_of(res: reqwest::Response, status: u16) -> Value {
     assert_eq!(res.status().as_u16(), status);
     assert_eq!(res.headers()["content-type"], "application/json");
     let v: Value = res.json().await.unwrap();
-    assert!(v["error"]["code"].is_string() && v["error"]["message"].is_string(), "{v}");
+    assert!(
+        v["error"]["code"].is_string() && v["error"]["message"].is_string(),
+        "{v}"
+    );
     v["error"].clone()
 }
 
 async fn post_raw(app: &TestApp, body: impl Into<reqwest::Body>, content_type: &str) -> reqwest::Response {
-    app.client.post(app.url("/v1/decide")).header("Content-Type", content_type).body(body).send().await.unwrap()
+    app.client
+        .post(app.url("/v1/decide"))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn malformed_json_is_400() {
     let app = spawn_app().await;
-    let e = error_of(post_raw(&app, r#"{"page": {"url": "https://bank.example/""#, "application/json").await, 400).await;
+    let e = error_of(
+        post_raw(&app, r#"{"page": {"url": "https://bank.example/""#, "application/json").await,
+        400,
+    )
+    .await;
     assert_eq!(e["code"], "malformed_json");
     let e = error_of(post_raw(&app, "page=1", "application/json").await, 400).await;
     assert_eq!(e["code"], "malformed_json");
@@ -34,11 +47,26 @@ async fn wrong_types_name_the_field() {
     let cases = [
         (json!({"page": {"url": 42}}), "page.url"),
         (json!({"page": "https://bank.example/"}), "page"),
-        (json!({"page": {"url": "https://bank.example/"}, "session": {"pages_viewed": "many"}}), "session.pages_viewed"),
-        (json!({"page": {"url": "https://bank.example/"}, "session": {"pages_viewed": -1}}), "session.pages_viewed"),
-        (json!({"page": {"url": "https://bank.example/"}, "slots": "hero"}), "slots"),
-        (json!({"page": {"url": "https://bank.example/"}, "tz_offset_minutes": "+01:00"}), "tz_offset_minutes"),
-        (json!({"page": {"url": "https://bank.example/"}, "visitor_id": 12345}), "visitor_id"),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "session": {"pages_viewed": "many"}}),
+            "session.pages_viewed",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "session": {"pages_viewed": -1}}),
+            "session.pages_viewed",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "slots": "hero"}),
+            "slots",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "tz_offset_minutes": "+01:00"}),
+            "tz_offset_minutes",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "visitor_id": 12345}),
+            "visitor_id",
+        ),
         (json!([1, 2, 3]), "body"),
     ];
     for (body, field) in cases {
@@ -51,7 +79,12 @@ async fn wrong_types_name_the_field() {
 #[tokio::test]
 async fn missing_page_url_is_400_naming_it() {
     let app = spawn_app().await;
-    let e = error_of(app.decide(&json!({"page": {"referrer": "https://www.google.com/"}}), None).await, 400).await;
+    let e = error_of(
+        app.decide(&json!({"page": {"referrer": "https://www.google.com/"}}), None)
+            .await,
+        400,
+    )
+    .await;
     assert_eq!(e["field"], "page.url");
     let e = error_of(app.decide(&json!({}), None).await, 400).await;
     assert_eq!(e["field"], "page");
@@ -60,7 +93,13 @@ async fn missing_page_url_is_400_naming_it() {
 #[tokio::test]
 async fn non_http_urls_are_400() {
     let app = spawn_app().await;
-    for url in ["ftp://bank.example/file", "javascript:alert(1)", "/mortgages", "not a url", "file:///etc/passwd"] {
+    for url in [
+        "ftp://bank.example/file",
+        "javascript:alert(1)",
+        "/mortgages",
+        "not a url",
+        "file:///etc/passwd",
+    ] {
         let e = error_of(app.decide(&page(url), None).await, 400).await;
         assert_eq!(e["field"], "page.url", "{url}");
         assert!(!e["message"].as_str().unwrap().contains("alert"), "{e}");
@@ -71,11 +110,26 @@ async fn non_http_urls_are_400() {
 async fn impossible_values_are_400() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"page": {"url": "https://bank.example/"}, "tz_offset_minutes": 2000}), "tz_offset_minutes"),
-        (json!({"page": {"url": "https://bank.example/"}, "visitor_id": ""}), "visitor_id"),
-        (json!({"page": {"url": "https://bank.example/"}, "visitor_id": "x".repeat(1024)}), "visitor_id"),
-        (json!({"page": {"url": "https://bank.example/"}, "visitor_id": "has space"}), "visitor_id"),
-        (json!({"page": {"url": "https://bank.example/", "category": "c".repeat(500)}}), "page.category"),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "tz_offset_minutes": 2000}),
+            "tz_offset_minutes",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "visitor_id": ""}),
+            "visitor_id",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "visitor_id": "x".repeat(1024)}),
+            "visitor_id",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "visitor_id": "has space"}),
+            "visitor_id",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/", "category": "c".repeat(500)}}),
+            "page.category",
+        ),
     ];
     for (body, field) in cases {
         let e = error_of(app.decide(&body, Some("US")).await, 400).await;
@@ -100,11 +154,16 @@ async fn oversized_bodies_are_413() {
     error_of(small.decide(&body, None).await, 413).await;
 }
 
-fn futures_stream(chunks: Vec<Result<String, std::io::Error>>) -> impl futures_core::Stream<Item = Result<String, std::io::Error>> {
+fn futures_stream(
+    chunks: Vec<Result<String, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<String, std::io::Error>> {
     struct Iter(std::vec::IntoIter<Result<String, std::io::Error>>);
     impl futures_core::Stream for Iter {
         type Item = Result<String, std::io::Error>;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
             std::task::Poll::Ready(self.0.next())
         }
     }
@@ -117,10 +176,23 @@ async fn wrong_content_type_method_and_route() {
     let e = error_of(post_raw(&app, "<xml/>", "application/xml").await, 415).await;
     assert_eq!(e["code"], "unsupported_media_type");
     // text/plain is what browser SDKs send to skip the CORS preflight.
-    let res = post_raw(&app, r#"{"page":{"url":"https://bank.example/"}}"#, "text/plain;charset=UTF-8").await;
+    let res = post_raw(
+        &app,
+        r#"{"page":{"url":"https://bank.example/"}}"#,
+        "text/plain;charset=UTF-8",
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let e = error_of(app.client.get(app.url("/v1/decide")).send().await.unwrap(), 405).await;
     assert_eq!(e["code"], "method_not_allowed");
-    let e = error_of(app.client.get(app.url("/v1/nothing-here?email=a@b.c")).send().await.unwrap(), 404).await;
+    let e = error_of(
+        app.client
+            .get(app.url("/v1/nothing-here?email=a@b.c"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
     assert_eq!(e["code"], "not_found");
 }

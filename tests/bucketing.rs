@@ -15,14 +15,46 @@ fn key_from_hex(hex_key: &str) -> VisitorKey {
 #[test]
 fn bucketing_matches_the_published_vectors() {
     let vectors = [
-        ("mortgage_hero_2026q4", "0000000000000000000000000000000000000000000000000000000000000000", 8596),
-        ("mortgage_hero_2026q4", "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20", 1063),
-        ("mortgage_hero_2026q4", "7fce38c63fcf1dbb90f809bb4ecdb1458fed45780d367f3ab4032f3c73e5f86b", 6041),
-        ("mortgage_hero_2026q4", "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", 5803),
-        ("exp-a", "0000000000000000000000000000000000000000000000000000000000000000", 7767),
-        ("exp-a", "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20", 1020),
-        ("exp-a", "7fce38c63fcf1dbb90f809bb4ecdb1458fed45780d367f3ab4032f3c73e5f86b", 7238),
-        ("exp-a", "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", 1765),
+        (
+            "mortgage_hero_2026q4",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            8596,
+        ),
+        (
+            "mortgage_hero_2026q4",
+            "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",
+            1063,
+        ),
+        (
+            "mortgage_hero_2026q4",
+            "7fce38c63fcf1dbb90f809bb4ecdb1458fed45780d367f3ab4032f3c73e5f86b",
+            6041,
+        ),
+        (
+            "mortgage_hero_2026q4",
+            "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            5803,
+        ),
+        (
+            "exp-a",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            7767,
+        ),
+        (
+            "exp-a",
+            "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",
+            1020,
+        ),
+        (
+            "exp-a",
+            "7fce38c63fcf1dbb90f809bb4ecdb1458fed45780d367f3ab4032f3c73e5f86b",
+            7238,
+        ),
+        (
+            "exp-a",
+            "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            1765,
+        ),
     ];
     for (exp, key, want) in vectors {
         assert_eq!(bucket(exp, &key_from_hex(key)), want, "{exp} {key}");
@@ -59,10 +91,18 @@ fn arm_split_is_within_two_percent_of_the_weights_over_100k_keys() {
     }
     let share = |c: u32| f64::from(c) / f64::from(n) * 100.0;
     let holdout_pct = f64::from(exp.holdout_bp) / 100.0;
-    assert!((share(holdout) - holdout_pct).abs() < 2.0, "holdout {}%", share(holdout));
+    assert!(
+        (share(holdout) - holdout_pct).abs() < 2.0,
+        "holdout {}%",
+        share(holdout)
+    );
     for (arm, count) in exp.arms.iter().zip(&arms) {
         let want = (100.0 - holdout_pct) * f64::from(arm.weight) / 100.0;
         let got = share(*count);
-        assert!((got - want).abs() < 2.0, "{} got {got}% want {want}%", slot.variants[arm.variant].id);
+        assert!(
+            (got - want).abs() < 2.0,
+            "{} got {got}% want {want}%",
+            slot.variants[arm.variant].id
+        );
     }
 }

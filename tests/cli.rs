@@ -8,11 +8,21 @@ use common::*;
 
 fn explain(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_personify"))
-        .args(["--config", manifest_dir().join("config").to_str().unwrap(), "explain", "--rules", example_rules().to_str().unwrap()])
+        .args([
+            "--config",
+            manifest_dir().join("config").to_str().unwrap(),
+            "explain",
+            "--rules",
+            example_rules().to_str().unwrap(),
+        ])
         .args(args)
         .output()
         .expect("personify runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -48,7 +58,14 @@ fn explain_shows_signals_segments_and_reasons() {
 
 #[test]
 fn explain_with_the_jurisdiction_default_shows_why_nothing_is_personalised() {
-    let (ok, out, _) = explain(&["--url", "https://bank.example/savings", "--country", "FR", "--consent", "default"]);
+    let (ok, out, _) = explain(&[
+        "--url",
+        "https://bank.example/savings",
+        "--country",
+        "FR",
+        "--consent",
+        "default",
+    ]);
     assert!(ok);
     assert!(out.contains("basis: jurisdiction_opt_in"), "{out}");
     assert!(out.contains("hero: generic because no personalize consent"), "{out}");

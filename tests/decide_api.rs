@@ -18,13 +18,19 @@ async fn mortgage_page_from_search_gets_mortgage_intent_and_the_hero_experiment(
     let hero = &v["decisions"]["hero"];
     assert_eq!(hero["experiment"]["id"], "mortgage_hero_2026q4");
     let arm = hero["experiment"]["arm"].as_str().unwrap();
-    assert!(["mortgage_rates", "mortgage_calculator", "holdout"].contains(&arm), "{arm}");
+    assert!(
+        ["mortgage_rates", "mortgage_calculator", "holdout"].contains(&arm),
+        "{arm}"
+    );
     let expected_variant = if arm == "holdout" { "generic" } else { arm };
     assert_eq!(hero["variant"], expected_variant);
     assert_eq!(variant(&v, "sidebar"), "mortgage_advisor_callback");
     assert_eq!(v["rules_version"], app.rules_version);
     assert!(v["rules_version"].as_str().unwrap().starts_with("sha256:"));
-    assert_eq!(v["consent"], json!({"personalize": true, "measure": true, "advertise": true, "basis": "jurisdiction_opt_out"}));
+    assert_eq!(
+        v["consent"],
+        json!({"personalize": true, "measure": true, "advertise": true, "basis": "jurisdiction_opt_out"})
+    );
     assert_eq!(v["warnings"], json!([]));
     // The same visitor lands in the same arm on every page view.
     for _ in 0..5 {
@@ -37,15 +43,60 @@ async fn mortgage_page_from_search_gets_mortgage_intent_and_the_hero_experiment(
 async fn each_example_segment_is_reached_by_a_realistic_page_view() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"page": {"url": "https://bank.example/mortgages/first-time-buyers/deposit-guide"}}), "first_time_buyers", "ftb_guide", "mortgage_advisor_callback"),
-        (json!({"page": {"url": "https://bank.example/mortgages/remortgage", "referrer": "https://bank.example/"}, "session": {"pages_viewed": 3, "categories": ["first_time_buyer"], "returning": false}}), "first_time_buyers", "ftb_guide", "mortgage_advisor_callback"),
-        (json!({"page": {"url": "https://bank.example/savings/easy-access-isa", "referrer": "https://duckduckgo.com/"}}), "savers", "savings_isa", "savings_calculator"),
-        (json!({"page": {"url": "https://bank.example/students/account"}}), "students", "student_account", "generic_help"),
-        (json!({"page": {"url": "https://bank.example/business/current-account", "referrer": "https://www.linkedin.com/"}}), "small_business", "business_account", "business_support"),
-        (json!({"page": {"url": "https://bank.example/", "referrer": "https://www.moneysupermarket.com/savings/"}}), "comparison_site_arrivals", "comparison_welcome", "generic_help"),
-        (json!({"page": {"url": "https://bank.example/?utm_source=newsletter&utm_medium=email&utm_campaign=ISA_Season_2027"}}), "isa_season_campaign", "isa_campaign", "generic_help"),
-        (json!({"page": {"url": "https://bank.example/help/opening-hours"}, "session": {"pages_viewed": 5, "categories": ["current_accounts"], "returning": true}}), "returning_researchers", "generic", "researcher_advice"),
-        (json!({"page": {"url": "https://bank.example/"}, "session": {"pages_viewed": 1, "categories": ["savings"], "returning": false}}), "savers", "savings_isa", "savings_calculator"),
+        (
+            json!({"page": {"url": "https://bank.example/mortgages/first-time-buyers/deposit-guide"}}),
+            "first_time_buyers",
+            "ftb_guide",
+            "mortgage_advisor_callback",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/mortgages/remortgage", "referrer": "https://bank.example/"}, "session": {"pages_viewed": 3, "categories": ["first_time_buyer"], "returning": false}}),
+            "first_time_buyers",
+            "ftb_guide",
+            "mortgage_advisor_callback",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/savings/easy-access-isa", "referrer": "https://duckduckgo.com/"}}),
+            "savers",
+            "savings_isa",
+            "savings_calculator",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/students/account"}}),
+            "students",
+            "student_account",
+            "generic_help",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/business/current-account", "referrer": "https://www.linkedin.com/"}}),
+            "small_business",
+            "business_account",
+            "business_support",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/", "referrer": "https://www.moneysupermarket.com/savings/"}}),
+            "comparison_site_arrivals",
+            "comparison_welcome",
+            "generic_help",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/?utm_source=newsletter&utm_medium=email&utm_campaign=ISA_Season_2027"}}),
+            "isa_season_campaign",
+            "isa_campaign",
+            "generic_help",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/help/opening-hours"}, "session": {"pages_viewed": 5, "categories": ["current_accounts"], "returning": true}}),
+            "returning_researchers",
+            "generic",
+            "researcher_advice",
+        ),
+        (
+            json!({"page": {"url": "https://bank.example/"}, "session": {"pages_viewed": 1, "categories": ["savings"], "returning": false}}),
+            "savers",
+            "savings_isa",
+            "savings_calculator",
+        ),
     ];
     for (body, segment, hero, sidebar) in cases {
         let v = app.decide_ok(&body).await;
@@ -74,7 +125,11 @@ async fn unknown_country_and_eu_get_the_opt_in_default() {
         let res = app.decide(&body, country).await;
         assert_eq!(res.status(), 200);
         let v: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(v["consent"], json!({"personalize": false, "measure": false, "advertise": false, "basis": "jurisdiction_opt_in"}), "{country:?}");
+        assert_eq!(
+            v["consent"],
+            json!({"personalize": false, "measure": false, "advertise": false, "basis": "jurisdiction_opt_in"}),
+            "{country:?}"
+        );
         assert_eq!(segment_ids(&v), Vec::<String>::new());
         assert_eq!(variant(&v, "hero"), "generic");
         assert!(v["decisions"]["hero"].get("experiment").is_none());
@@ -86,11 +141,24 @@ async fn unknown_country_and_eu_get_the_opt_in_default() {
 async fn gpc_denies_advertise_but_keeps_first_party_content() {
     let app = spawn_app().await;
     let body = page("https://bank.example/savings/fixed-rate-bonds");
-    let v: serde_json::Value = app.decide_with(&body, Some("US"), &[("Sec-GPC", "1")]).await.json().await.unwrap();
-    assert_eq!(v["consent"], json!({"personalize": true, "measure": true, "advertise": false, "basis": "gpc"}));
+    let v: serde_json::Value = app
+        .decide_with(&body, Some("US"), &[("Sec-GPC", "1")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["consent"],
+        json!({"personalize": true, "measure": true, "advertise": false, "basis": "gpc"})
+    );
     assert_eq!(segment_ids(&v), ["savers"]);
     // Only exactly "1" is a GPC signal.
-    let v: serde_json::Value = app.decide_with(&body, Some("US"), &[("Sec-GPC", "true")]).await.json().await.unwrap();
+    let v: serde_json::Value = app
+        .decide_with(&body, Some("US"), &[("Sec-GPC", "true")])
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["consent"]["basis"], "jurisdiction_opt_out");
 }
 
@@ -99,7 +167,10 @@ async fn slots_limit_the_answer_and_unknown_slots_are_warned_about() {
     let app = spawn_app().await;
     let body = json!({"page": {"url": "https://bank.example/savings"}, "slots": ["sidebar", "footer"]});
     let v = app.decide_ok(&body).await;
-    assert_eq!(v["decisions"].as_object().unwrap().keys().collect::<Vec<_>>(), ["sidebar"]);
+    assert_eq!(
+        v["decisions"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["sidebar"]
+    );
     assert_eq!(v["warnings"][0]["code"], "unknown_slot");
     assert_eq!(v["warnings"][0]["field"], "slots[1]");
 }
@@ -118,9 +189,22 @@ async fn personal_data_in_signals_is_scrubbed_and_never_echoed() {
         assert!(!text.contains(secret), "response echoes {secret}: {text}");
     }
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let fields: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["page.url", "page.category", "page.url", "session.categories[1]"], "{v}");
-    assert!(v["warnings"].as_array().unwrap().iter().all(|w| w["code"] == "pii_scrubbed"));
+    let fields: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["page.url", "page.category", "page.url", "session.categories[1]"],
+        "{v}"
+    );
+    assert!(v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["code"] == "pii_scrubbed"));
     // The path was dropped, so the mortgage segment cannot match on it.
     assert!(!segment_ids(&v).contains(&"mortgage_intent".to_string()));
 }
@@ -128,14 +212,24 @@ async fn personal_data_in_signals_is_scrubbed_and_never_echoed() {
 #[tokio::test]
 async fn reject_policy_answers_400_naming_the_field() {
     let app = spawn_app_with(|s| s.privacy.pii_policy = personify::config::PiiPolicy::Reject).await;
-    let res = app.decide(&json!({"page": {"url": "https://bank.example/", "category": "jane@example.com"}}), Some("US")).await;
+    let res = app
+        .decide(
+            &json!({"page": {"url": "https://bank.example/", "category": "jane@example.com"}}),
+            Some("US"),
+        )
+        .await;
     assert_eq!(res.status(), 400);
     let text = res.text().await.unwrap();
     assert!(!text.contains("jane"), "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["error"]["code"], "personal_data");
     assert_eq!(v["error"]["field"], "page.category");
-    let res = app.decide(&json!({"page": {"url": "https://bank.example/"}, "visitor_id": "jane@example.com"}), Some("US")).await;
+    let res = app
+        .decide(
+            &json!({"page": {"url": "https://bank.example/"}, "visitor_id": "jane@example.com"}),
+            Some("US"),
+        )
+        .await;
     assert_eq!(res.status(), 400);
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!(v["error"]["field"], "visitor_id");
@@ -147,7 +241,13 @@ async fn devices_languages_and_local_time_become_signals() {
     // A segment set that reads device, language, hour and weekday is exercised through explain in
     // tests/cli.rs; here the server must accept a full browser-like request and answer 200.
     let body = json!({"site": "bank.example", "page": {"url": "https://bank.example/students", "referrer": "android-app://com.google.android.gm/"}, "tz_offset_minutes": -300});
-    let res = app.decide_with(&body, Some("US"), &[("User-Agent", IPHONE_UA), ("Accept-Language", "fr-CA,fr;q=0.9")]).await;
+    let res = app
+        .decide_with(
+            &body,
+            Some("US"),
+            &[("User-Agent", IPHONE_UA), ("Accept-Language", "fr-CA,fr;q=0.9")],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!(segment_ids(&v), ["students"]);

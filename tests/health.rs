@@ -10,7 +10,15 @@ async fn healthz_and_readyz_answer() {
     let res = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["status"], "ok");
-    let v: serde_json::Value = app.client.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let v: serde_json::Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["status"], "ready");
     assert_eq!(v["rules_version"], app.rules_version);
     assert_eq!(v["segments"], 9);
@@ -27,6 +35,9 @@ async fn openapi_is_served_and_describes_every_route() {
         assert!(text.contains(&format!("\n  {route}")), "openapi.yaml lacks {route}");
     }
     for schema in ["DecideRequest:", "DecideResponse:", "Error:", "Warning:", "Consent:"] {
-        assert!(text.contains(&format!("\n    {schema}")), "openapi.yaml lacks schema {schema}");
+        assert!(
+            text.contains(&format!("\n    {schema}")),
+            "openapi.yaml lacks schema {schema}"
+        );
     }
 }

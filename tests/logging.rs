@@ -31,7 +31,10 @@ impl Server {
             .spawn()
             .expect("binary starts");
         let log = Arc::new(Mutex::new(Vec::new()));
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -42,12 +45,18 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         let port = loop {
             let found = log.lock().unwrap().iter().find_map(|l| {
-                l.contains("personify listening").then(|| l.split("port=").nth(1)?.split_whitespace().next()?.parse().ok()).flatten()
+                l.contains("personify listening")
+                    .then(|| l.split("port=").nth(1)?.split_whitespace().next()?.parse().ok())
+                    .flatten()
             });
             if let Some(p) = found {
                 break p;
             }
-            assert!(Instant::now() < deadline, "server did not start: {:?}", log.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {:?}",
+                log.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         Server { child, log, port }
@@ -87,15 +96,40 @@ async fn the_log_holds_no_ip_user_agent_query_string_or_visitor_id() {
             .unwrap();
         assert!(res.status().is_success() || res.status().is_client_error());
     }
-    client.get(format!("{base}/no/such/path/jane@example.com")).header("User-Agent", ua).send().await.unwrap();
+    client
+        .get(format!("{base}/no/such/path/jane@example.com"))
+        .header("User-Agent", ua)
+        .send()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // actix-server's startup line names the server's own listening socket, not a client's.
-    let log: Vec<String> = server.log.lock().unwrap().iter().filter(|l| !l.contains("starting service:")).cloned().collect();
+    let log: Vec<String> = server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| !l.contains("starting service:"))
+        .cloned()
+        .collect();
     let log = log.join("\n");
     assert!(log.contains("route=/v1/decide"), "requests were not logged:\n{log}");
     assert!(log.contains("status=400"), "errors were not logged:\n{log}");
-    for secret in [ip, "127.0.0.1", "TestAgent-7f3a9c", visitor, "querysecret123", "tracking=", "leakycampaign", "leak@example.com", "jane", "remortgage", "secret-path-xyz", "/no/such/path"] {
+    for secret in [
+        ip,
+        "127.0.0.1",
+        "TestAgent-7f3a9c",
+        visitor,
+        "querysecret123",
+        "tracking=",
+        "leakycampaign",
+        "leak@example.com",
+        "jane",
+        "remortgage",
+        "secret-path-xyz",
+        "/no/such/path",
+    ] {
         assert!(!log.contains(secret), "log contains {secret:?}:\n{log}");
     }
 }

@@ -13,14 +13,21 @@ fn check(dir: &std::path::Path) -> (bool, String, String) {
         .arg(dir)
         .output()
         .expect("personify runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn shipped_rules_pass_check() {
     let (ok, stdout, stderr) = check(&example_rules());
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("ok: 9 segments (1 sensitive), 2 slots, 1 experiments"), "{stdout}");
+    assert!(
+        stdout.contains("ok: 9 segments (1 sensitive), 2 slots, 1 experiments"),
+        "{stdout}"
+    );
     assert!(stdout.contains("version sha256:"));
 }
 
@@ -86,7 +93,13 @@ experiment = { id = "e1", holdout_percent = 10, arms = [{ variant = "generic", w
 #[test]
 fn a_rules_directory_with_several_mistakes_reports_each_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    write_rules(dir.path(), &[("a_segments.toml", SEGMENTS_WITH_MISTAKES), ("b_content.toml", CONTENT_WITH_MISTAKES)]);
+    write_rules(
+        dir.path(),
+        &[
+            ("a_segments.toml", SEGMENTS_WITH_MISTAKES),
+            ("b_content.toml", CONTENT_WITH_MISTAKES),
+        ],
+    );
     let (ok, _, stderr) = check(dir.path());
     assert!(!ok);
     let seg = dir.path().join("a_segments.toml").display().to_string();
@@ -106,7 +119,10 @@ fn a_rules_directory_with_several_mistakes_reports_each_with_file_and_line() {
         format!("{content}:24: arm weights of experiment `e1` sum to 90, not 100"),
     ];
     for line in &expected {
-        assert!(stderr.lines().any(|l| l.starts_with(line.as_str())), "missing {line:?} in:\n{stderr}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(line.as_str())),
+            "missing {line:?} in:\n{stderr}"
+        );
     }
     assert!(stderr.contains("error(s)"));
 }
@@ -155,13 +171,19 @@ x = 1
         "r.toml:21: a rule needs exactly one of `variant` or `experiment`",
         "r.toml:27: unknown section `surprise`",
     ] {
-        assert!(errors.lines().any(|l| l.starts_with(want)), "missing {want:?} in:\n{errors}");
+        assert!(
+            errors.lines().any(|l| l.starts_with(want)),
+            "missing {want:?} in:\n{errors}"
+        );
     }
 }
 
 #[test]
 fn toml_syntax_errors_have_lines_too() {
-    let files = [("bad.toml".to_string(), "[[segment]]\nid = \"x\"\nname = \"unterminated\n".to_string())];
+    let files = [(
+        "bad.toml".to_string(),
+        "[[segment]]\nid = \"x\"\nname = \"unterminated\n".to_string(),
+    )];
     let errors = load_sources(&files).unwrap_err();
     assert!(errors.0.iter().all(|e| e.line.is_some()), "{errors}");
     assert!(errors.to_string().starts_with("bad.toml:3:"), "{errors}");
@@ -169,9 +191,17 @@ fn toml_syntax_errors_have_lines_too() {
 
 #[test]
 fn the_version_ignores_comments_and_layout_but_not_content() {
-    let a = load_sources(&[("x.toml".into(), "[[segment]]\nid = \"a\"\nname = \"A\"\nwhen = { signal = \"lang\", op = \"eq\", value = \"en\" }\n".into())]).unwrap();
+    let a = load_sources(&[(
+        "x.toml".into(),
+        "[[segment]]\nid = \"a\"\nname = \"A\"\nwhen = { signal = \"lang\", op = \"eq\", value = \"en\" }\n".into(),
+    )])
+    .unwrap();
     let b = load_sources(&[("x.toml".into(), "# comment\n[[segment]]\nname = \"A\"\nid   = \"a\"\nwhen.signal = \"lang\"\nwhen.op = \"eq\"\nwhen.value = \"en\"\n".into())]).unwrap();
-    let c = load_sources(&[("x.toml".into(), "[[segment]]\nid = \"a\"\nname = \"A\"\nwhen = { signal = \"lang\", op = \"eq\", value = \"de\" }\n".into())]).unwrap();
+    let c = load_sources(&[(
+        "x.toml".into(),
+        "[[segment]]\nid = \"a\"\nname = \"A\"\nwhen = { signal = \"lang\", op = \"eq\", value = \"de\" }\n".into(),
+    )])
+    .unwrap();
     assert_eq!(a.version, b.version);
     assert_ne!(a.version, c.version);
 }
@@ -180,5 +210,8 @@ fn the_version_ignores_comments_and_layout_but_not_content() {
 fn a_missing_rules_directory_is_an_error() {
     let (ok, _, stderr) = check(std::path::Path::new("/nonexistent/rules"));
     assert!(!ok);
-    assert!(stderr.contains("/nonexistent/rules: cannot read rules directory"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/rules: cannot read rules directory"),
+        "{stderr}"
+    );
 }

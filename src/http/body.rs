@@ -50,7 +50,10 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Structs also deserialise from arrays in serde; a body is only ever an object.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|&b| b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
-        return Err(ApiError::InvalidField { field: "body".into(), message: "body must be a JSON object".into() });
+        return Err(ApiError::InvalidField {
+            field: "body".into(),
+            message: "body must be a JSON object".into(),
+        });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {

@@ -261,7 +261,12 @@ impl FileCtx<'_> {
                 match key.get_ref().as_ref() {
                     "segment" => match self.segment(table, &span) {
                         Some(seg) => raw.segments.push((seg, self.loc(&span))),
-                        None => raw.broken.extend(table.get("id").and_then(|v| v.get_ref().as_str()).map(|s| format!("segment:{s}"))),
+                        None => raw.broken.extend(
+                            table
+                                .get("id")
+                                .and_then(|v| v.get_ref().as_str())
+                                .map(|s| format!("segment:{s}")),
+                        ),
                     },
                     "slot" => match self.slot(table, &span) {
                         Some(slot) if slot.default.is_some() && !slot.variants.is_empty() => raw.slots.push(slot),
@@ -269,7 +274,12 @@ impl FileCtx<'_> {
                             raw.broken.insert(format!("slot:{}", slot.id));
                             raw.slots.push(slot);
                         }
-                        None => raw.broken.extend(table.get("id").and_then(|v| v.get_ref().as_str()).map(|s| format!("slot:{s}"))),
+                        None => raw.broken.extend(
+                            table
+                                .get("id")
+                                .and_then(|v| v.get_ref().as_str())
+                                .map(|s| format!("slot:{s}")),
+                        ),
                     },
                     "rule" => {
                         if let Some(rule) = self.rule(table, &span) {

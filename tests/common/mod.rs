@@ -42,7 +42,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let rules_version = app.rules_version();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new(), rules_version }
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        rules_version,
+    }
 }
 
 /// A desktop Chrome User-Agent.
@@ -91,11 +95,18 @@ pub fn page(url: &str) -> Value {
 }
 
 pub fn segment_ids(v: &Value) -> Vec<String> {
-    v["segments"].as_array().expect("segments array").iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
+    v["segments"]
+        .as_array()
+        .expect("segments array")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 pub fn variant<'a>(v: &'a Value, slot: &str) -> &'a str {
-    v["decisions"][slot]["variant"].as_str().unwrap_or_else(|| panic!("no decision for {slot}: {v}"))
+    v["decisions"][slot]["variant"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no decision for {slot}: {v}"))
 }
 
 pub fn write_rules(dir: &Path, files: &[(&str, &str)]) {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use personify::config::Settings;
-use personify::consent::{ConsentPolicy, ConsentSignals};
+use personify::consent::{ConsentInput, ConsentPolicy};
 use personify::decide::decide;
 use personify::privacy::{Keyring, Secret, VisitorId};
 use personify::rules::load_dir;
@@ -40,10 +40,13 @@ fn bench(c: &mut Criterion) {
     };
     let view = parse();
     let extracted = extractor.extract(&view, meta, now).expect("signals");
-    let consent = policy.resolve(&ConsentSignals {
-        country: extracted.signals.country,
-        gpc: false,
-    });
+    let consent = policy.resolve(
+        &ConsentInput {
+            country: extracted.signals.country,
+            ..Default::default()
+        },
+        &mut Vec::new(),
+    );
     let id = VisitorId::parse("f3b1c9e0-7a4d-4c1e-9a55-1d2e3f4a5b6c").expect("id");
     let key = keyring.first_party("bank.example", &id);
 
@@ -56,10 +59,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let view = parse();
             let extracted = extractor.extract(&view, meta, now).expect("signals");
-            let consent = policy.resolve(&ConsentSignals {
-                country: extracted.signals.country,
-                gpc: false,
-            });
+            let consent = policy.resolve(
+                &ConsentInput {
+                    country: extracted.signals.country,
+                    ..Default::default()
+                },
+                &mut Vec::new(),
+            );
             let key = keyring.first_party("bank.example", &id);
             let d = decide(&rules, &extracted.signals, &consent, &key, None);
             std::hint::black_box(d.slots.len())

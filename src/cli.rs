@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::consent::{Basis, Consent, ConsentPolicy, ConsentSignals, Purposes};
+use crate::consent::{ConsentInput, ConsentPolicy};
 use crate::decide::{decide, Reason};
 use crate::privacy::{Keyring, Secret, VisitorId};
 use crate::rules::{self, Action};
@@ -75,8 +75,14 @@ pub struct ExplainArgs {
     /// Send `Sec-GPC: 1`.
     #[arg(long)]
     pub gpc: bool,
-    /// `granted`: as if the visitor explicitly consented to everything; `default`: the jurisdiction
-    /// default for --country and --gpc.
+    /// A TCF TC string (with --consent default).
+    #[arg(long)]
+    pub tcf: Option<String>,
+    /// A US privacy string such as 1YYN (with --consent default).
+    #[arg(long = "us-privacy")]
+    pub us_privacy: Option<String>,
+    /// `granted`: as if the visitor explicitly consented to everything; `default`: resolve from
+    /// --tcf, --us-privacy, --gpc and the jurisdiction default for --country.
     #[arg(long, default_value = "granted", value_parser = ["granted", "default"])]
     pub consent: String,
     /// First-party visitor id (only affects the experiment arm shown).
@@ -158,17 +164,30 @@ fn explain_inner(settings: &Settings, a: &ExplainArgs) -> Result<String, String>
     let extracted = SignalExtractor::new(settings)
         .extract(&view, meta, now)
         .map_err(|e| format!("error: {e}"))?;
+    let mut warnings = extracted.warnings.clone();
     let consent = if a.consent == "granted" {
-        Consent {
-            purposes: Purposes::ALL,
-            basis: Basis::JurisdictionOptOut,
-            explicit: true,
-        }
+        // As if an explicit record granted everything: what the rules can show at most.
+        let record = crate::consent::Record {
+            purposes: crate::consent::Purposes::ALL,
+            opted_out: false,
+            recorded_at: 0,
+        };
+        ConsentPolicy::new(&settings.consent).resolve(
+            &ConsentInput {
+                record: Some(&record),
+                ..Default::default()
+            },
+            &mut warnings,
+        )
     } else {
-        ConsentPolicy::new(&settings.consent).resolve(&ConsentSignals {
+        let input = ConsentInput {
             country: extracted.signals.country,
             gpc: a.gpc,
-        })
+            tcf: a.tcf.as_deref(),
+            us_privacy: a.us_privacy.as_deref(),
+            ..Default::default()
+        };
+        ConsentPolicy::new(&settings.consent).resolve(&input, &mut warnings)
     };
     // An ephemeral keyring: the arm shown is an example, the server's secret differs.
     let keyring = Keyring::new(Secret::generate(), now);
@@ -196,7 +215,7 @@ fn explain_inner(settings: &Settings, a: &ExplainArgs) -> Result<String, String>
             "consent": consent,
             "segments": decision.segments.iter().map(|s| serde_json::json!({"id": s.id, "name": s.name, "priority": s.priority, "defined_at": s.defined_at})).collect::<Vec<_>>(),
             "decisions": slots,
-            "warnings": extracted.warnings,
+            "warnings": warnings,
             "rules_version": set.version,
         });
         return serde_json::to_string_pretty(&out).map_err(|e| e.to_string());
@@ -244,7 +263,7 @@ fn explain_inner(settings: &Settings, a: &ExplainArgs) -> Result<String, String>
             reason_text(&d.reason, &set)
         ));
     }
-    for w in &extracted.warnings {
+    for w in &warnings {
         out.push_str(&format!("warning: {}: {}\n", w.field, w.message));
     }
     out.push_str(&format!("rules {}", set.version));

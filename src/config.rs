@@ -101,6 +101,10 @@ pub struct GeoSettings {
 pub struct ConsentSettings {
     /// Alpha-2 codes of opt-in jurisdictions.
     pub opt_in_countries: Vec<String>,
+    /// personify's IAB GVL vendor id: when set, TCF grants need this vendor's consent bit and
+    /// publisher restrictions naming it apply.
+    #[serde(default)]
+    pub tcf_vendor_id: Option<u16>,
 }
 
 /// `[signals]`
@@ -119,21 +123,34 @@ pub struct SignalSettings {
 /// `[auth]`
 #[derive(Clone, Deserialize)]
 pub struct AuthSettings {
-    /// Master token; never printed.
+    /// Master token with every scope; never printed.
     pub admin_token: String,
+    /// Scoped tokens, stored by the SHA-256 of their value.
+    #[serde(default)]
+    pub tokens: Vec<TokenSettings>,
+}
+
+/// `[[auth.tokens]]`: one scoped token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenSettings {
+    /// Who holds it (for operators).
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token value.
+    pub sha256: String,
+    /// `admin`, `compliance`, `analyst`, `rtb`.
+    pub scopes: Vec<String>,
 }
 
 impl std::fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let master = if self.admin_token.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        };
         f.debug_struct("AuthSettings")
-            .field(
-                "admin_token",
-                &if self.admin_token.is_empty() {
-                    "<unset>"
-                } else {
-                    "<redacted>"
-                },
-            )
+            .field("admin_token", &master)
+            .field("tokens", &self.tokens)
             .finish()
     }
 }

@@ -102,7 +102,12 @@ pub fn decide<'r>(
             .as_ref()
             .is_some_and(|m| m.iter().any(|i| rules.segments[i].sensitive.is_some()));
     let personalize = consent.purposes.personalize && !sensitive_page;
-    let eligible = |i: usize| personalize && matches.as_ref().is_some_and(|m| m.contains(i));
+    // A session-based segment reads the on-device summary: a profile in TCF terms (purposes 5 and 6).
+    let eligible = |i: usize| {
+        personalize
+            && matches.as_ref().is_some_and(|m| m.contains(i))
+            && (!rules.segments[i].session_based || consent.profile_personalize)
+    };
     let segments = (0..rules.segments.len())
         .filter(|&i| eligible(i))
         .map(|i| &rules.segments[i])

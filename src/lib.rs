@@ -28,4 +28,5 @@ pub mod privacy;
 pub mod rules;
 pub mod signals;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

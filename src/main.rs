@@ -33,7 +33,7 @@ fn serve(settings: Settings) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let app = match Application::build(&settings) {
+        let app = match Application::build(&settings).await {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("{e}");

@@ -2,16 +2,23 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 use arc_swap::ArcSwap;
 
 use crate::config::Settings;
-use crate::http::{self, AppState};
-use crate::privacy::{Keyring, Secret};
+use crate::consent::{ConsentBook, Record};
+use crate::http::{self, AppState, Parts};
+use crate::privacy::{utc_day, ConsentSubject, Keyring, Secret};
 use crate::rules::{self, LoadErrors};
+use crate::store::{self, Store, StoreError};
+
+/// Name of the visitor-key secret in the store.
+const VISITOR_KEY_SECRET: &str = "visitor_key_v1";
+/// How often salts are refreshed and expired ones purged.
+const SALT_TASK_PERIOD: Duration = Duration::from_secs(60);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +26,9 @@ pub enum StartupError {
     /// The rules directory has errors; each is `file:line: message`.
     #[error("segment rules are invalid:\n{0}")]
     Rules(#[from] LoadErrors),
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -27,9 +37,9 @@ pub enum StartupError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// A configured header name is invalid.
+    /// The HTTP layer's configuration is invalid.
     #[error(transparent)]
-    Header(#[from] http::BadHeaderName),
+    Http(#[from] http::HttpConfigError),
 }
 
 /// A bound, ready-to-run server.
@@ -39,16 +49,79 @@ pub struct Application {
     rules: Arc<ArcSwap<rules::RuleSet>>,
 }
 
+/// Loads the salts for yesterday (if kept), today and tomorrow, creating today's and tomorrow's, so
+/// the keyring never has to invent one at midnight.
+async fn shared_salts(store: &dyn Store, now: SystemTime) -> Result<Vec<(i64, Secret)>, StoreError> {
+    let today = utc_day(now);
+    let kept = store.salt_days().await?;
+    let mut out = Vec::new();
+    for day in [today - 1, today, today + 1] {
+        if day < today && !kept.contains(&day) {
+            continue;
+        }
+        out.push((
+            day,
+            Secret::from_bytes(store.salt(day, *Secret::generate().expose()).await?),
+        ));
+    }
+    Ok(out)
+}
+
+/// Keeps salts fresh and deletes those older than 48 h.
+async fn salt_task(store: Arc<dyn Store>, keyring: Arc<Keyring>) {
+    let mut tick = tokio::time::interval(SALT_TASK_PERIOD);
+    loop {
+        tick.tick().await;
+        let now = SystemTime::now();
+        match store.purge_salts_before(utc_day(now) - 1).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "expired cookieless salts deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "salt purge failed; will retry"),
+        }
+        match shared_salts(store.as_ref(), now).await {
+            Ok(salts) => keyring.install_salts(salts),
+            Err(e) => tracing::warn!(error = %e, "salt refresh failed; keeping the current ones"),
+        }
+    }
+}
+
 impl Application {
-    /// Loads rules, binds the listener (port 0 picks a free port) and prepares the server.
-    pub fn build(settings: &Settings) -> Result<Application, StartupError> {
+    /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
+    /// picks a free port) and prepares the server.
+    pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
         let ruleset = rules::load_dir(&settings.rules.dir)?;
         let rules = Arc::new(ArcSwap::from_pointee(ruleset));
-        // The secret lives in memory for this version: first-party bucketing is stable for the
-        // process lifetime. The consent/store issue persists it so every restart and node agrees.
-        let keyring = Keyring::new(Secret::generate(), SystemTime::now());
-        let state = web::Data::new(AppState::new(settings, Arc::clone(&rules), keyring)?);
+        let store = store::open(&settings.store.url).await?;
+        let now = SystemTime::now();
+        let secret = Secret::from_bytes(store.secret(VISITOR_KEY_SECRET, *Secret::generate().expose()).await?);
+        let keyring = Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?));
+        let book = Arc::new(ConsentBook::default());
+        for r in store.consent_records().await? {
+            let subject = ConsentSubject::from_hex(&r.subject)
+                .ok_or_else(|| StoreError::Corrupt("a consent record subject is not 64 hex characters".into()))?;
+            book.put(
+                subject,
+                Record {
+                    purposes: r.purposes,
+                    opted_out: r.opted_out,
+                    recorded_at: r.recorded_at,
+                },
+            );
+        }
+        tracing::info!(
+            records = book.len(),
+            opt_outs = book.opt_outs(),
+            "consent records loaded"
+        );
+        tokio::spawn(salt_task(Arc::clone(&store), Arc::clone(&keyring)));
 
+        let parts = Parts {
+            rules: Arc::clone(&rules),
+            keyring,
+            book,
+            store,
+        };
+        let state = web::Data::new(AppState::new(settings, parts)?);
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
             addr: addr.clone(),

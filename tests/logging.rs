@@ -18,13 +18,15 @@ struct Server {
 }
 
 impl Server {
-    fn start(envs: &[(&str, &str)]) -> Server {
+    fn start(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
+        let store = format!("sqlite://{}/personify.db", data_dir.display());
         let mut child = Command::new(env!("CARGO_BIN_EXE_personify"))
             .args(["--config", manifest_dir().join("config").to_str().unwrap(), "serve"])
             .env("PERSONIFY__SERVER__PORT", "0")
             .env("PERSONIFY__SERVER__WORKERS", "1")
             .env("PERSONIFY__RULES__DIR", example_rules())
             .env("RUST_LOG", "debug")
+            .env("PERSONIFY__STORE__URL", store)
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -72,7 +74,11 @@ impl Drop for Server {
 
 #[tokio::test]
 async fn the_log_holds_no_ip_user_agent_query_string_or_visitor_id() {
-    let server = Server::start(&[("PERSONIFY__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For")]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[("PERSONIFY__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For")],
+    );
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{}", server.port);
     let ua = "Mozilla/5.0 (X11; Linux x86_64) TestAgent-7f3a9c/1.0";

@@ -12,7 +12,7 @@ use super::body;
 use super::error::ApiError;
 use super::AppState;
 use crate::config::PiiPolicy;
-use crate::consent::{gpc_header, Consent, ConsentSignals};
+use crate::consent::{gpc_header, Consent, ConsentInput};
 use crate::decide::{decide, SlotDecision};
 use crate::privacy::{VisitorId, VisitorKey};
 use crate::signals::{pii, PageView, RequestMeta, SessionSummary, SignalError, Warning};
@@ -80,6 +80,8 @@ pub async fn handle(
         session,
         dto.tz_offset_minutes,
     )?;
+    let mut warnings = Vec::new();
+    let visitor_id = first_party_id(&state, dto.visitor_id.as_deref(), &mut warnings)?;
 
     let headers = req.headers();
     let user_agent = header(headers, header::USER_AGENT);
@@ -88,43 +90,34 @@ pub async fn handle(
         accept_language: header(headers, header::ACCEPT_LANGUAGE),
         country: header(headers, &state.country_header),
     };
-    let mut extracted = state.extractor.extract(&view, meta, now)?;
+    let extracted = state.extractor.extract(&view, meta, now)?;
+    warnings.extend(extracted.warnings);
     let signals = &extracted.signals;
-    let consent = state.consent.resolve(&ConsentSignals {
+
+    // An explicit record (consent or opt-out) is looked up in memory: the hot path never waits on the store.
+    let record = visitor_id
+        .as_ref()
+        .and_then(|id| state.book.get(&state.keyring.consent_subject(id)));
+    let strings = dto.consent.as_ref();
+    let input = ConsentInput {
         country: signals.country,
         gpc: gpc_header(header(headers, "sec-gpc")),
-    });
-
-    if let Some(c) = &dto.consent {
-        let sent = [
-            ("consent.tcf", c.tcf.is_some()),
-            ("consent.gpp", c.gpp.is_some() || c.gpp_sid.is_some()),
-            ("consent.us_privacy", c.us_privacy.is_some()),
-        ];
-        for (field, present) in sent {
-            if present {
-                extracted.warnings.push(Warning {
-                    code: "consent_string_not_evaluated",
-                    field: field.into(),
-                    message: "consent strings are not evaluated by this version; the jurisdiction default and Sec-GPC decided".into(),
-                });
-            }
-        }
-    }
+        record: record.as_ref(),
+        tcf: strings.and_then(|c| c.tcf.as_deref()),
+        gpp: strings.and_then(|c| c.gpp.as_deref()),
+        gpp_sid: strings.and_then(|c| c.gpp_sid.as_deref()),
+        us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
+    };
+    let consent = state.consent.resolve(&input, &mut warnings);
 
     let site = signals.site.as_deref().unwrap_or_default();
-    let key = visitor_key(
-        &state,
-        &req,
-        dto.visitor_id.as_deref(),
-        site,
-        user_agent,
-        now,
-        &mut extracted.warnings,
-    )?;
+    let key = match visitor_id.filter(|_| consent.storage) {
+        Some(id) => state.keyring.first_party(site, &id),
+        None => cookieless_key(&state, &req, site, user_agent, now),
+    };
     let rules = state.rules.load();
     let decision = decide(&rules, signals, &consent, &key, dto.slots.as_deref());
-    extracted.warnings.extend(decision.warnings);
+    warnings.extend(decision.warnings);
 
     let response = DecideResponse {
         segments: decision
@@ -138,42 +131,48 @@ pub async fn handle(
         decisions: Decisions(&decision.slots),
         consent: &consent,
         rules_version: &rules.version,
-        warnings: &extracted.warnings,
+        warnings: &warnings,
     };
     Ok(HttpResponse::Ok().json(response))
 }
 
-/// The first-party key when a usable `visitor_id` is sent, the cookieless daily key otherwise.
-fn visitor_key(
+/// The request's `visitor_id`, parsed; one that is plainly someone's identity is dropped (or refused).
+fn first_party_id(
     state: &AppState,
-    req: &HttpRequest,
-    visitor_id: Option<&str>,
-    site: &str,
-    user_agent: Option<&str>,
-    now: SystemTime,
+    raw: Option<&str>,
     warnings: &mut Vec<Warning>,
-) -> Result<VisitorKey, ApiError> {
-    if let Some(raw) = visitor_id {
-        let id = VisitorId::parse(raw)?;
-        match (pii::detect_in_identifier(id.as_str()), state.pii_policy) {
-            (None, _) => return Ok(state.keyring.first_party(site, &id)),
-            (Some(kind), PiiPolicy::Reject) => {
-                return Err(SignalError::PersonalData {
-                    field: "visitor_id".into(),
-                    kind,
-                }
-                .into())
-            }
-            (Some(kind), PiiPolicy::Scrub) => warnings.push(Warning {
+) -> Result<Option<VisitorId>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let id = VisitorId::parse(raw)?;
+    match (pii::detect_in_identifier(id.as_str()), state.pii_policy) {
+        (None, _) => Ok(Some(id)),
+        (Some(kind), PiiPolicy::Reject) => Err(SignalError::PersonalData {
+            field: "visitor_id".into(),
+            kind,
+        }
+        .into()),
+        (Some(kind), PiiPolicy::Scrub) => {
+            warnings.push(Warning {
                 code: "pii_scrubbed",
                 field: "visitor_id".into(),
                 message: format!(
                     "visitor_id looks like {}; it was ignored and the cookieless key used",
                     kind.describe()
                 ),
-            }),
+            });
+            Ok(None)
         }
     }
+}
+
+/// The cookieless daily key from the client address (trusted header or TCP peer) and User-Agent.
+fn cookieless_key(
+    state: &AppState,
+    req: &HttpRequest,
+    site: &str,
+    user_agent: Option<&str>,
+    now: SystemTime,
+) -> VisitorKey {
     let from_header = state
         .client_ip_header
         .as_ref()
@@ -183,7 +182,7 @@ fn visitor_key(
         .filter(|v| !v.is_empty());
     let peer = req.peer_addr().map(|a| a.ip().to_string());
     let ip = from_header.map(str::to_string).or(peer).unwrap_or_default();
-    Ok(state.keyring.cookieless(site, &ip, user_agent.unwrap_or(""), now))
+    state.keyring.cookieless(site, &ip, user_agent.unwrap_or(""), now)
 }
 
 #[derive(Serialize)]

@@ -44,6 +44,23 @@ pub enum ApiError {
         /// What it looks like (the value is never echoed).
         message: String,
     },
+    /// A query parameter is malformed.
+    #[error("{param}: {message}")]
+    InvalidParam {
+        /// Parameter name.
+        param: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No or an invalid token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid token without the needed scope.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The store could not take a write; nothing was recorded.
+    #[error("the store is unavailable, nothing was recorded; retry later")]
+    StoreUnavailable,
     /// No such route.
     #[error("no such route: see /openapi.yaml")]
     NotFound,
@@ -61,6 +78,10 @@ impl ApiError {
             ApiError::MalformedJson { .. } => "malformed_json",
             ApiError::InvalidField { .. } => "invalid_field",
             ApiError::PersonalData { .. } => "personal_data",
+            ApiError::InvalidParam { .. } => "invalid_param",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::StoreUnavailable => "store_unavailable",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
@@ -69,6 +90,7 @@ impl ApiError {
     fn field(&self) -> Option<&str> {
         match self {
             ApiError::InvalidField { field, .. } | ApiError::PersonalData { field, .. } => Some(field),
+            ApiError::InvalidParam { param, .. } => Some(param),
             _ => None,
         }
     }
@@ -96,14 +118,31 @@ impl ResponseError for ApiError {
             | ApiError::MalformedJson { .. }
             | ApiError::InvalidField { .. }
             | ApiError::PersonalData { .. } => StatusCode::BAD_REQUEST,
+            ApiError::InvalidParam { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let ApiError::Unauthorized(_) = self {
+            return HttpResponse::build(self.status_code())
+                .insert_header(("WWW-Authenticate", "Bearer"))
+                .json(Body {
+                    error: Detail {
+                        code: self.code(),
+                        message: self.to_string(),
+                        field: None,
+                    },
+                });
+        }
         let message = match self {
-            ApiError::InvalidField { message, .. } | ApiError::PersonalData { message, .. } => message.clone(),
+            ApiError::InvalidField { message, .. }
+            | ApiError::PersonalData { message, .. }
+            | ApiError::InvalidParam { message, .. } => message.clone(),
             other => other.to_string(),
         };
         HttpResponse::build(self.status_code()).json(Body {
@@ -140,5 +179,13 @@ impl From<VisitorIdError> for ApiError {
             field: "visitor_id".into(),
             message: format!("visitor_id {e}"),
         }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        // The cause goes to the log (it names no visitor); the client gets a clean 503.
+        tracing::error!(error = %e, "store operation failed");
+        ApiError::StoreUnavailable
     }
 }

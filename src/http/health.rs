@@ -15,15 +15,23 @@ pub async fn healthz() -> HttpResponse {
         .body(r#"{"status":"ok"}"#)
 }
 
-/// `GET /readyz`: rules are loaded and decisions can be served.
+/// `GET /readyz`: rules are loaded and the store answers. Decisions are served from memory even
+/// when the store is down, so 503 here means "consent writes will fail", not "stop sending traffic".
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let rules = state.rules.load();
-    HttpResponse::Ok().json(json!({
-        "status": "ready",
+    let store = state.store.ping().await;
+    let body = json!({
+        "status": if store.is_ok() { "ready" } else { "degraded" },
         "rules_version": rules.version,
         "segments": rules.segments.len(),
         "slots": rules.slots.len(),
-    }))
+        "store": if store.is_ok() { "ok" } else { "unavailable" },
+    });
+    if store.is_ok() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 /// `GET /openapi.yaml`

@@ -1,6 +1,9 @@
 //! The HTTP layer: thin handlers that parse input into domain types and serialise results.
 
+pub mod admin;
+pub mod auth;
 pub mod body;
+pub mod consent;
 pub mod decide;
 pub mod error;
 pub mod health;
@@ -13,10 +16,11 @@ use actix_web::web;
 use arc_swap::ArcSwap;
 
 use crate::config::{PiiPolicy, Settings};
-use crate::consent::ConsentPolicy;
+use crate::consent::{ConsentBook, ConsentPolicy};
 use crate::privacy::Keyring;
 use crate::rules::RuleSet;
 use crate::signals::SignalExtractor;
+use crate::store::Store;
 use error::ApiError;
 
 /// Shared, read-mostly state every handler sees.
@@ -27,8 +31,14 @@ pub struct AppState {
     pub extractor: SignalExtractor,
     /// Jurisdiction defaults and consent resolution.
     pub consent: ConsentPolicy,
-    /// Secret and daily salt for visitor keys.
-    pub keyring: Keyring,
+    /// Secret and daily salts for visitor keys.
+    pub keyring: Arc<Keyring>,
+    /// Explicit consent records and opt-outs, in memory.
+    pub book: Arc<ConsentBook>,
+    /// Durable storage (never touched by `/v1/decide`).
+    pub store: Arc<dyn Store>,
+    /// Admin tokens.
+    pub tokens: auth::Tokens,
     /// Header holding the visitor's country.
     pub country_header: HeaderName,
     /// Header holding the client address, when a trusted proxy sets one.
@@ -39,29 +49,58 @@ pub struct AppState {
     pub pii_policy: PiiPolicy,
 }
 
-/// A header name from configuration that is not a valid HTTP header name.
+/// Configuration the HTTP layer cannot use.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {key}: {value:?} is not a valid header name")]
-pub struct BadHeaderName {
-    key: &'static str,
-    value: String,
+pub enum HttpConfigError {
+    /// A header name from configuration is not a valid HTTP header name.
+    #[error("configuration: {key}: {value:?} is not a valid header name")]
+    Header {
+        /// The key.
+        key: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// `[auth]` is invalid.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthConfigError),
+}
+
+/// The long-lived parts the state is built around.
+pub struct Parts {
+    /// Active rules.
+    pub rules: Arc<ArcSwap<RuleSet>>,
+    /// Key material.
+    pub keyring: Arc<Keyring>,
+    /// Consent records in memory.
+    pub book: Arc<ConsentBook>,
+    /// The store.
+    pub store: Arc<dyn Store>,
 }
 
 impl AppState {
-    /// Builds the state from settings, rules and key material.
-    pub fn new(settings: &Settings, rules: Arc<ArcSwap<RuleSet>>, keyring: Keyring) -> Result<AppState, BadHeaderName> {
+    /// Builds the state from settings and the long-lived parts.
+    pub fn new(settings: &Settings, parts: Parts) -> Result<AppState, HttpConfigError> {
         let name = |key: &'static str, v: &str| {
-            HeaderName::try_from(v.trim().to_ascii_lowercase()).map_err(|_| BadHeaderName {
+            HeaderName::try_from(v.trim().to_ascii_lowercase()).map_err(|_| HttpConfigError::Header {
                 key,
                 value: v.to_string(),
             })
         };
+        let Parts {
+            rules,
+            keyring,
+            book,
+            store,
+        } = parts;
         let client_ip = settings.server.client_ip_header.trim();
         Ok(AppState {
             rules,
             extractor: SignalExtractor::new(settings),
             consent: ConsentPolicy::new(&settings.consent),
             keyring,
+            book,
+            store,
+            tokens: auth::Tokens::new(&settings.auth)?,
             country_header: name("geo.country_header", &settings.geo.country_header)?,
             client_ip_header: if client_ip.is_empty() {
                 None
@@ -82,27 +121,24 @@ async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
 
+/// One route with its method; other methods get a JSON 405.
+fn route(path: &str, method: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(method)
+        .default_service(web::to(method_not_allowed))
+}
+
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/healthz")
-            .route(web::get().to(health::healthz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(health::readyz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/openapi.yaml")
-            .route(web::get().to(health::openapi))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/decide")
-            .route(web::post().to(decide::handle))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .default_service(web::to(not_found));
+    cfg.service(route("/healthz", web::get().to(health::healthz)))
+        .service(route("/readyz", web::get().to(health::readyz)))
+        .service(route("/openapi.yaml", web::get().to(health::openapi)))
+        .service(route("/v1/decide", web::post().to(decide::handle)))
+        .service(route("/v1/consent", web::post().to(consent::give)))
+        .service(route("/v1/consent/purposes", web::get().to(consent::purposes)))
+        .service(route("/v1/consent/status", web::post().to(consent::status)))
+        .service(route("/v1/opt-out", web::post().to(consent::opt_out)))
+        .service(route("/v1/admin/consent/log", web::get().to(admin::log)))
+        .service(route("/v1/admin/consent/verify", web::get().to(admin::verify)))
+        .default_service(web::to(not_found));
 }

@@ -135,18 +135,41 @@ impl Secret {
     }
 }
 
-/// The salt of one UTC day.
-#[derive(Debug, Clone)]
-struct DailySalt {
-    day: i64,
-    salt: Secret,
+/// The keyed hash under which a visitor's explicit consent is recorded: independent of the site, so
+/// a CMP and every page of the deployment agree on it. Stored as hex; never the raw id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConsentSubject([u8; 32]);
+
+impl std::fmt::Debug for ConsentSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConsentSubject({}…)", hex::encode(&self.0[..4]))
+    }
 }
 
-/// The key material: the id secret and the current daily salt, swapped lock-free at midnight UTC.
+impl ConsentSubject {
+    /// Lowercase hex, as stored.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Reads a stored subject back.
+    pub fn from_hex(s: &str) -> Option<ConsentSubject> {
+        let bytes: [u8; 32] = hex::decode(s).ok()?.try_into().ok()?;
+        Some(ConsentSubject(bytes))
+    }
+}
+
+/// Salts by UTC day: yesterday's (for requests around midnight), today's and tomorrow's.
+#[derive(Debug, Clone, Default)]
+struct SaltSet {
+    days: Vec<(i64, Secret)>,
+}
+
+/// The key material: the id secret and the daily salts, swapped lock-free when salts rotate.
 #[derive(Debug)]
 pub struct Keyring {
     secret: Secret,
-    salt: ArcSwap<DailySalt>,
+    salts: ArcSwap<SaltSet>,
 }
 
 /// Days since the Unix epoch, UTC.
@@ -157,15 +180,38 @@ pub fn utc_day(now: SystemTime) -> i64 {
 }
 
 impl Keyring {
-    /// A keyring around an existing secret, with a fresh salt for today.
+    /// A keyring around an existing secret, with a fresh local salt for today (tools and benches).
     pub fn new(secret: Secret, now: SystemTime) -> Keyring {
+        let salts = SaltSet {
+            days: vec![(utc_day(now), Secret::generate())],
+        };
         Keyring {
             secret,
-            salt: ArcSwap::from_pointee(DailySalt {
-                day: utc_day(now),
-                salt: Secret::generate(),
-            }),
+            salts: ArcSwap::from_pointee(salts),
         }
+    }
+
+    /// A keyring with the shared salts read from the store.
+    pub fn with_salts(secret: Secret, salts: Vec<(i64, Secret)>) -> Keyring {
+        Keyring {
+            secret,
+            salts: ArcSwap::from_pointee(SaltSet { days: salts }),
+        }
+    }
+
+    /// Replaces the salts with the store's current ones (background rotation).
+    pub fn install_salts(&self, salts: Vec<(i64, Secret)>) {
+        self.salts.store(Arc::new(SaltSet { days: salts }));
+    }
+
+    /// UTC days whose salt is held.
+    pub fn salt_days(&self) -> Vec<i64> {
+        self.salts.load().days.iter().map(|(d, _)| *d).collect()
+    }
+
+    /// The subject a visitor's explicit consent is recorded under.
+    pub fn consent_subject(&self, id: &VisitorId) -> ConsentSubject {
+        ConsentSubject(hmac(self.secret.expose(), &[b"consent", id.0.as_bytes()]))
     }
 
     /// The key for a first-party visitor id on a site.
@@ -176,36 +222,40 @@ impl Keyring {
         }
     }
 
-    /// The cookieless key for a connection on a site, under today's salt.
+    /// The cookieless key for a connection on a site, under the salt of the current UTC day.
     pub fn cookieless(&self, site: &str, ip: &str, user_agent: &str, now: SystemTime) -> VisitorKey {
-        let salt = self.salt_for(utc_day(now));
+        let day = utc_day(now);
+        let parts: [&[u8]; 3] = [site.as_bytes(), ip.as_bytes(), user_agent.as_bytes()];
+        let held = self
+            .salts
+            .load()
+            .days
+            .iter()
+            .find(|(d, _)| *d == day)
+            .map(|(_, salt)| hmac(salt.expose(), &parts));
+        let bytes = held.unwrap_or_else(|| {
+            // The background task pre-loads tomorrow's salt; reaching here means the store could not
+            // be read in time. A local salt keeps days unlinkable; other nodes will differ today.
+            tracing::warn!(day, "no shared salt for today; using a local one");
+            self.salts.rcu(|old| {
+                let mut next = (**old).clone();
+                if !next.days.iter().any(|(d, _)| *d == day) {
+                    next.days.push((day, Secret::generate()));
+                }
+                next
+            });
+            let salts = self.salts.load();
+            let salt = salts
+                .days
+                .iter()
+                .find(|(d, _)| *d == day)
+                .map_or_else(Secret::generate, |(_, s)| s.clone());
+            hmac(salt.expose(), &parts)
+        });
         VisitorKey {
-            bytes: hmac(
-                salt.salt.expose(),
-                &[site.as_bytes(), ip.as_bytes(), user_agent.as_bytes()],
-            ),
+            bytes,
             kind: KeyKind::Cookieless,
         }
-    }
-
-    /// Today's salt, rotating to a fresh random one when the UTC day has changed.
-    fn salt_for(&self, day: i64) -> Arc<DailySalt> {
-        let current = self.salt.load_full();
-        if current.day >= day {
-            return current;
-        }
-        // Several workers may race at midnight; `rcu` keeps exactly one new salt for the day.
-        self.salt.rcu(|old| {
-            if old.day >= day {
-                Arc::clone(old)
-            } else {
-                Arc::new(DailySalt {
-                    day,
-                    salt: Secret::generate(),
-                })
-            }
-        });
-        self.salt.load_full()
     }
 }
 

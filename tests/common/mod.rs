@@ -1,4 +1,4 @@
-//! Shared test helpers: spawn the real server in-process on a random port.
+//! Shared test helpers: spawn the real server in-process on a random port with its own SQLite file.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -12,7 +12,12 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub rules_version: String,
+    /// Holds the SQLite store; removed when the test ends.
+    pub data_dir: tempfile::TempDir,
 }
+
+/// The token the test servers accept with every scope.
+pub const ADMIN_TOKEN: &str = "test-admin-token-5b1f";
 
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,9 +41,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings();
+    settings.store.url = format!("sqlite://{}/personify.db", data_dir.path().display());
+    settings.auth.admin_token = ADMIN_TOKEN.to_string();
     adjust(&mut settings);
-    let app = Application::build(&settings).expect("server builds");
+    let app = Application::build(&settings).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let rules_version = app.rules_version();
     tokio::spawn(app.run_until_stopped());
@@ -46,6 +54,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         client: reqwest::Client::new(),
         rules_version,
+        data_dir,
     }
 }
 
@@ -58,6 +67,35 @@ pub const IPHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// POSTs JSON to a route.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// GETs an admin route with the test token.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Records a consent choice and returns the receipt.
+    pub async fn consent(&self, visitor_id: &str, purposes: Value) -> Value {
+        let body =
+            json!({"visitor_id": visitor_id, "purposes": purposes, "source": "cmp", "policy_version": "2026-11"});
+        let res = self.post("/v1/consent", &body).await;
+        assert_eq!(res.status(), 201);
+        res.json().await.expect("receipt")
     }
 
     /// POSTs a decide body with browser-like headers and the given country (None = header absent).

@@ -1,0 +1,114 @@
+//! Bearer tokens with scopes, stored by SHA-256 and compared in constant time.
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::config::AuthSettings;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything.
+    Admin,
+    /// Consent log, verification, compliance view.
+    Compliance,
+    /// Reports.
+    Analyst,
+    /// RTB targeting.
+    Rtb,
+}
+
+impl Scope {
+    fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "admin" => Some(Scope::Admin),
+            "compliance" => Some(Scope::Compliance),
+            "analyst" => Some(Scope::Analyst),
+            "rtb" => Some(Scope::Rtb),
+            _ => None,
+        }
+    }
+}
+
+/// Invalid `[auth]` configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: auth.tokens[{index}]: {message}")]
+pub struct AuthConfigError {
+    index: usize,
+    message: String,
+}
+
+/// The configured tokens.
+pub struct Tokens {
+    entries: Vec<([u8; 32], Vec<Scope>)>,
+}
+
+impl Tokens {
+    /// Reads `[auth]`: the master token (all scopes) and the scoped tokens.
+    pub fn new(settings: &AuthSettings) -> Result<Tokens, AuthConfigError> {
+        let mut entries = Vec::new();
+        if !settings.admin_token.is_empty() {
+            entries.push((
+                Sha256::digest(settings.admin_token.as_bytes()).into(),
+                vec![Scope::Admin],
+            ));
+        }
+        for (index, t) in settings.tokens.iter().enumerate() {
+            let hash: [u8; 32] = hex::decode(t.sha256.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| AuthConfigError {
+                    index,
+                    message: "sha256 must be 64 hex characters".into(),
+                })?;
+            let scopes = t
+                .scopes
+                .iter()
+                .map(|s| {
+                    Scope::parse(s).ok_or_else(|| AuthConfigError {
+                        index,
+                        message: format!("unknown scope {s:?} (admin, compliance, analyst, rtb)"),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            entries.push((hash, scopes));
+        }
+        Ok(Tokens { entries })
+    }
+
+    /// Admits a request whose bearer token has `Admin` or one of `any_of`.
+    pub fn require(&self, req: &HttpRequest, any_of: &[Scope]) -> Result<(), ApiError> {
+        if self.entries.is_empty() {
+            return Err(ApiError::Unauthorized(
+                "no admin token is configured: set PERSONIFY_ADMIN_TOKEN (or auth.admin_token), or list scoped tokens under [[auth.tokens]] by their SHA-256".into(),
+            ));
+        }
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::Unauthorized("send the token as `Authorization: Bearer <token>`".into()))?;
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        // Every configured hash is compared, matched or not, so timing says nothing about which.
+        let mut scopes: Option<&[Scope]> = None;
+        for (hash, s) in &self.entries {
+            if bool::from(hash.ct_eq(&digest)) {
+                scopes = Some(s);
+            }
+        }
+        let scopes = scopes.ok_or_else(|| ApiError::Unauthorized("the token is not valid".into()))?;
+        if scopes.contains(&Scope::Admin) || any_of.iter().any(|s| scopes.contains(s)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                format!("this token lacks the scope this route needs ({any_of:?} or Admin)").to_lowercase(),
+            ))
+        }
+    }
+}

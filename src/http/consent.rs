@@ -1,0 +1,254 @@
+//! Consent routes: the purpose catalogue, recording choices and opt-outs, and a visitor's status.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::body;
+use super::error::ApiError;
+use super::AppState;
+use crate::consent::log::{Action, Change, Entry};
+use crate::consent::{Purposes, Record, PURPOSE_NAMES};
+use crate::privacy::{ConsentSubject, VisitorId};
+
+/// Longest `source` or `policy_version`.
+const MAX_LABEL: usize = 64;
+
+#[derive(Debug, Deserialize)]
+struct ConsentBody {
+    visitor_id: String,
+    purposes: serde_json::Map<String, serde_json::Value>,
+    source: String,
+    policy_version: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct VisitorBody {
+    visitor_id: String,
+    source: Option<String>,
+}
+
+/// A receipt for a recorded choice.
+#[derive(Debug, Serialize)]
+struct Receipt<'a> {
+    receipt_id: &'a str,
+    recorded_at: String,
+    action: Action,
+    purposes: Purposes,
+    source: &'a str,
+    policy_version: &'a str,
+    seq: i64,
+    entry_hash: &'a str,
+}
+
+fn rfc3339(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn receipt(e: &Entry) -> Receipt<'_> {
+    Receipt {
+        receipt_id: &e.receipt_id,
+        recorded_at: rfc3339(e.recorded_at),
+        action: e.action,
+        purposes: e.purposes,
+        source: &e.source,
+        policy_version: &e.policy_version,
+        seq: e.seq,
+        entry_hash: &e.entry_hash,
+    }
+}
+
+fn label(field: &str, v: &str) -> Result<String, ApiError> {
+    let ok = !v.is_empty()
+        && v.len() <= MAX_LABEL
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(ApiError::InvalidField {
+            field: field.into(),
+            message: format!("{field} must be 1-{MAX_LABEL} characters of A-Z, a-z, 0-9, _ - . :"),
+        })
+    }
+}
+
+fn parse_purposes(map: &serde_json::Map<String, serde_json::Value>) -> Result<Purposes, ApiError> {
+    if map.is_empty() {
+        return Err(ApiError::InvalidField {
+            field: "purposes".into(),
+            message: format!("purposes must name at least one of {}", PURPOSE_NAMES.join(", ")),
+        });
+    }
+    let mut p = Purposes::NONE;
+    for (name, value) in map {
+        let field = format!("purposes.{name}");
+        let slot = match name.as_str() {
+            "personalize" => &mut p.personalize,
+            "measure" => &mut p.measure,
+            "advertise" => &mut p.advertise,
+            _ => {
+                let shown: String = name.chars().take(32).collect();
+                return Err(ApiError::InvalidField {
+                    message: format!("unknown purpose {shown:?} (known: {})", PURPOSE_NAMES.join(", ")),
+                    field: "purposes".into(),
+                });
+            }
+        };
+        *slot = value.as_bool().ok_or_else(|| ApiError::InvalidField {
+            message: format!("{field} must be true or false"),
+            field,
+        })?;
+    }
+    Ok(p)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn receipt_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+async fn record(
+    state: &AppState,
+    subject: ConsentSubject,
+    action: Action,
+    purposes: Purposes,
+    source: String,
+    policy_version: String,
+) -> Result<HttpResponse, ApiError> {
+    let change = Change {
+        receipt_id: receipt_id(),
+        recorded_at: now_ms(),
+        subject: subject.to_hex(),
+        action,
+        purposes,
+        source,
+        policy_version,
+    };
+    // Durable first: the in-memory book only learns of a choice the store has committed.
+    let entry = state.store.append_consent(change).await?;
+    state.book.put(
+        subject,
+        Record {
+            purposes,
+            opted_out: action == Action::OptOut,
+            recorded_at: entry.recorded_at,
+        },
+    );
+    Ok(HttpResponse::Created().json(receipt(&entry)))
+}
+
+/// `POST /v1/consent`
+pub async fn give(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
+    let dto: ConsentBody = body::json(&bytes)?;
+    let id = VisitorId::parse(&dto.visitor_id)?;
+    let purposes = parse_purposes(&dto.purposes)?;
+    let source = label("source", &dto.source)?;
+    let policy_version = label("policy_version", &dto.policy_version)?;
+    let subject = state.keyring.consent_subject(&id);
+    record(&state, subject, Action::Consent, purposes, source, policy_version).await
+}
+
+/// `POST /v1/opt-out`
+pub async fn opt_out(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
+    let dto: VisitorBody = body::json(&bytes)?;
+    let id = VisitorId::parse(&dto.visitor_id)?;
+    let source = label("source", dto.source.as_deref().unwrap_or("opt_out_api"))?;
+    let subject = state.keyring.consent_subject(&id);
+    record(&state, subject, Action::OptOut, Purposes::NONE, source, "-".into()).await
+}
+
+/// `POST /v1/consent/status`
+pub async fn status(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
+    let dto: VisitorBody = body::json(&bytes)?;
+    let id = VisitorId::parse(&dto.visitor_id)?;
+    let subject = state.keyring.consent_subject(&id);
+    let entries = state.store.consent_log_for(&subject.to_hex()).await?;
+    let current = state.book.get(&subject);
+    Ok(HttpResponse::Ok().json(json!({
+        "recorded": current.is_some(),
+        "purposes": current.as_ref().map(|r| r.purposes),
+        "opted_out": current.as_ref().is_some_and(|r| r.opted_out),
+        "recorded_at": current.as_ref().map(|r| rfc3339(r.recorded_at)),
+        "receipts": entries.iter().map(receipt).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /v1/consent/purposes`
+pub async fn purposes(state: web::Data<AppState>) -> HttpResponse {
+    let rules = state.rules.load();
+    let all: Vec<&str> = rules.segments.iter().map(|s| s.id.as_str()).collect();
+    let session: Vec<&str> = rules
+        .segments
+        .iter()
+        .filter(|s| s.session_based)
+        .map(|s| s.id.as_str())
+        .collect();
+    let advertised: Vec<&str> = rules
+        .segments
+        .iter()
+        .filter(|s| s.sensitive.is_none() && !s.audience_taxonomy.is_empty())
+        .map(|s| s.id.as_str())
+        .collect();
+    let sensitive: Vec<&str> = rules
+        .segments
+        .iter()
+        .filter(|s| s.sensitive.is_some())
+        .map(|s| s.id.as_str())
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "purposes": [
+            {
+                "id": "personalize",
+                "description": "Choose which content variant each page slot shows from the segment the current page view is inferred to belong to.",
+                "tcf_purposes": {"contextual": [[11], [5, 6]], "session_based": [[5, 6]]},
+                "segments": all,
+                "session_based_segments": session,
+                "sensitive_segments": sensitive,
+                "sensitive_rule": "sensitive segments need an explicit choice (a consent record or TCF), never a default",
+            },
+            {
+                "id": "measure",
+                "description": "Count page views, segment members and experiment exposures as aggregates (HyperLogLog sketches and counters) released only above k.",
+                "tcf_purposes": {"any_of": [[8], [9]]},
+                "segments": all,
+            },
+            {
+                "id": "advertise",
+                "description": "Release IAB audience taxonomy buckets of k-anonymous, non-sensitive segments to ad integrations (OpenRTB user.data).",
+                "tcf_purposes": {"contextual": [[2], [3, 4]], "session_based": [[3, 4]]},
+                "segments": advertised,
+                "denied_by": ["Sec-GPC: 1", "GPP or US privacy opt-out of sale, sharing or targeted advertising"],
+            },
+        ],
+        "resolution_order": ["record", "tcf", "gpp", "us_privacy", "gpc", "jurisdiction_default"],
+        "storage": "without TCF purpose 1 the visitor_id is ignored and the cookieless daily key is used",
+    }))
+}

@@ -1,0 +1,85 @@
+//! Storage behind one trait. Callers never see SQL: the SQLite file (embedded default) implements it
+//! here, and a PostgreSQL implementation for several nodes fits the same trait.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::consent::log::{Change, Entry};
+use crate::consent::Purposes;
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the operation.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data does not have the shape personify wrote.
+    #[error("store data is corrupt: {0}")]
+    Corrupt(String),
+    /// `store.url` names no supported backend.
+    #[error("store.url {0:?} is not supported: use sqlite://PATH (default) or postgres://…")]
+    UnsupportedUrl(String),
+    /// Migrations could not be applied.
+    #[error("store migrations failed: {0}")]
+    Migration(String),
+}
+
+/// A visitor's current explicit choice as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Hex keyed hash of the visitor id.
+    pub subject: String,
+    /// Purposes granted.
+    pub purposes: Purposes,
+    /// From an opt-out.
+    pub opted_out: bool,
+    /// Unix milliseconds.
+    pub recorded_at: i64,
+}
+
+/// Everything personify keeps, behind one interface.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The secret called `name`, creating it from `candidate` if none exists (race-free: the first
+    /// writer wins and every caller gets the winner's value).
+    async fn secret(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError>;
+
+    /// The salt of UTC day `day`, created from `candidate` if none exists (first writer wins).
+    async fn salt(&self, day: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError>;
+
+    /// Deletes salts of days before `day`; returns how many.
+    async fn purge_salts_before(&self, day: i64) -> Result<u64, StoreError>;
+
+    /// UTC days that still have a salt.
+    async fn salt_days(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// Appends a change to the hash-chained log and updates the subject's current record, atomically
+    /// and durably, before returning the entry.
+    async fn append_consent(&self, change: Change) -> Result<Entry, StoreError>;
+
+    /// Every current record (loaded into memory at start).
+    async fn consent_records(&self) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Log entries with `seq > after`, at most `limit`, in order.
+    async fn consent_log(&self, after: i64, limit: i64) -> Result<Vec<Entry>, StoreError>;
+
+    /// Log entries of one subject, in order.
+    async fn consent_log_for(&self, subject: &str) -> Result<Vec<Entry>, StoreError>;
+
+    /// Counts for the compliance view: (log entries, current records, opt-outs).
+    async fn consent_counts(&self) -> Result<(i64, i64, i64), StoreError>;
+
+    /// Cheap round trip for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the store named by `store.url`, creating and migrating it as needed.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(sqlite::SqliteStore::open(url).await?));
+    }
+    Err(StoreError::UnsupportedUrl(url.chars().take(32).collect()))
+}

@@ -9,12 +9,20 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn fixtures() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/consent_strings.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/consent_strings.json"
+    ))
+    .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 fn ids<T: Ord + TryFrom<u64>>(v: &Value) -> BTreeSet<T> {
-    v.as_array().unwrap().iter().map(|x| T::try_from(x.as_u64().unwrap()).ok().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| T::try_from(x.as_u64().unwrap()).ok().unwrap())
+        .collect()
 }
 
 #[test]
@@ -28,34 +36,91 @@ fn tc_strings_agree_with_the_iab_encoders_on_every_field() {
         let tc = tcf::decode(case["string"].as_str().unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(u64::from(tc.version), f["version"].as_u64().unwrap(), "{name} version");
         assert_eq!(tc.created, f["created"].as_u64().unwrap(), "{name} created");
-        assert_eq!(tc.last_updated, f["last_updated"].as_u64().unwrap(), "{name} last_updated");
+        assert_eq!(
+            tc.last_updated,
+            f["last_updated"].as_u64().unwrap(),
+            "{name} last_updated"
+        );
         assert_eq!(u64::from(tc.cmp_id), f["cmp_id"].as_u64().unwrap(), "{name} cmp_id");
-        assert_eq!(u64::from(tc.cmp_version), f["cmp_version"].as_u64().unwrap(), "{name} cmp_version");
-        assert_eq!(u64::from(tc.consent_screen), f["consent_screen"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            u64::from(tc.cmp_version),
+            f["cmp_version"].as_u64().unwrap(),
+            "{name} cmp_version"
+        );
+        assert_eq!(
+            u64::from(tc.consent_screen),
+            f["consent_screen"].as_u64().unwrap(),
+            "{name}"
+        );
         assert_eq!(tc.consent_language, f["consent_language"].as_str().unwrap(), "{name}");
-        assert_eq!(u64::from(tc.vendor_list_version), f["vendor_list_version"].as_u64().unwrap(), "{name}");
-        assert_eq!(u64::from(tc.tcf_policy_version), f["tcf_policy_version"].as_u64().unwrap(), "{name}");
-        assert_eq!(tc.is_service_specific, f["is_service_specific"].as_bool().unwrap(), "{name}");
-        assert_eq!(tc.use_non_standard_texts, f["use_non_standard_texts"].as_bool().unwrap(), "{name}");
-        assert_eq!(tc.special_feature_optins, ids::<u8>(&f["special_feature_optins"]), "{name}");
+        assert_eq!(
+            u64::from(tc.vendor_list_version),
+            f["vendor_list_version"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            u64::from(tc.tcf_policy_version),
+            f["tcf_policy_version"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            tc.is_service_specific,
+            f["is_service_specific"].as_bool().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            tc.use_non_standard_texts,
+            f["use_non_standard_texts"].as_bool().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            tc.special_feature_optins,
+            ids::<u8>(&f["special_feature_optins"]),
+            "{name}"
+        );
         assert_eq!(tc.purposes_consent, ids::<u8>(&f["purposes_consent"]), "{name}");
-        assert_eq!(tc.purposes_li_transparency, ids::<u8>(&f["purposes_li_transparency"]), "{name}");
-        assert_eq!(tc.purpose_one_treatment, f["purpose_one_treatment"].as_bool().unwrap(), "{name}");
+        assert_eq!(
+            tc.purposes_li_transparency,
+            ids::<u8>(&f["purposes_li_transparency"]),
+            "{name}"
+        );
+        assert_eq!(
+            tc.purpose_one_treatment,
+            f["purpose_one_treatment"].as_bool().unwrap(),
+            "{name}"
+        );
         assert_eq!(tc.publisher_cc, f["publisher_cc"].as_str().unwrap(), "{name}");
         assert_eq!(tc.vendor_consents, ids::<u16>(&f["vendor_consents"]), "{name}");
-        assert_eq!(tc.vendor_legitimate_interests, ids::<u16>(&f["vendor_legitimate_interests"]), "{name}");
+        assert_eq!(
+            tc.vendor_legitimate_interests,
+            ids::<u16>(&f["vendor_legitimate_interests"]),
+            "{name}"
+        );
         let want: Vec<(u8, u8, BTreeSet<u16>)> = f["publisher_restrictions"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["purpose"].as_u64().unwrap() as u8, r["restriction_type"].as_u64().unwrap() as u8, ids::<u16>(&r["vendors"])))
+            .map(|r| {
+                (
+                    r["purpose"].as_u64().unwrap() as u8,
+                    r["restriction_type"].as_u64().unwrap() as u8,
+                    ids::<u16>(&r["vendors"]),
+                )
+            })
             .collect();
-        let mut got: Vec<(u8, u8, BTreeSet<u16>)> =
-            tc.publisher_restrictions.iter().map(|r| (r.purpose, r.restriction_type, r.vendors.clone())).collect();
+        let mut got: Vec<(u8, u8, BTreeSet<u16>)> = tc
+            .publisher_restrictions
+            .iter()
+            .map(|r| (r.purpose, r.restriction_type, r.vendors.clone()))
+            .collect();
         got.sort();
         assert_eq!(got, want, "{name} publisher restrictions");
         match f["disclosed_vendors"].as_array() {
-            Some(_) => assert_eq!(tc.disclosed_vendors.as_ref(), Some(&ids::<u16>(&f["disclosed_vendors"])), "{name}"),
+            Some(_) => assert_eq!(
+                tc.disclosed_vendors.as_ref(),
+                Some(&ids::<u16>(&f["disclosed_vendors"])),
+                "{name}"
+            ),
             None => assert_eq!(tc.disclosed_vendors, None, "{name}"),
         }
         match f["publisher_purposes_consent"].as_array() {
@@ -73,7 +138,12 @@ fn tc_strings_agree_with_the_iab_encoders_on_every_field() {
 fn tc_strings_map_to_personify_purposes() {
     let all = fixtures();
     let grant = |name: &str, vendor: Option<u16>| {
-        let case = all["tcf"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
+        let case = all["tcf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap();
         TcfGrant::from_tc(&tcf::decode(case["string"].as_str().unwrap()).unwrap(), vendor)
     };
     for shape in ["v2_2", "v2_3"] {
@@ -81,7 +151,12 @@ fn tc_strings_map_to_personify_purposes() {
         assert!(full.storage && full.personalize_profile && full.measure && full.advertise_profile);
         assert_eq!(grant(&format!("refuse_all_{shape}"), None), TcfGrant::default());
         let ctx = grant(&format!("contextual_only_{shape}"), None);
-        assert!(ctx.personalize_contextual && !ctx.personalize_profile && ctx.advertise_contextual && !ctx.advertise_profile);
+        assert!(
+            ctx.personalize_contextual
+                && !ctx.personalize_profile
+                && ctx.advertise_contextual
+                && !ctx.advertise_profile
+        );
         assert!(!grant(&format!("no_storage_{shape}"), None).storage);
         let prof = grant(&format!("profiles_no_ads_{shape}"), None);
         assert!(prof.personalize_profile && prof.measure && !prof.advertise_contextual);
@@ -91,7 +166,10 @@ fn tc_strings_map_to_personify_purposes() {
         // Vendor 1201: "require consent" on purpose 5 changes nothing for a consent-only reader.
         assert!(grant(&format!("vendor_restricted_{shape}"), Some(1201)).advertise_profile);
         // A vendor without its consent bit gets nothing.
-        assert_eq!(grant(&format!("contextual_only_{shape}"), Some(40)), TcfGrant::default());
+        assert_eq!(
+            grant(&format!("contextual_only_{shape}"), Some(40)),
+            TcfGrant::default()
+        );
     }
 }
 
@@ -102,7 +180,12 @@ fn gpp_and_us_privacy_strings_agree_with_the_iab_encoder() {
         let name = case["name"].as_str().unwrap();
         let g = us::decode_gpp(case["string"].as_str().unwrap(), None).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(g.us_opt_out, case["us_opt_out"].as_bool().unwrap(), "{name}");
-        let want: Vec<u16> = case["section_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u16).collect();
+        let want: Vec<u16> = case["section_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u16)
+            .collect();
         assert_eq!(g.section_ids, want, "{name}");
         if let Some(p) = case.get("tcf_purposes") {
             assert_eq!(g.tcf.as_ref().unwrap().purposes_consent, ids::<u8>(p), "{name}");
@@ -116,8 +199,19 @@ fn gpp_and_us_privacy_strings_agree_with_the_iab_encoder() {
 
 fn fixture_strings() -> Vec<String> {
     let all = fixtures();
-    let mut out: Vec<String> = all["tcf"].as_array().unwrap().iter().map(|c| c["string"].as_str().unwrap().to_string()).collect();
-    out.extend(all["gpp"].as_array().unwrap().iter().map(|c| c["string"].as_str().unwrap().to_string()));
+    let mut out: Vec<String> = all["tcf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["string"].as_str().unwrap().to_string())
+        .collect();
+    out.extend(
+        all["gpp"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["string"].as_str().unwrap().to_string()),
+    );
     out
 }
 

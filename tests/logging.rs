@@ -2,75 +2,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::*;
+use common::process::Server;
 use serde_json::json;
-
-/// The real binary with stdout and stderr captured line by line.
-struct Server {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    port: u16,
-}
-
-impl Server {
-    fn start(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
-        let store = format!("sqlite://{}/personify.db", data_dir.display());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_personify"))
-            .args(["--config", manifest_dir().join("config").to_str().unwrap(), "serve"])
-            .env("PERSONIFY__SERVER__PORT", "0")
-            .env("PERSONIFY__SERVER__WORKERS", "1")
-            .env("PERSONIFY__RULES__DIR", example_rules())
-            .env("RUST_LOG", "debug")
-            .env("PERSONIFY__STORE__URL", store)
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            let found = log.lock().unwrap().iter().find_map(|l| {
-                l.contains("personify listening")
-                    .then(|| l.split("port=").nth(1)?.split_whitespace().next()?.parse().ok())
-                    .flatten()
-            });
-            if let Some(p) = found {
-                break p;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start: {:?}",
-                log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Server { child, log, port }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn the_log_holds_no_ip_user_agent_query_string_or_visitor_id() {

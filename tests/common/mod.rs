@@ -1,6 +1,8 @@
 //! Shared test helpers: spawn the real server in-process on a random port with its own SQLite file.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::{Path, PathBuf};
 
 use personify::config::Settings;

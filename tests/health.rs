@@ -31,10 +31,21 @@ async fn openapi_is_served_and_describes_every_route() {
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     assert!(text.starts_with("openapi: 3."));
-    for route in ["/v1/decide:", "/healthz:", "/readyz:", "/openapi.yaml:"] {
+    for route in [
+        "/v1/decide:",
+        "/v1/consent:",
+        "/v1/consent/purposes:",
+        "/v1/consent/status:",
+        "/v1/opt-out:",
+        "/v1/admin/consent/log:",
+        "/v1/admin/consent/verify:",
+        "/healthz:",
+        "/readyz:",
+        "/openapi.yaml:",
+    ] {
         assert!(text.contains(&format!("\n  {route}")), "openapi.yaml lacks {route}");
     }
-    for schema in ["DecideRequest:", "DecideResponse:", "Error:", "Warning:", "Consent:"] {
+    for schema in ["DecideRequest:", "DecideResponse:", "Error:", "Warning:", "Consent:", "Receipt:", "LogEntry:"] {
         assert!(
             text.contains(&format!("\n    {schema}")),
             "openapi.yaml lacks schema {schema}"

@@ -185,6 +185,8 @@ async fn wrong_content_type_method_and_route() {
     assert_eq!(res.status(), 200);
     let e = error_of(app.client.get(app.url("/v1/decide")).send().await.unwrap(), 405).await;
     assert_eq!(e["code"], "method_not_allowed");
+    let res = app.client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.headers()["allow"], "GET");
     let e = error_of(
         app.client
             .get(app.url("/v1/nothing-here?email=a@b.c"))

@@ -45,7 +45,15 @@ async fn openapi_is_served_and_describes_every_route() {
     ] {
         assert!(text.contains(&format!("\n  {route}")), "openapi.yaml lacks {route}");
     }
-    for schema in ["DecideRequest:", "DecideResponse:", "Error:", "Warning:", "Consent:", "Receipt:", "LogEntry:"] {
+    for schema in [
+        "DecideRequest:",
+        "DecideResponse:",
+        "Error:",
+        "Warning:",
+        "Consent:",
+        "Receipt:",
+        "LogEntry:",
+    ] {
         assert!(
             text.contains(&format!("\n    {schema}")),
             "openapi.yaml lacks schema {schema}"

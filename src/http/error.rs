@@ -65,8 +65,11 @@ pub enum ApiError {
     #[error("no such route: see /openapi.yaml")]
     NotFound,
     /// Route exists, method does not.
-    #[error("method not allowed on this route")]
-    MethodNotAllowed,
+    #[error("method not allowed on this route; use {allow}")]
+    MethodNotAllowed {
+        /// The method the route takes (sent as `Allow`).
+        allow: &'static str,
+    },
 }
 
 impl ApiError {
@@ -83,7 +86,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::StoreUnavailable => "store_unavailable",
             ApiError::NotFound => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
         }
     }
 
@@ -123,11 +126,22 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let ApiError::MethodNotAllowed { allow } = self {
+            return HttpResponse::build(self.status_code())
+                .insert_header(("Allow", *allow))
+                .json(Body {
+                    error: Detail {
+                        code: self.code(),
+                        message: self.to_string(),
+                        field: None,
+                    },
+                });
+        }
         if let ApiError::Unauthorized(_) = self {
             return HttpResponse::build(self.status_code())
                 .insert_header(("WWW-Authenticate", "Bearer"))

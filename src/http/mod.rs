@@ -117,28 +117,31 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// `GET path`; other methods get a JSON 405 with `Allow: GET`.
+fn get(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path).route(route).default_service(web::to(|| async {
+        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow: "GET" })
+    }))
 }
 
-/// One route with its method; other methods get a JSON 405.
-fn route(path: &str, method: actix_web::Route) -> actix_web::Resource {
-    web::resource(path)
-        .route(method)
-        .default_service(web::to(method_not_allowed))
+/// `POST path`; other methods get a JSON 405 with `Allow: POST`.
+fn post(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path).route(route).default_service(web::to(|| async {
+        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow: "POST" })
+    }))
 }
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(route("/healthz", web::get().to(health::healthz)))
-        .service(route("/readyz", web::get().to(health::readyz)))
-        .service(route("/openapi.yaml", web::get().to(health::openapi)))
-        .service(route("/v1/decide", web::post().to(decide::handle)))
-        .service(route("/v1/consent", web::post().to(consent::give)))
-        .service(route("/v1/consent/purposes", web::get().to(consent::purposes)))
-        .service(route("/v1/consent/status", web::post().to(consent::status)))
-        .service(route("/v1/opt-out", web::post().to(consent::opt_out)))
-        .service(route("/v1/admin/consent/log", web::get().to(admin::log)))
-        .service(route("/v1/admin/consent/verify", web::get().to(admin::verify)))
+    cfg.service(get("/healthz", web::get().to(health::healthz)))
+        .service(get("/readyz", web::get().to(health::readyz)))
+        .service(get("/openapi.yaml", web::get().to(health::openapi)))
+        .service(post("/v1/decide", web::post().to(decide::handle)))
+        .service(post("/v1/consent", web::post().to(consent::give)))
+        .service(get("/v1/consent/purposes", web::get().to(consent::purposes)))
+        .service(post("/v1/consent/status", web::post().to(consent::status)))
+        .service(post("/v1/opt-out", web::post().to(consent::opt_out)))
+        .service(get("/v1/admin/consent/log", web::get().to(admin::log)))
+        .service(get("/v1/admin/consent/verify", web::get().to(admin::verify)))
         .default_service(web::to(not_found));
 }

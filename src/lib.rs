@@ -22,6 +22,7 @@
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod counts;
 pub mod decide;
 pub mod http;
 pub mod privacy;

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Settings;
 use crate::consent::{ConsentBook, Record};
+use crate::counts::Counts;
 use crate::http::{self, AppState, Parts};
 use crate::privacy::{utc_day, ConsentSubject, Keyring, Secret};
 use crate::rules::{self, LoadErrors};
@@ -47,6 +48,34 @@ pub struct Application {
     port: u16,
     server: Server,
     rules: Arc<ArcSwap<rules::RuleSet>>,
+    counts: Arc<Counts>,
+}
+
+/// Flushes sketches every `flush_seconds`; refreshes the RTB release set and purges expired days
+/// every minute or so.
+async fn flush_task(counts: Arc<Counts>, flush_seconds: u64, retention_days: u32) {
+    let mut tick = tokio::time::interval(Duration::from_secs(flush_seconds));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = (60 / flush_seconds).max(1);
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        if let Err(e) = counts.flush().await {
+            tracing::warn!(error = %e, "sketch flush failed; counts stay in memory until the next flush");
+        }
+        if n % every == 0 {
+            let today = utc_day(SystemTime::now());
+            if let Err(e) = counts.refresh_release_set(today).await {
+                tracing::warn!(error = %e, "RTB release set refresh failed; keeping the previous one");
+            }
+            match counts.purge_before(today - i64::from(retention_days)).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "aggregates past retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
+            }
+        }
+        n += 1;
+    }
 }
 
 /// Loads the salts for yesterday (if kept), today and tomorrow, creating today's and tomorrow's, so
@@ -114,12 +143,25 @@ impl Application {
             "consent records loaded"
         );
         tokio::spawn(salt_task(Arc::clone(&store), Arc::clone(&keyring)));
+        // Each process writes its own sketch rows; a report unions every node's (an HLL union is exact).
+        let node = format!(
+            "{}-{}",
+            std::process::id(),
+            hex::encode(&Secret::generate().expose()[..4])
+        );
+        let counts = Arc::new(Counts::new(Arc::clone(&store), node));
+        tokio::spawn(flush_task(
+            Arc::clone(&counts),
+            settings.counts.flush_seconds,
+            settings.privacy.retention_days,
+        ));
 
         let parts = Parts {
             rules: Arc::clone(&rules),
             keyring,
             book,
             store,
+            counts: Arc::clone(&counts),
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
@@ -150,7 +192,12 @@ impl Application {
             })?
             .run();
         tracing::info!(port, rules_version = %rules.load().version, "personify listening");
-        Ok(Application { port, server, rules })
+        Ok(Application {
+            port,
+            server,
+            rules,
+            counts,
+        })
     }
 
     /// The bound port.
@@ -163,8 +210,14 @@ impl Application {
         self.rules.load().version.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM (actix handles both with a graceful stop).
+    /// Serves until SIGINT/SIGTERM (actix handles both with a graceful stop), then flushes every
+    /// count still in memory so a graceful restart loses nothing.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        match self.counts.flush().await {
+            Ok(stats) => tracing::info!(sketches = stats.sketches, counters = stats.counters, "final flush done"),
+            Err(e) => tracing::error!(error = %e, "final flush failed; counts since the last flush are lost"),
+        }
+        served
     }
 }

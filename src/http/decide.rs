@@ -13,7 +13,9 @@ use super::error::ApiError;
 use super::AppState;
 use crate::config::PiiPolicy;
 use crate::consent::{gpc_header, Consent, ConsentInput};
-use crate::decide::{decide, SlotDecision};
+use crate::counts::{Counts, Kind};
+use crate::decide::{decide, Decision, Reason, SlotDecision};
+use crate::privacy::utc_day;
 use crate::privacy::{VisitorId, VisitorKey};
 use crate::signals::{pii, PageView, RequestMeta, SessionSummary, SignalError, Warning};
 
@@ -30,14 +32,14 @@ pub struct DecideBody {
 }
 
 #[derive(Debug, Deserialize)]
-struct PageBody {
+pub struct PageBody {
     url: String,
     referrer: Option<String>,
     category: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct SessionBody {
+pub struct SessionBody {
     #[serde(default)]
     pages_viewed: u32,
     #[serde(default)]
@@ -47,7 +49,7 @@ struct SessionBody {
 }
 
 #[derive(Debug, Deserialize)]
-struct ConsentBody {
+pub struct ConsentBody {
     tcf: Option<String>,
     gpp: Option<String>,
     gpp_sid: Option<Vec<u16>>,
@@ -58,30 +60,54 @@ fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> 
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Handles one page view.
-pub async fn handle(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: DecideBody = body::json(&bytes)?;
+/// The fields a page view and a conversion event share.
+pub struct ViewFields {
+    /// `site`
+    pub site: Option<String>,
+    /// `page`
+    pub page: PageBody,
+    /// `session`
+    pub session: Option<SessionBody>,
+    /// `visitor_id`
+    pub visitor_id: Option<String>,
+    /// `consent`
+    pub consent: Option<ConsentBody>,
+    /// `tz_offset_minutes`
+    pub tz_offset_minutes: Option<i64>,
+}
+
+/// A request turned into what the domain needs: signals, consent, and the visitor key.
+pub struct ViewContext {
+    /// Signals rules read.
+    pub signals: crate::signals::Signals,
+    /// Purposes that apply.
+    pub consent: Consent,
+    /// The visitor key (first-party when allowed, cookieless otherwise).
+    pub key: VisitorKey,
+    /// When the request arrived.
+    pub now: SystemTime,
+    /// What was ignored and why.
+    pub warnings: Vec<Warning>,
+}
+
+/// Parses, screens and resolves one page view. Never touches the store.
+pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Result<ViewContext, ApiError> {
     let now = SystemTime::now();
-    let session = dto.session.map(|s| SessionSummary {
+    let session = f.session.map(|s| SessionSummary {
         pages_viewed: s.pages_viewed,
         categories: s.categories,
         returning: s.returning,
     });
     let view = PageView::parse(
-        dto.site,
-        &dto.page.url,
-        dto.page.referrer,
-        dto.page.category,
+        f.site,
+        &f.page.url,
+        f.page.referrer,
+        f.page.category,
         session,
-        dto.tz_offset_minutes,
+        f.tz_offset_minutes,
     )?;
     let mut warnings = Vec::new();
-    let visitor_id = first_party_id(&state, dto.visitor_id.as_deref(), &mut warnings)?;
+    let visitor_id = first_party_id(state, f.visitor_id.as_deref(), &mut warnings)?;
 
     let headers = req.headers();
     let user_agent = header(headers, header::USER_AGENT);
@@ -92,13 +118,13 @@ pub async fn handle(
     };
     let extracted = state.extractor.extract(&view, meta, now)?;
     warnings.extend(extracted.warnings);
-    let signals = &extracted.signals;
+    let signals = extracted.signals;
 
     // An explicit record (consent or opt-out) is looked up in memory: the hot path never waits on the store.
     let record = visitor_id
         .as_ref()
         .and_then(|id| state.book.get(&state.keyring.consent_subject(id)));
-    let strings = dto.consent.as_ref();
+    let strings = f.consent.as_ref();
     let input = ConsentInput {
         country: signals.country,
         gpc: gpc_header(header(headers, "sec-gpc")),
@@ -109,15 +135,49 @@ pub async fn handle(
         us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
     };
     let consent = state.consent.resolve(&input, &mut warnings);
-
     let site = signals.site.as_deref().unwrap_or_default();
     let key = match visitor_id.filter(|_| consent.storage) {
         Some(id) => state.keyring.first_party(site, &id),
-        None => cookieless_key(&state, &req, site, user_agent, now),
+        None => cookieless_key(state, req, site, user_agent, now),
     };
+    Ok(ViewContext {
+        signals,
+        consent,
+        key,
+        now,
+        warnings,
+    })
+}
+
+/// Handles one page view.
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
+    let dto: DecideBody = body::json(&bytes)?;
+    let fields = ViewFields {
+        site: dto.site,
+        page: dto.page,
+        session: dto.session,
+        visitor_id: dto.visitor_id,
+        consent: dto.consent,
+        tz_offset_minutes: dto.tz_offset_minutes,
+    };
+    let ViewContext {
+        signals,
+        consent,
+        key,
+        now,
+        mut warnings,
+    } = view_context(&req, &state, fields)?;
     let rules = state.rules.load();
-    let decision = decide(&rules, signals, &consent, &key, dto.slots.as_deref());
-    warnings.extend(decision.warnings);
+    let decision = decide(&rules, &signals, &consent, &key, dto.slots.as_deref());
+    warnings.extend(decision.warnings.iter().cloned());
+    if consent.purposes.measure {
+        count_decision(&state.counts, &decision, &key, utc_day(now));
+    }
 
     let response = DecideResponse {
         segments: decision
@@ -134,6 +194,19 @@ pub async fn handle(
         warnings: &warnings,
     };
     Ok(HttpResponse::Ok().json(response))
+}
+
+/// Segment visitors, segment views and experiment exposures of one decision.
+fn count_decision(counts: &Counts, decision: &Decision<'_>, key: &VisitorKey, day: i64) {
+    for s in &decision.segments {
+        counts.distinct(Kind::Segment, &s.count_key, day, key.as_bytes());
+        counts.add(Kind::Views, &s.count_key, day, 1);
+    }
+    for d in &decision.slots {
+        if let Reason::Experiment { experiment, arm, .. } = d.reason {
+            counts.distinct(Kind::Exposure, experiment.count_key(arm), day, key.as_bytes());
+        }
+    }
 }
 
 /// The request's `visitor_id`, parsed; one that is plainly someone's identity is dropped (or refused).

@@ -61,6 +61,9 @@ pub enum ApiError {
     /// The store could not take a write; nothing was recorded.
     #[error("the store is unavailable, nothing was recorded; retry later")]
     StoreUnavailable,
+    /// No experiment with that id in the active rules.
+    #[error("no experiment with this id in the active rules")]
+    UnknownExperiment,
     /// No such route.
     #[error("no such route: see /openapi.yaml")]
     NotFound,
@@ -85,6 +88,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::StoreUnavailable => "store_unavailable",
+            ApiError::UnknownExperiment => "unknown_experiment",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
         }
@@ -125,7 +129,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::UnknownExperiment => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }

@@ -6,8 +6,10 @@ pub mod body;
 pub mod consent;
 pub mod decide;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod logging;
+pub mod reports;
 
 use std::sync::Arc;
 
@@ -17,6 +19,8 @@ use arc_swap::ArcSwap;
 
 use crate::config::{PiiPolicy, Settings};
 use crate::consent::{ConsentBook, ConsentPolicy};
+use crate::counts::report::Release;
+use crate::counts::Counts;
 use crate::privacy::Keyring;
 use crate::rules::RuleSet;
 use crate::signals::SignalExtractor;
@@ -39,6 +43,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Admin tokens.
     pub tokens: auth::Tokens,
+    /// Aggregate counting.
+    pub counts: Arc<Counts>,
+    /// k and epsilon for released counts.
+    pub release: Release,
     /// Header holding the visitor's country.
     pub country_header: HeaderName,
     /// Header holding the client address, when a trusted proxy sets one.
@@ -75,6 +83,8 @@ pub struct Parts {
     pub book: Arc<ConsentBook>,
     /// The store.
     pub store: Arc<dyn Store>,
+    /// Counting state.
+    pub counts: Arc<Counts>,
 }
 
 impl AppState {
@@ -91,6 +101,7 @@ impl AppState {
             keyring,
             book,
             store,
+            counts,
         } = parts;
         let client_ip = settings.server.client_ip_header.trim();
         Ok(AppState {
@@ -101,6 +112,11 @@ impl AppState {
             book,
             store,
             tokens: auth::Tokens::new(&settings.auth)?,
+            counts,
+            release: Release {
+                k: settings.privacy.k,
+                epsilon: settings.privacy.epsilon,
+            },
             country_header: name("geo.country_header", &settings.geo.country_header)?,
             client_ip_header: if client_ip.is_empty() {
                 None
@@ -143,5 +159,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(post("/v1/opt-out", web::post().to(consent::opt_out)))
         .service(get("/v1/admin/consent/log", web::get().to(admin::log)))
         .service(get("/v1/admin/consent/verify", web::get().to(admin::verify)))
+        .service(post("/v1/events", web::post().to(events::handle)))
+        .service(get("/v1/admin/reports/segments", web::get().to(reports::segments)))
+        .service(get(
+            "/v1/admin/reports/experiments/{id}",
+            web::get().to(reports::experiment),
+        ))
         .default_service(web::to(not_found));
 }

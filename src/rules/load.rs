@@ -478,6 +478,7 @@ impl FileCtx<'_> {
         }
         Some(Segment {
             defined_at: format!("{}:{}", self.name, self.line(span.start)),
+            count_key: id.as_str().into(),
             id,
             name: name?.0,
             description,
@@ -1144,6 +1145,11 @@ impl Raw {
                     }
                     (compiled.len() == arms.len()).then(|| {
                         Action::Experiment(Experiment {
+                            arm_keys: compiled
+                                .iter()
+                                .map(|a: &Arm| format!("{id}/{}", slot.variants[a.variant].id).into())
+                                .collect(),
+                            holdout_key: format!("{id}/holdout").into(),
                             id,
                             holdout_bp: holdout_percent * 100,
                             arms: compiled,

@@ -48,6 +48,8 @@ pub struct Segment {
     pub session_based: bool,
     /// Where it is defined, `file:line`.
     pub defined_at: String,
+    /// The id as shared text, so counting never allocates.
+    pub count_key: std::sync::Arc<str>,
 }
 
 /// A place on the page whose content is decided.
@@ -101,6 +103,10 @@ pub struct Experiment {
     pub holdout_bp: u32,
     /// Arms with their weights in percent (summing to 100).
     pub arms: Vec<Arm>,
+    /// Counting keys `experiment/variant`, one per arm.
+    pub arm_keys: Vec<std::sync::Arc<str>>,
+    /// Counting key `experiment/holdout`.
+    pub holdout_key: std::sync::Arc<str>,
 }
 
 /// One experiment arm.
@@ -171,6 +177,11 @@ impl RuleSet {
 }
 
 impl Experiment {
+    /// The counting key of an arm (`None` = holdout).
+    pub fn count_key(&self, arm: Option<usize>) -> &std::sync::Arc<str> {
+        arm.and_then(|a| self.arm_keys.get(a)).unwrap_or(&self.holdout_key)
+    }
+
     /// The arm for a bucket in `0..10_000`: `None` is the holdout; otherwise the arm index.
     ///
     /// The holdout takes buckets `0..holdout_bp`; the rest are split across the arms by cumulative

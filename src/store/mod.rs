@@ -40,6 +40,36 @@ pub struct StoredRecord {
     pub recorded_at: i64,
 }
 
+/// One sketch row: a versioned HLL envelope for (kind, key, day) written by one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SketchRow {
+    /// What it measures (`segment`, `exposure`, …).
+    pub kind: String,
+    /// Segment id, `experiment/arm`, …
+    pub key: String,
+    /// UTC day.
+    pub day: i64,
+    /// Writing node.
+    pub node: String,
+    /// The envelope.
+    pub blob: Vec<u8>,
+}
+
+/// One counter delta for (kind, key, day) from one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterRow {
+    /// What it counts.
+    pub kind: String,
+    /// Segment id, …
+    pub key: String,
+    /// UTC day.
+    pub day: i64,
+    /// Writing node.
+    pub node: String,
+    /// Amount to add.
+    pub value: i64,
+}
+
 /// Everything personify keeps, behind one interface.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -71,6 +101,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts for the compliance view: (log entries, current records, opt-outs).
     async fn consent_counts(&self) -> Result<(i64, i64, i64), StoreError>;
+
+    /// This node's stored sketch for (kind, key, day), if any.
+    async fn sketch(&self, kind: &str, key: &str, day: i64, node: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes sketches (replacing this node's rows) and adds counter deltas, in one transaction.
+    async fn put_counts(&self, sketches: Vec<SketchRow>, counters: Vec<CounterRow>) -> Result<(), StoreError>;
+
+    /// Every node's sketches of `kind` (optionally one key) for days `from..=to`.
+    async fn sketches(&self, kind: &str, key: Option<&str>, from: i64, to: i64) -> Result<Vec<SketchRow>, StoreError>;
+
+    /// Counter totals of `kind` per key over days `from..=to`, summed across nodes.
+    async fn counter_sums(
+        &self,
+        kind: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError>;
+
+    /// Deletes sketch and counter rows of days before `day`; returns how many.
+    async fn purge_counts_before(&self, day: i64) -> Result<u64, StoreError>;
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use tokio::sync::Mutex;
 
-use super::{Store, StoreError, StoredRecord};
+use super::{CounterRow, SketchRow, Store, StoreError, StoredRecord};
 use crate::consent::log::{Action, Change, Entry, GENESIS};
 use crate::consent::Purposes;
 
@@ -240,6 +240,102 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok((log, records, opt_outs))
+    }
+
+    async fn sketch(&self, kind: &str, key: &str, day: i64, node: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT blob FROM sketches WHERE kind = ? AND key = ? AND day = ? AND node = ?")
+                .bind(kind)
+                .bind(key)
+                .bind(day)
+                .bind(node)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn put_counts(&self, sketches: Vec<SketchRow>, counters: Vec<CounterRow>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in &sketches {
+            sqlx::query(
+                "INSERT INTO sketches (kind, key, day, node, blob) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (kind, key, day, node) DO UPDATE SET blob = excluded.blob",
+            )
+            .bind(&r.kind)
+            .bind(&r.key)
+            .bind(r.day)
+            .bind(&r.node)
+            .bind(&r.blob)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for c in &counters {
+            sqlx::query(
+                "INSERT INTO counters (kind, key, day, node, value) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (kind, key, day, node) DO UPDATE SET value = counters.value + excluded.value",
+            )
+            .bind(&c.kind)
+            .bind(&c.key)
+            .bind(c.day)
+            .bind(&c.node)
+            .bind(c.value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sketches(&self, kind: &str, key: Option<&str>, from: i64, to: i64) -> Result<Vec<SketchRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, key, day, node, blob FROM sketches WHERE kind = ? AND (? IS NULL OR key = ?) AND day BETWEEN ? AND ?",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(key)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SketchRow {
+                    kind: r.try_get("kind")?,
+                    key: r.try_get("key")?,
+                    day: r.try_get("day")?,
+                    node: r.try_get("node")?,
+                    blob: r.try_get("blob")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn counter_sums(
+        &self,
+        kind: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, SUM(value) FROM counters WHERE kind = ? AND day BETWEEN ? AND ? GROUP BY key")
+                .bind(kind)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn purge_counts_before(&self, day: i64) -> Result<u64, StoreError> {
+        let a = sqlx::query("DELETE FROM sketches WHERE day < ?")
+            .bind(day)
+            .execute(&self.pool)
+            .await?;
+        let b = sqlx::query("DELETE FROM counters WHERE day < ?")
+            .bind(day)
+            .execute(&self.pool)
+            .await?;
+        Ok(a.rows_affected() + b.rows_affected())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,298 @@
+//! Aggregate counting: distinct visitors per (segment, day) and per (experiment arm, day), view
+//! counters, and conversions — HyperLogLog sketches and integers only, never a key.
+//!
+//! The hot path writes into one of several shards picked per thread, so workers never contend on a
+//! global lock; the flusher drains the shards every `counts.flush_seconds` and merges the deltas into
+//! the store. A failed flush keeps the deltas in memory for the next one.
+
+pub mod report;
+pub mod sketch;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+pub use sketch::{Sketch, SketchError};
+
+use crate::store::{CounterRow, SketchRow, Store, StoreError};
+
+/// What a sketch or counter measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Distinct visitors of a segment (key: segment id).
+    Segment,
+    /// Distinct visitors exposed to an experiment arm (key: `experiment/arm`).
+    Exposure,
+    /// Distinct converters per arm and goal (key: `experiment/arm/goal`).
+    ArmConversion,
+    /// Distinct converters per goal and segment (key: `goal/segment`).
+    SegmentConversion,
+    /// Page views of a segment (counter; key: segment id).
+    Views,
+}
+
+impl Kind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Segment => "segment",
+            Kind::Exposure => "exposure",
+            Kind::ArmConversion => "arm_conversion",
+            Kind::SegmentConversion => "segment_conversion",
+            Kind::Views => "views",
+        }
+    }
+}
+
+/// Identifies one sketch or counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountKey {
+    /// What it measures.
+    pub kind: Kind,
+    /// Segment id, `experiment/arm`, …
+    pub key: Arc<str>,
+    /// UTC day.
+    pub day: i64,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    sketches: HashMap<CountKey, Sketch>,
+    counters: HashMap<CountKey, u64>,
+}
+
+impl Shard {
+    fn absorb(&mut self, other: Shard) {
+        for (k, s) in other.sketches {
+            match self.sketches.get_mut(&k) {
+                Some(mine) => mine.merge(&s),
+                None => {
+                    self.sketches.insert(k, s);
+                }
+            }
+        }
+        for (k, n) in other.counters {
+            *self.counters.entry(k).or_default() += n;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sketches.is_empty() && self.counters.is_empty()
+    }
+}
+
+/// Shards: enough that each worker thread usually has its own.
+const SHARDS: usize = 16;
+
+thread_local! {
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+    };
+}
+
+/// The node's counting state.
+pub struct Counts {
+    shards: Vec<Mutex<Shard>>,
+    /// Deltas whose flush failed, retried at the next flush.
+    pending: Mutex<Shard>,
+    /// Serialises flushes (the timer, reports and shutdown may ask at once).
+    flushing: tokio::sync::Mutex<()>,
+    store: Arc<dyn Store>,
+    node: String,
+    release: ArcSwap<HashMap<String, f64>>,
+}
+
+/// What one flush wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushStats {
+    /// Sketch rows written.
+    pub sketches: usize,
+    /// Counter rows written.
+    pub counters: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a shard cannot leave it half-written in a way that matters for counts.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Counts {
+    /// Counting state for `node` (its rows in a shared store are its own).
+    pub fn new(store: Arc<dyn Store>, node: String) -> Counts {
+        Counts {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            pending: Mutex::new(Shard::default()),
+            flushing: tokio::sync::Mutex::new(()),
+            store,
+            node,
+            release: ArcSwap::from_pointee(HashMap::new()),
+        }
+    }
+
+    /// Adds a visitor key to a distinct-count sketch.
+    pub fn distinct(&self, kind: Kind, key: &Arc<str>, day: i64, visitor: &[u8; 32]) {
+        let i = SHARD.with(|s| *s);
+        let mut shard = lock(&self.shards[i]);
+        let k = CountKey {
+            kind,
+            key: Arc::clone(key),
+            day,
+        };
+        shard.sketches.entry(k).or_default().insert(visitor);
+    }
+
+    /// Adds to a counter.
+    pub fn add(&self, kind: Kind, key: &Arc<str>, day: i64, n: u64) {
+        let i = SHARD.with(|s| *s);
+        let mut shard = lock(&self.shards[i]);
+        *shard
+            .counters
+            .entry(CountKey {
+                kind,
+                key: Arc::clone(key),
+                day,
+            })
+            .or_default() += n;
+    }
+
+    /// Merges everything counted so far into the store. On failure the deltas stay in memory.
+    pub async fn flush(&self) -> Result<FlushStats, StoreError> {
+        let _one = self.flushing.lock().await;
+        let mut delta = std::mem::take(&mut *lock(&self.pending));
+        for shard in &self.shards {
+            let taken = std::mem::take(&mut *lock(shard));
+            delta.absorb(taken);
+        }
+        if delta.is_empty() {
+            return Ok(FlushStats::default());
+        }
+        match self.write(&delta).await {
+            Ok(stats) => Ok(stats),
+            Err(e) => {
+                lock(&self.pending).absorb(delta);
+                Err(e)
+            }
+        }
+    }
+
+    async fn write(&self, delta: &Shard) -> Result<FlushStats, StoreError> {
+        let mut rows = Vec::with_capacity(delta.sketches.len());
+        for (k, s) in &delta.sketches {
+            let mut merged = s.clone();
+            if let Some(blob) = self.store.sketch(k.kind.as_str(), &k.key, k.day, &self.node).await? {
+                match Sketch::from_envelope(&blob) {
+                    Ok(old) => merged.merge(&old),
+                    // A corrupt stored row cannot be merged into; it is replaced and the loss logged.
+                    Err(e) => {
+                        tracing::error!(kind = k.kind.as_str(), day = k.day, error = %e, "stored sketch rejected; replacing it")
+                    }
+                }
+            }
+            rows.push(SketchRow {
+                kind: k.kind.as_str().into(),
+                key: k.key.to_string(),
+                day: k.day,
+                node: self.node.clone(),
+                blob: merged.to_envelope(),
+            });
+        }
+        let counters: Vec<CounterRow> = delta
+            .counters
+            .iter()
+            .map(|(k, n)| CounterRow {
+                kind: k.kind.as_str().into(),
+                key: k.key.to_string(),
+                day: k.day,
+                node: self.node.clone(),
+                value: i64::try_from(*n).unwrap_or(i64::MAX),
+            })
+            .collect();
+        let stats = FlushStats {
+            sketches: rows.len(),
+            counters: counters.len(),
+        };
+        self.store.put_counts(rows, counters).await?;
+        Ok(stats)
+    }
+
+    /// Distinct estimate of the union of a key's sketches over days `from..=to`, across every node.
+    pub async fn union(&self, kind: Kind, key: &str, from: i64, to: i64) -> Result<Option<f64>, StoreError> {
+        let blobs = self.store.sketches(kind.as_str(), Some(key), from, to).await?;
+        Ok(union_of(blobs.into_iter().map(|r| r.blob)))
+    }
+
+    /// Distinct estimates of every key of `kind` over days `from..=to` (HLL unions, never sums).
+    pub async fn unions(&self, kind: Kind, from: i64, to: i64) -> Result<HashMap<String, f64>, StoreError> {
+        let rows = self.store.sketches(kind.as_str(), None, from, to).await?;
+        let mut by_key: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        for r in rows {
+            by_key.entry(r.key).or_default().push(r.blob);
+        }
+        Ok(by_key
+            .into_iter()
+            .filter_map(|(k, blobs)| union_of(blobs.into_iter()).map(|c| (k, c)))
+            .collect())
+    }
+
+    /// Distinct estimates over days `from..=to`, grouping keys of `kind` by `group` (keys it maps to
+    /// `None` are left out): e.g. every goal of an arm into one union.
+    pub async fn unions_by(
+        &self,
+        kind: Kind,
+        from: i64,
+        to: i64,
+        group: impl Fn(&str) -> Option<String>,
+    ) -> Result<HashMap<String, f64>, StoreError> {
+        let rows = self.store.sketches(kind.as_str(), None, from, to).await?;
+        let mut by_group: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        for r in rows {
+            if let Some(g) = group(&r.key) {
+                by_group.entry(g).or_default().push(r.blob);
+            }
+        }
+        Ok(by_group
+            .into_iter()
+            .filter_map(|(k, blobs)| union_of(blobs.into_iter()).map(|c| (k, c)))
+            .collect())
+    }
+
+    /// Sums of every counter of `kind` over days `from..=to`.
+    pub async fn sums(&self, kind: Kind, from: i64, to: i64) -> Result<HashMap<String, i64>, StoreError> {
+        self.store.counter_sums(kind.as_str(), from, to).await
+    }
+
+    /// Recomputes the RTB release set: each segment's rolling 7-day distinct estimate.
+    pub async fn refresh_release_set(&self, today: i64) -> Result<(), StoreError> {
+        let set = self.unions(Kind::Segment, today - 6, today).await?;
+        self.release.store(Arc::new(set));
+        Ok(())
+    }
+
+    /// The 7-day distinct estimate of a segment, from the last refresh (0 when unknown).
+    pub fn rolling_uniques(&self, segment: &str) -> f64 {
+        self.release.load().get(segment).copied().unwrap_or(0.0)
+    }
+
+    /// Deletes rows of days before `day`.
+    pub async fn purge_before(&self, day: i64) -> Result<u64, StoreError> {
+        self.store.purge_counts_before(day).await
+    }
+}
+
+/// Union of envelopes; corrupt ones are skipped with an error log. `None` when nothing decodes.
+fn union_of(blobs: impl Iterator<Item = Vec<u8>>) -> Option<f64> {
+    let mut acc: Option<Sketch> = None;
+    for blob in blobs {
+        match Sketch::from_envelope(&blob) {
+            Ok(s) => match acc.as_mut() {
+                Some(a) => a.merge(&s),
+                None => acc = Some(s),
+            },
+            Err(e) => tracing::error!(error = %e, "stored sketch rejected in a report"),
+        }
+    }
+    acc.map(|mut s| s.count())
+}

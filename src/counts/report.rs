@@ -1,0 +1,177 @@
+//! Report helpers: calendar dates, k-anonymous release with discrete Laplace noise, and the
+//! statistics of an experiment arm against its control.
+
+use rand::Rng;
+
+/// Longest report range, in days.
+pub const MAX_RANGE_DAYS: i64 = 400;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn civil_from_days(z: i64) -> String {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Parses `YYYY-MM-DD` strictly (the date must exist).
+pub fn parse_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y: i64 = s[..4].parse().ok()?;
+    let m: u32 = s[5..7].parse().ok()?;
+    let d: u32 = s[8..10].parse().ok()?;
+    if !(1..=12).contains(&m) || d == 0 {
+        return None;
+    }
+    let day = days_from_civil(y, m, d);
+    (civil_from_days(day) == s).then_some(day)
+}
+
+/// Releases counts: suppression below `k`, then optional discrete Laplace noise.
+#[derive(Debug, Clone, Copy)]
+pub struct Release {
+    /// Minimum distinct visitors.
+    pub k: u64,
+    /// Privacy budget per released count; 0 = no noise.
+    pub epsilon: f64,
+}
+
+impl Release {
+    /// Whether a row with this distinct estimate may be shown.
+    pub fn allowed(&self, uniques: f64) -> bool {
+        uniques.round() >= self.k as f64
+    }
+
+    /// A count as released: rounded, with discrete Laplace noise of scale `sensitivity / epsilon`
+    /// when epsilon > 0, clamped at 0.
+    pub fn count(&self, value: f64, sensitivity: f64) -> i64 {
+        let v = value.round() as i64;
+        if self.epsilon <= 0.0 {
+            return v;
+        }
+        (v + discrete_laplace(sensitivity / self.epsilon)).max(0)
+    }
+}
+
+/// A draw from the discrete Laplace distribution P(x) ∝ exp(-|x| / scale): the difference of two
+/// geometric variables, each drawn by Bernoulli trials from the thread's CSPRNG (ChaCha, OS-seeded),
+/// never by transforming a continuous Laplace sample.
+pub fn discrete_laplace(scale: f64) -> i64 {
+    let q = (-1.0 / scale).exp();
+    let mut rng = rand::rng();
+    let mut geometric = || {
+        let mut n = 0i64;
+        // The cap only bounds pathological scales; at scale 100 it is 10^6/100 standard deviations out.
+        while n < 1_000_000 && rng.random::<f64>() < q {
+            n += 1;
+        }
+        n
+    };
+    geometric() - geometric()
+}
+
+/// One arm against the control: rate, lift, 95% interval of the difference, two-sided p-value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArmStats {
+    /// conversions / exposures.
+    pub rate: f64,
+    /// (rate − control rate) / control rate; `None` when the control rate is 0.
+    pub lift: Option<f64>,
+    /// 95% Wald interval of rate − control rate.
+    pub ci95: (f64, f64),
+    /// Two-proportion z-test (pooled), two-sided.
+    pub p_value: Option<f64>,
+}
+
+/// Statistics of an arm with `x1` conversions of `n1` exposures against a control with `x0` of `n0`.
+pub fn compare(x1: f64, n1: f64, x0: f64, n0: f64) -> Option<ArmStats> {
+    if n1 <= 0.0 || n0 <= 0.0 {
+        return None;
+    }
+    let (p1, p0) = ((x1 / n1).clamp(0.0, 1.0), (x0 / n0).clamp(0.0, 1.0));
+    let diff = p1 - p0;
+    let se = (p1 * (1.0 - p1) / n1 + p0 * (1.0 - p0) / n0).sqrt();
+    let pooled = ((x1 + x0) / (n1 + n0)).clamp(0.0, 1.0);
+    let se_pooled = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n0)).sqrt();
+    let p_value = (se_pooled > 0.0).then(|| 2.0 * (1.0 - normal_cdf((diff / se_pooled).abs())));
+    Some(ArmStats {
+        rate: p1,
+        lift: (p0 > 0.0).then(|| diff / p0),
+        ci95: (diff - 1.96 * se, diff + 1.96 * se),
+        p_value,
+    })
+}
+
+/// Standard normal CDF via Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7).
+pub fn normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    if z >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(parse_date("2026-11-22"), Some(20_779));
+        assert_eq!(civil_from_days(20_779), "2026-11-22");
+        assert_eq!(parse_date("2024-02-29"), Some(days_from_civil(2024, 2, 29)));
+        for bad in ["2026-02-30", "2026-13-01", "26-11-22", "2026/11/22", "2026-11-2x", ""] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn statistics_match_a_hand_computation() {
+        // 120/1000 vs 100/1000: diff 0.02, pooled p 0.11, se 0.013993, z 1.4293, p ≈ 0.1529.
+        let s = compare(120.0, 1000.0, 100.0, 1000.0).unwrap();
+        assert!((s.rate - 0.12).abs() < 1e-12);
+        assert!((s.lift.unwrap() - 0.2).abs() < 1e-12);
+        assert!((s.p_value.unwrap() - 0.1529).abs() < 1e-3, "{s:?}");
+        assert!(s.ci95.0 < 0.02 && s.ci95.1 > 0.02);
+        assert!((normal_cdf(1.96) - 0.975).abs() < 1e-4);
+    }
+
+    #[test]
+    fn noise_is_centred_with_the_right_spread() {
+        let n = 20_000;
+        let draws: Vec<i64> = (0..n).map(|_| discrete_laplace(2.0)).collect();
+        let mean = draws.iter().sum::<i64>() as f64 / n as f64;
+        let var = draws.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+        // Variance of the discrete Laplace with q = e^(-1/2): 2q/(1-q)^2 ≈ 7.83.
+        let q = (-0.5f64).exp();
+        let want = 2.0 * q / (1.0 - q).powi(2);
+        assert!(mean.abs() < 0.15, "mean {mean}");
+        assert!((var - want).abs() / want < 0.1, "var {var} want {want}");
+    }
+}

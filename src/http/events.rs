@@ -1,0 +1,141 @@
+//! `POST /v1/events`: conversions, counted only with `measure`, on the arm recomputed from the key.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::body;
+use super::decide::{view_context, ConsentBody, PageBody, SessionBody, ViewContext, ViewFields};
+use super::error::ApiError;
+use super::AppState;
+use crate::counts::Kind;
+use crate::decide::{bucket, decide};
+use crate::privacy::utc_day;
+use crate::rules::Action;
+use crate::signals::Warning;
+
+#[derive(Debug, Deserialize)]
+struct EventBody {
+    #[serde(rename = "type")]
+    kind: String,
+    goal: String,
+    experiment: Option<String>,
+    variant: Option<String>,
+    site: Option<String>,
+    page: PageBody,
+    session: Option<SessionBody>,
+    visitor_id: Option<String>,
+    consent: Option<ConsentBody>,
+    tz_offset_minutes: Option<i64>,
+}
+
+fn goal(raw: &str) -> Result<String, ApiError> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 64
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(ApiError::InvalidField {
+            field: "goal".into(),
+            message: "goal must be 1-64 characters of a-z, 0-9, _ - .".into(),
+        })
+    }
+}
+
+/// Records one conversion.
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
+    let dto: EventBody = body::json(&bytes)?;
+    if dto.kind != "conversion" {
+        return Err(ApiError::InvalidField {
+            field: "type".into(),
+            message: "type must be \"conversion\"".into(),
+        });
+    }
+    let goal = goal(&dto.goal)?;
+    let rules = state.rules.load();
+    let experiment = match dto.experiment.as_deref() {
+        None => None,
+        Some(id) => Some(
+            rules
+                .experiments()
+                .find(|(_, _, e)| e.id == id)
+                .map(|(_, _, e)| e)
+                .ok_or_else(|| ApiError::InvalidField {
+                    field: "experiment".into(),
+                    message: "no experiment with this id in the active rules".into(),
+                })?,
+        ),
+    };
+    let fields = ViewFields {
+        site: dto.site,
+        page: dto.page,
+        session: dto.session,
+        visitor_id: dto.visitor_id,
+        consent: dto.consent,
+        tz_offset_minutes: dto.tz_offset_minutes,
+    };
+    let ViewContext {
+        signals,
+        consent,
+        key,
+        now,
+        mut warnings,
+    } = view_context(&req, &state, fields)?;
+    // The arm comes from the visitor key, exactly as at exposure; a client-sent variant is never trusted.
+    let arm = experiment.map(|e| {
+        let arm = e.arm_for_bucket(bucket(&e.id, &key));
+        let label = match arm {
+            Some(a) => rules
+                .slots
+                .iter()
+                .flat_map(|s| s.rules.iter().map(move |r| (s, r)))
+                .find_map(|(s, r)| match &r.action {
+                    Action::Experiment(x) if x.id == e.id => Some(s.variants[e.arms[a].variant].id.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            None => "holdout".to_string(),
+        };
+        (e, arm, label)
+    });
+    if let (Some((_, _, label)), Some(sent)) = (&arm, dto.variant.as_deref()) {
+        if sent != label {
+            warnings.push(Warning {
+                code: "variant_mismatch",
+                field: "variant".into(),
+                message: "the variant sent differs from the visitor's arm; the arm recomputed from the visitor key was counted".into(),
+            });
+        }
+    }
+    let counted = consent.purposes.measure;
+    if counted {
+        let day = utc_day(now);
+        if let Some((e, a, _)) = &arm {
+            let key_text: std::sync::Arc<str> = format!("{}/{goal}", e.count_key(*a)).into();
+            state
+                .counts
+                .distinct(Kind::ArmConversion, &key_text, day, key.as_bytes());
+        }
+        // The same segments the page view would be decided on (consent-gated), no slots.
+        for s in decide(&rules, &signals, &consent, &key, Some(&[])).segments {
+            let key_text: std::sync::Arc<str> = format!("{goal}/{}", s.id).into();
+            state
+                .counts
+                .distinct(Kind::SegmentConversion, &key_text, day, key.as_bytes());
+        }
+    }
+    Ok(HttpResponse::Accepted().json(json!({
+        "counted": counted,
+        "experiment": arm.as_ref().map(|(e, _, label)| json!({"id": e.id, "arm": label})),
+        "consent": consent,
+        "warnings": warnings,
+    })))
+}

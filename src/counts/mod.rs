@@ -57,14 +57,49 @@ pub struct CountKey {
     pub day: i64,
 }
 
+/// Shard maps hash keys with the fast deterministic mixer: keys are short and not attacker-chosen
+/// beyond ids in the rules.
+type FastMap<K, V> = HashMap<K, V, sketch::Mix64>;
+
+/// A hot-path key: the id's `Arc` pointer instead of its text, so a hit costs no atomic refcount
+/// traffic. The entry holds a clone of the `Arc`, so the pointer cannot be reused while it exists.
+type PtrKey = (Kind, usize, i64);
+
+/// What one worker counted since the last flush.
 #[derive(Debug, Default)]
 struct Shard {
+    sketches: FastMap<PtrKey, (Arc<str>, Sketch)>,
+    counters: FastMap<PtrKey, (Arc<str>, u64)>,
+}
+
+impl Shard {
+    /// The shard's content keyed by text, ready to merge with other shards.
+    fn into_delta(self) -> Delta {
+        let mut d = Delta::default();
+        for ((kind, _, day), (key, sketch)) in self.sketches {
+            match d.sketches.entry(CountKey { kind, key, day }) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(&sketch),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(sketch);
+                }
+            }
+        }
+        for ((kind, _, day), (key, n)) in self.counters {
+            *d.counters.entry(CountKey { kind, key, day }).or_default() += n;
+        }
+        d
+    }
+}
+
+/// Counts keyed by text: merged shards, and deltas waiting for a successful flush.
+#[derive(Debug, Default)]
+struct Delta {
     sketches: HashMap<CountKey, Sketch>,
     counters: HashMap<CountKey, u64>,
 }
 
-impl Shard {
-    fn absorb(&mut self, other: Shard) {
+impl Delta {
+    fn absorb(&mut self, other: Delta) {
         for (k, s) in other.sketches {
             match self.sketches.get_mut(&k) {
                 Some(mine) => mine.merge(&s),
@@ -97,7 +132,7 @@ thread_local! {
 pub struct Counts {
     shards: Vec<Mutex<Shard>>,
     /// Deltas whose flush failed, retried at the next flush.
-    pending: Mutex<Shard>,
+    pending: Mutex<Delta>,
     /// Serialises flushes (the timer, reports and shutdown may ask at once).
     flushing: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
@@ -124,7 +159,7 @@ impl Counts {
     pub fn new(store: Arc<dyn Store>, node: String) -> Counts {
         Counts {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            pending: Mutex::new(Shard::default()),
+            pending: Mutex::new(Delta::default()),
             flushing: tokio::sync::Mutex::new(()),
             store,
             node,
@@ -132,30 +167,20 @@ impl Counts {
         }
     }
 
+    /// This thread's shard, locked once for all the counts of one request.
+    pub fn batch(&self) -> Batch<'_> {
+        let i = SHARD.with(|s| *s);
+        Batch(lock(&self.shards[i]))
+    }
+
     /// Adds a visitor key to a distinct-count sketch.
     pub fn distinct(&self, kind: Kind, key: &Arc<str>, day: i64, visitor: &[u8; 32]) {
-        let i = SHARD.with(|s| *s);
-        let mut shard = lock(&self.shards[i]);
-        let k = CountKey {
-            kind,
-            key: Arc::clone(key),
-            day,
-        };
-        shard.sketches.entry(k).or_default().insert(visitor);
+        self.batch().distinct(kind, key, day, visitor);
     }
 
     /// Adds to a counter.
     pub fn add(&self, kind: Kind, key: &Arc<str>, day: i64, n: u64) {
-        let i = SHARD.with(|s| *s);
-        let mut shard = lock(&self.shards[i]);
-        *shard
-            .counters
-            .entry(CountKey {
-                kind,
-                key: Arc::clone(key),
-                day,
-            })
-            .or_default() += n;
+        self.batch().add(kind, key, day, n);
     }
 
     /// Merges everything counted so far into the store. On failure the deltas stay in memory.
@@ -164,7 +189,7 @@ impl Counts {
         let mut delta = std::mem::take(&mut *lock(&self.pending));
         for shard in &self.shards {
             let taken = std::mem::take(&mut *lock(shard));
-            delta.absorb(taken);
+            delta.absorb(taken.into_delta());
         }
         if delta.is_empty() {
             return Ok(FlushStats::default());
@@ -178,7 +203,7 @@ impl Counts {
         }
     }
 
-    async fn write(&self, delta: &Shard) -> Result<FlushStats, StoreError> {
+    async fn write(&self, delta: &Delta) -> Result<FlushStats, StoreError> {
         let mut rows = Vec::with_capacity(delta.sketches.len());
         for (k, s) in &delta.sketches {
             let mut merged = s.clone();
@@ -279,6 +304,35 @@ impl Counts {
     /// Deletes rows of days before `day`.
     pub async fn purge_before(&self, day: i64) -> Result<u64, StoreError> {
         self.store.purge_counts_before(day).await
+    }
+}
+
+/// The counts of one request, written under one shard lock.
+pub struct Batch<'a>(std::sync::MutexGuard<'a, Shard>);
+
+impl Batch<'_> {
+    /// Adds a visitor key to a distinct-count sketch.
+    pub fn distinct(&mut self, kind: Kind, key: &Arc<str>, day: i64, visitor: &[u8; 32]) {
+        let ptr: PtrKey = (kind, Arc::as_ptr(key).cast::<u8>() as usize, day);
+        match self.0.sketches.get_mut(&ptr) {
+            Some((_, sketch)) => sketch.insert(visitor),
+            None => {
+                let mut sketch = Sketch::new();
+                sketch.insert(visitor);
+                self.0.sketches.insert(ptr, (Arc::clone(key), sketch));
+            }
+        }
+    }
+
+    /// Adds to a counter.
+    pub fn add(&mut self, kind: Kind, key: &Arc<str>, day: i64, n: u64) {
+        let ptr: PtrKey = (kind, Arc::as_ptr(key).cast::<u8>() as usize, day);
+        match self.0.counters.get_mut(&ptr) {
+            Some((_, count)) => *count += n,
+            None => {
+                self.0.counters.insert(ptr, (Arc::clone(key), n));
+            }
+        }
     }
 }
 

@@ -198,13 +198,14 @@ pub async fn handle(
 
 /// Segment visitors, segment views and experiment exposures of one decision.
 fn count_decision(counts: &Counts, decision: &Decision<'_>, key: &VisitorKey, day: i64) {
+    let mut batch = counts.batch();
     for s in &decision.segments {
-        counts.distinct(Kind::Segment, &s.count_key, day, key.as_bytes());
-        counts.add(Kind::Views, &s.count_key, day, 1);
+        batch.distinct(Kind::Segment, &s.count_key, day, key.as_bytes());
+        batch.add(Kind::Views, &s.count_key, day, 1);
     }
     for d in &decision.slots {
         if let Reason::Experiment { experiment, arm, .. } = d.reason {
-            counts.distinct(Kind::Exposure, experiment.count_key(arm), day, key.as_bytes());
+            batch.distinct(Kind::Exposure, experiment.count_key(arm), day, key.as_bytes());
         }
     }
 }

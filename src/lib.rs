@@ -17,6 +17,8 @@
 //! - [`rules`]: `segment_rules/*.toml` parsed with spans, validated (`file:line: message`), compiled
 //!   into an immutable [`rules::RuleSet`].
 //! - [`decide`]: segments → slot variants, experiments with deterministic bucketing.
+//! - [`counts`]: HLL sketches and counters per worker shard, flushed to the store; report statistics.
+//! - [`store`]: the one `Store` trait (consent, secrets, salts, sketches) and its SQLite implementation.
 //! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring.
 
 pub mod cli;

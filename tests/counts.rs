@@ -366,3 +366,31 @@ async fn noise_changes_released_counts_but_not_suppression() {
     assert!(seen.len() > 1, "noise never changed the count: {seen:?}");
     assert!(seen.iter().all(|&u| (u - 30).abs() < 40), "{seen:?}");
 }
+
+#[tokio::test]
+async fn the_rtb_release_set_holds_rolling_seven_day_uniques() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(&format!("sqlite://{}/p.db", dir.path().display()))
+        .await
+        .unwrap();
+    let counts = Counts::new(store, "n".into());
+    let today = utc_day(SystemTime::now());
+    let seg: Arc<str> = "savers".into();
+    // Day -8 is outside the 7-day window; days -6..=0 overlap.
+    for (d, range) in [
+        (today - 8, 5000..9000),
+        (today - 6, 0..300),
+        (today - 3, 200..500),
+        (today, 400..600),
+    ] {
+        for i in range {
+            counts.distinct(Kind::Segment, &seg, d, &key(i));
+        }
+    }
+    counts.flush().await.unwrap();
+    assert_eq!(counts.rolling_uniques("savers"), 0.0);
+    counts.refresh_release_set(today).await.unwrap();
+    let u = counts.rolling_uniques("savers");
+    assert!((u - 600.0).abs() < 12.0, "{u}");
+    assert_eq!(counts.rolling_uniques("students"), 0.0);
+}

@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::consent::{ConsentInput, ConsentPolicy};
 use crate::decide::{decide, Reason};
 use crate::privacy::{Keyring, Secret, VisitorId};
+use crate::rtb::taxonomy::Taxonomy;
 use crate::rules::{self, Action};
 use crate::signals::{PageView, RequestMeta, SessionSummary, SignalExtractor};
 
@@ -96,31 +97,82 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
-/// Runs `check`: 0 when the rules are valid, 1 otherwise.
+/// Runs `check`: 0 when the rules are valid and every taxonomy id exists, 1 otherwise.
 pub fn check(settings: &Settings, dir: Option<&Path>) -> ExitCode {
     let dir = dir.unwrap_or(&settings.rules.dir);
-    match rules::load_dir(dir) {
-        Ok(set) => {
-            let experiments = set.experiments().count();
-            let sensitive = set.segments.iter().filter(|s| s.sensitive.is_some()).count();
-            println!(
-                "ok: {} segments ({} sensitive), {} slots, {} experiments\nversion {}",
-                set.segments.len(),
-                sensitive,
-                set.slots.len(),
-                experiments,
-                set.version
-            );
-            ExitCode::SUCCESS
-        }
+    let set = match rules::load_dir(dir) {
+        Ok(set) => set,
         Err(errors) => {
             for e in &errors.0 {
                 eprintln!("{e}");
             }
             eprintln!("{} error(s)", errors.0.len());
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
+        }
+    };
+    let tax_dir = &settings.rtb.taxonomy_dir;
+    let (audience, content) = match (Taxonomy::audience(tax_dir), Taxonomy::content(tax_dir)) {
+        (Ok(a), Ok(c)) => (a, c),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!(
+                "{}: cannot read the IAB taxonomy files to verify ids: {e}",
+                tax_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut errors = 0;
+    let mut lines = Vec::new();
+    for s in &set.segments {
+        for (kind, ids, tax, name) in [
+            (
+                "audience_taxonomy",
+                &s.audience_taxonomy,
+                &audience,
+                "IAB Audience Taxonomy 1.1",
+            ),
+            (
+                "content_taxonomy",
+                &s.content_taxonomy,
+                &content,
+                "IAB Content Taxonomy 3.1",
+            ),
+        ] {
+            for id in ids {
+                match tax.name(id) {
+                    Some(n) => lines.push(format!("  {:<26} {kind} {id:>5}  {n}", s.id)),
+                    None => {
+                        errors += 1;
+                        eprintln!(
+                            "{}: {kind} id {id:?} of segment `{}` is not in the {name}",
+                            s.defined_at, s.id
+                        );
+                    }
+                }
+            }
         }
     }
+    if errors > 0 {
+        eprintln!("{errors} error(s)");
+        return ExitCode::FAILURE;
+    }
+    let experiments = set.experiments().count();
+    let sensitive = set.segments.iter().filter(|s| s.sensitive.is_some()).count();
+    println!(
+        "ok: {} segments ({} sensitive), {} slots, {} experiments\nversion {}",
+        set.segments.len(),
+        sensitive,
+        set.slots.len(),
+        experiments,
+        set.version
+    );
+    if !lines.is_empty() {
+        println!("taxonomy ids (IAB Tech Lab, CC BY 3.0):");
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// Runs `explain`.

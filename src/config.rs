@@ -28,6 +28,17 @@ pub struct Settings {
     pub signals: SignalSettings,
     /// Admin tokens.
     pub auth: AuthSettings,
+    /// Ad integrations.
+    pub rtb: RtbSettings,
+}
+
+/// `[rtb]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RtbSettings {
+    /// Provider name in `user.data`.
+    pub provider_name: String,
+    /// IAB taxonomy files for `personify check`.
+    pub taxonomy_dir: PathBuf,
 }
 
 /// `[server]`
@@ -87,6 +98,8 @@ pub struct PrivacySettings {
 pub struct CountsSettings {
     /// Seconds between sketch flushes to the store.
     pub flush_seconds: u64,
+    /// Seconds between recomputations of the RTB release set.
+    pub release_refresh_seconds: u64,
 }
 
 /// `[geo]`

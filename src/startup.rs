@@ -51,19 +51,19 @@ pub struct Application {
     counts: Arc<Counts>,
 }
 
-/// Flushes sketches every `flush_seconds`; refreshes the RTB release set and purges expired days
-/// every minute or so.
-async fn flush_task(counts: Arc<Counts>, flush_seconds: u64, retention_days: u32) {
+/// Flushes sketches every `flush_seconds`; refreshes the RTB release set every
+/// `release_refresh_seconds` and purges days past retention at the same pace.
+async fn flush_task(counts: Arc<Counts>, flush_seconds: u64, refresh_seconds: u64, retention_days: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs(flush_seconds));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let every = (60 / flush_seconds).max(1);
-    let mut n: u64 = 0;
+    let mut last_refresh: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         if let Err(e) = counts.flush().await {
             tracing::warn!(error = %e, "sketch flush failed; counts stay in memory until the next flush");
         }
-        if n % every == 0 {
+        if last_refresh.is_none_or(|t| t.elapsed() >= Duration::from_secs(refresh_seconds)) {
+            last_refresh = Some(std::time::Instant::now());
             let today = utc_day(SystemTime::now());
             if let Err(e) = counts.refresh_release_set(today).await {
                 tracing::warn!(error = %e, "RTB release set refresh failed; keeping the previous one");
@@ -74,7 +74,6 @@ async fn flush_task(counts: Arc<Counts>, flush_seconds: u64, retention_days: u32
                 Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
             }
         }
-        n += 1;
     }
 }
 
@@ -153,6 +152,7 @@ impl Application {
         tokio::spawn(flush_task(
             Arc::clone(&counts),
             settings.counts.flush_seconds,
+            settings.counts.release_refresh_seconds.max(1),
             settings.privacy.retention_days,
         ));
 

@@ -215,3 +215,35 @@ fn a_missing_rules_directory_is_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_verifies_taxonomy_ids_against_the_iab_files_and_names_them() {
+    let (ok, stdout, _) = check(&example_rules());
+    assert!(ok);
+    assert!(stdout.contains("mortgage_intent            audience_taxonomy  1394  Purchase Intent* | Finance and Insurance | Mortgage Lenders and Brokers"), "{stdout}");
+    assert!(stdout.contains("content_taxonomy   407  Home Financing"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write_rules(
+        dir.path(),
+        &[(
+            "s.toml",
+            "[[segment]]\nid = \"x\"\nname = \"X\"\naudience_taxonomy = [\"99999\"]\ncontent_taxonomy = [\"407\", \"ZZZ\"]\nwhen = { signal = \"lang\", op = \"eq\", value = \"en\" }\n",
+        )],
+    );
+    let (ok, _, stderr) = check(dir.path());
+    assert!(!ok);
+    let file = dir.path().join("s.toml").display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{file}:1: audience_taxonomy id \"99999\" of segment `x` is not in the IAB Audience Taxonomy 1.1"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{file}:1: content_taxonomy id \"ZZZ\" of segment `x` is not in the IAB Content Taxonomy 3.1"
+        )),
+        "{stderr}"
+    );
+}

@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod logging;
 pub mod reports;
+pub mod rtb;
 
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub counts: Arc<Counts>,
     /// k and epsilon for released counts.
     pub release: Release,
+    /// `user.data[].name` in RTB answers.
+    pub rtb_provider: String,
     /// Header holding the visitor's country.
     pub country_header: HeaderName,
     /// Header holding the client address, when a trusted proxy sets one.
@@ -117,6 +120,7 @@ impl AppState {
                 k: settings.privacy.k,
                 epsilon: settings.privacy.epsilon,
             },
+            rtb_provider: settings.rtb.provider_name.clone(),
             country_header: name("geo.country_header", &settings.geo.country_header)?,
             client_ip_header: if client_ip.is_empty() {
                 None
@@ -160,6 +164,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/v1/admin/consent/log", web::get().to(admin::log)))
         .service(get("/v1/admin/consent/verify", web::get().to(admin::verify)))
         .service(post("/v1/events", web::post().to(events::handle)))
+        .service(post("/v1/rtb/segments", web::post().to(rtb::segments)))
+        .service(post("/v1/rtb/segments:batch", web::post().to(rtb::batch)))
         .service(get("/v1/admin/reports/segments", web::get().to(reports::segments)))
         .service(get(
             "/v1/admin/reports/experiments/{id}",

@@ -1,0 +1,85 @@
+//! `POST /v1/rtb/segments` and `POST /v1/rtb/segments:batch`: the bid path. No store access.
+
+use std::time::SystemTime;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::auth::Scope;
+use super::body;
+use super::error::ApiError;
+use super::AppState;
+use crate::rtb::{evaluate, Answer, BidRequest, RtbContext};
+
+/// Most bid requests in one batch.
+pub const MAX_BATCH: usize = 100;
+
+fn answer(state: &AppState, req: BidRequest, now: SystemTime) -> Result<Answer, ApiError> {
+    let rules = state.rules.load();
+    let rolling = |id: &str| state.counts.rolling_uniques(id);
+    let ctx = RtbContext {
+        rules: &rules,
+        extractor: &state.extractor,
+        consent: &state.consent,
+        provider: &state.rtb_provider,
+        k: state.release.k,
+        rolling_uniques: &rolling,
+    };
+    Ok(evaluate(req, &ctx, now)?)
+}
+
+/// One bid request.
+pub async fn segments(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.tokens.require(&req, &[Scope::Rtb])?;
+    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
+    let bid: BidRequest = body::json(&bytes)?;
+    Ok(HttpResponse::Ok().json(answer(&state, bid, SystemTime::now())?))
+}
+
+/// Up to 100 bid requests; each answer or error in request order.
+pub async fn batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.tokens.require(&req, &[Scope::Rtb])?;
+    // A batch carries up to 100 bid requests: allow 100 single-request bodies.
+    let bytes = body::read(&req, payload, state.max_body_bytes.saturating_mul(MAX_BATCH)).await?;
+    let raw: Value = body::json(&bytes)?;
+    let requests = raw
+        .get("requests")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::InvalidField {
+            field: "requests".into(),
+            message: "requests must be an array of bid requests".into(),
+        })?;
+    if requests.len() > MAX_BATCH {
+        return Err(ApiError::InvalidField {
+            field: "requests".into(),
+            message: format!("at most {MAX_BATCH} bid requests per batch"),
+        });
+    }
+    let now = SystemTime::now();
+    let mut out = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        let text = r.to_string();
+        let one = body::json::<BidRequest>(text.as_bytes()).and_then(|bid| answer(&state, bid, now));
+        out.push(match one {
+            Ok(a) => serde_json::to_value(a).unwrap_or(Value::Null),
+            Err(e) => {
+                let resp = actix_web::ResponseError::error_response(&e);
+                let status = resp.status().as_u16();
+                let mut detail = json!({"code": "invalid_field", "message": e.to_string()});
+                if let ApiError::InvalidField { field, .. } | ApiError::PersonalData { field, .. } = &e {
+                    detail["field"] = json!(format!("requests[{i}].{field}"));
+                }
+                json!({"status": status, "error": detail})
+            }
+        });
+    }
+    Ok(HttpResponse::Ok().json(json!({"responses": out})))
+}

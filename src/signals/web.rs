@@ -20,6 +20,9 @@ pub enum UrlError {
     /// No host part.
     #[error("has no host")]
     NoHost,
+    /// A host with characters no DNS name or IP address has.
+    #[error("has an invalid host")]
+    BadHost,
     /// Too long to be a real page.
     #[error("is longer than {max} characters")]
     TooLong {
@@ -42,8 +45,18 @@ impl PageUrl {
             "http" | "https" => {}
             other => return Err(UrlError::Scheme(other.chars().take(16).collect())),
         }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(UrlError::NoHost);
+        match url.host() {
+            None => return Err(UrlError::NoHost),
+            Some(url::Host::Domain(d)) if d.is_empty() => return Err(UrlError::NoHost),
+            // The url crate lets through characters such as `*` in domains; DNS names do not have them.
+            Some(url::Host::Domain(d))
+                if !d
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_') =>
+            {
+                return Err(UrlError::BadHost)
+            }
+            Some(_) => {}
         }
         Ok(PageUrl(url))
     }

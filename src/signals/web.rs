@@ -47,7 +47,7 @@ impl PageUrl {
         }
         match url.host() {
             None => return Err(UrlError::NoHost),
-            Some(url::Host::Domain(d)) if d.is_empty() => return Err(UrlError::NoHost),
+            Some(url::Host::Domain("")) => return Err(UrlError::NoHost),
             // The url crate lets through characters such as `*` in domains; DNS names do not have them.
             Some(url::Host::Domain(d))
                 if !d

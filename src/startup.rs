@@ -14,7 +14,7 @@ use crate::counts::Counts;
 use crate::http::{self, AppState, Parts};
 use crate::privacy::{utc_day, ConsentSubject, Keyring, Secret};
 use crate::rules::{self, LoadErrors};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store, StoreError, StoredRecord};
 
 /// Name of the visitor-key secret in the store.
 const VISITOR_KEY_SECRET: &str = "visitor_key_v1";
@@ -77,6 +77,36 @@ async fn flush_task(counts: Arc<Counts>, flush_seconds: u64, refresh_seconds: u6
     }
 }
 
+/// Seconds between full resyncs of consent records from the store.
+const RESYNC_PERIOD: Duration = Duration::from_secs(30);
+
+/// Puts a stored record into the in-memory book (ignoring a malformed subject).
+fn put_record(book: &ConsentBook, r: StoredRecord) {
+    if let Some(subject) = ConsentSubject::from_hex(&r.subject) {
+        book.put(
+            subject,
+            Record {
+                purposes: r.purposes,
+                opted_out: r.opted_out,
+                recorded_at: r.recorded_at,
+            },
+        );
+    }
+}
+
+/// Reloads every consent record periodically: the safety net behind pushed changes.
+async fn resync_task(store: Arc<dyn Store>, book: Arc<ConsentBook>) {
+    let mut tick = tokio::time::interval(RESYNC_PERIOD);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match store.consent_records().await {
+            Ok(records) => records.into_iter().for_each(|r| put_record(&book, r)),
+            Err(e) => tracing::warn!(error = %e, "consent resync failed; will retry"),
+        }
+    }
+}
+
 /// Loads the salts for yesterday (if kept), today and tomorrow, creating today's and tomorrow's, so
 /// the keyring never has to invent one at midnight.
 async fn shared_salts(store: &dyn Store, now: SystemTime) -> Result<Vec<(i64, Secret)>, StoreError> {
@@ -125,16 +155,10 @@ impl Application {
         let keyring = Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?));
         let book = Arc::new(ConsentBook::default());
         for r in store.consent_records().await? {
-            let subject = ConsentSubject::from_hex(&r.subject)
-                .ok_or_else(|| StoreError::Corrupt("a consent record subject is not 64 hex characters".into()))?;
-            book.put(
-                subject,
-                Record {
-                    purposes: r.purposes,
-                    opted_out: r.opted_out,
-                    recorded_at: r.recorded_at,
-                },
-            );
+            if ConsentSubject::from_hex(&r.subject).is_none() {
+                return Err(StoreError::Corrupt("a consent record subject is not 64 hex characters".into()).into());
+            }
+            put_record(&book, r);
         }
         tracing::info!(
             records = book.len(),
@@ -142,6 +166,11 @@ impl Application {
             "consent records loaded"
         );
         tokio::spawn(salt_task(Arc::clone(&store), Arc::clone(&keyring)));
+        // Consent written on other nodes: pushed by the store (LISTEN/NOTIFY on PostgreSQL), plus a
+        // periodic full resync as the safety net after a lost notification.
+        let watcher_book = Arc::clone(&book);
+        store.watch_consent(Arc::new(move |r| put_record(&watcher_book, r)));
+        tokio::spawn(resync_task(Arc::clone(&store), Arc::clone(&book)));
         // Each process writes its own sketch rows; a report unions every node's (an HLL union is exact).
         let node = format!(
             "{}-{}",

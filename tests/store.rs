@@ -119,6 +119,14 @@ async fn sqlite_store_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn postgres_store_meets_the_contract() {
+    let Some(url) = common::pg::fresh_database("postgres_store_meets_the_contract").await else {
+        return;
+    };
+    store_contract(store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
 async fn unsupported_urls_are_refused_with_a_hint() {
     let err = store::open("mysql://localhost/x").await.err().unwrap();
     assert!(err.to_string().contains("sqlite://"), "{err}");

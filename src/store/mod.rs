@@ -1,6 +1,7 @@
 //! Storage behind one trait. Callers never see SQL: the SQLite file (embedded default) implements it
 //! here, and a PostgreSQL implementation for several nodes fits the same trait.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -70,6 +71,9 @@ pub struct CounterRow {
     pub value: i64,
 }
 
+/// Called with every consent change another node makes.
+pub type ConsentWatcher = Arc<dyn Fn(StoredRecord) + Send + Sync>;
+
 /// Everything personify keeps, behind one interface.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -122,6 +126,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sketch and counter rows of days before `day`; returns how many.
     async fn purge_counts_before(&self, day: i64) -> Result<u64, StoreError>;
 
+    /// Starts delivering consent changes made by other nodes. A store owned by one process (SQLite)
+    /// has none, so the default does nothing.
+    fn watch_consent(&self, _on_change: ConsentWatcher) {}
+
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -130,6 +138,9 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         return Ok(Arc::new(sqlite::SqliteStore::open(url).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PgStore::open(url).await?));
     }
     Err(StoreError::UnsupportedUrl(url.chars().take(32).collect()))
 }

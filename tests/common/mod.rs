@@ -1,6 +1,7 @@
 //! Shared test helpers: spawn the real server in-process on a random port with its own SQLite file.
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod process;
 
 use std::path::{Path, PathBuf};

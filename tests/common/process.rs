@@ -16,7 +16,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
-        let store = format!("sqlite://{}/personify.db", data_dir.display());
+        Server::start_on(&format!("sqlite://{}/personify.db", data_dir.display()), envs)
+    }
+
+    /// Starts the binary on any store URL.
+    pub fn start_on(store: &str, envs: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_personify"))
             .args(["--config", manifest_dir().join("config").to_str().unwrap(), "serve"])
             .env("PERSONIFY__SERVER__PORT", "0")

@@ -1,0 +1,25 @@
+-- Varied page views as a browser SDK sends them: different pages, referrers and visitors.
+local pages = {
+  "https://bank.example/mortgages/fixed-rate?utm_source=google&utm_medium=cpc",
+  "https://bank.example/mortgages/first-time-buyers/deposit-guide",
+  "https://bank.example/savings/easy-access-isa",
+  "https://bank.example/students/account",
+  "https://bank.example/business/current-account",
+  "https://bank.example/?utm_campaign=isa_season_2027&utm_medium=email",
+  "https://bank.example/help/opening-hours",
+  "https://bank.example/",
+}
+local referrers = { "https://www.google.co.uk/", "https://www.moneysupermarket.com/", "", "https://bank.example/" }
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format(
+    '{"site":"bank.example","page":{"url":"%s","referrer":"%s"},"session":{"pages_viewed":%d,"categories":["savings"],"returning":%s},"visitor_id":"v-%d-4c1e-9a55-1d2e3f4a5b6c","tz_offset_minutes":60}',
+    pages[(n % #pages) + 1], referrers[(n % #referrers) + 1], n % 7, (n % 2 == 0) and "true" or "false", n % 50000)
+  return wrk.format("POST", "/v1/decide", {
+    ["Content-Type"] = "text/plain;charset=UTF-8",
+    ["User-Agent"] = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    ["Accept-Language"] = "en-GB,en;q=0.9",
+    ["CF-IPCountry"] = "US",
+  }, body)
+end

@@ -38,6 +38,17 @@ pub enum Command {
     },
     /// Show what a page view would get, and why.
     Explain(Box<ExplainArgs>),
+    /// Write a synthetic rule set of N segments (for load tests and benchmarks) into DIR.
+    GenerateRules {
+        /// Number of segments.
+        #[arg(long, default_value_t = 1_000)]
+        segments: usize,
+        /// Seed: the same seed and size give the same files.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory (created; existing `.toml` files of the same names are replaced).
+        dir: PathBuf,
+    },
 }
 
 /// Inputs of a hypothetical page view.
@@ -95,6 +106,31 @@ pub struct ExplainArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Runs `generate-rules`: writes the files and says how to use them.
+pub fn generate_rules(segments: usize, seed: u64, dir: &Path) -> ExitCode {
+    if segments == 0 || segments > 100_000 {
+        eprintln!("--segments must be between 1 and 100000");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("{}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    for (name, text) in rules::generate::generate(segments, seed) {
+        let path = dir.join(name);
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    println!(
+        "wrote {segments} segments to {}; serve them with PERSONIFY__RULES__DIR={}",
+        dir.display(),
+        dir.display()
+    );
+    ExitCode::SUCCESS
 }
 
 /// Runs `check`: 0 when the rules are valid and every taxonomy id exists, 1 otherwise.
@@ -165,6 +201,12 @@ pub fn check(settings: &Settings, dir: Option<&Path>) -> ExitCode {
         set.slots.len(),
         experiments,
         set.version
+    );
+    // Unindexed segments are evaluated on every page view: worth knowing when a rule set grows.
+    println!(
+        "{} of {} segments are evaluated on every page view (no path, value or host to index them by)",
+        set.unindexed_segments(),
+        set.segments.len()
     );
     if !lines.is_empty() {
         println!("taxonomy ids (IAB Tech Lab, CC BY 3.0):");

@@ -53,7 +53,15 @@ pub struct SlotDecision<'r> {
     pub reason: Reason<'r>,
 }
 
-impl SlotDecision<'_> {
+impl<'r> SlotDecision<'r> {
+    /// This decision's JSON, rendered when the rules were loaded.
+    pub fn rendered(&self) -> &'r serde_json::value::RawValue {
+        match self.reason {
+            Reason::Experiment { experiment, arm, .. } => experiment.rendered(arm),
+            _ => &self.variant.rendered,
+        }
+    }
+
     /// `(experiment id, arm label)` when the visitor is in an experiment; the holdout's label is `holdout`.
     pub fn experiment(&self) -> Option<(&str, &str)> {
         match self.reason {
@@ -103,15 +111,15 @@ pub fn decide<'r>(
             .is_some_and(|m| m.iter().any(|i| rules.segments[i].sensitive.is_some()));
     let personalize = consent.purposes.personalize && !sensitive_page;
     // A session-based segment reads the on-device summary: a profile in TCF terms (purposes 5 and 6).
-    let eligible = |i: usize| {
-        personalize
-            && matches.as_ref().is_some_and(|m| m.contains(i))
-            && (!rules.segments[i].session_based || consent.profile_personalize)
+    // Only matched segments are walked, so the cost follows the page view, not the rule set's size.
+    let eligible: Vec<usize> = match &matches {
+        Some(m) if personalize => m
+            .iter()
+            .filter(|&i| !rules.segments[i].session_based || consent.profile_personalize)
+            .collect(),
+        _ => Vec::new(),
     };
-    let segments = (0..rules.segments.len())
-        .filter(|&i| eligible(i))
-        .map(|i| &rules.segments[i])
-        .collect();
+    let segments = eligible.iter().map(|&i| &rules.segments[i]).collect();
 
     let decide_slot = |slot: &'r Slot| -> SlotDecision<'r> {
         let default = SlotDecision {
@@ -131,7 +139,8 @@ pub fn decide<'r>(
                 ..default
             };
         }
-        let Some(rule) = slot.rules.iter().find(|r| eligible(r.segment)) else {
+        // The highest-priority eligible segment with a rule here; `eligible` is in priority order.
+        let Some(rule) = eligible.iter().find_map(|&i| slot.rule_for(i)) else {
             return default;
         };
         let segment = &rules.segments[rule.segment];

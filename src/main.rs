@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(settings),
         Command::Check { dir } => cli::check(&settings, dir.as_deref()),
         Command::Explain(a) => cli::explain(&settings, &a),
+        Command::GenerateRules { segments, seed, dir } => cli::generate_rules(segments, seed, &dir),
     }
 }
 

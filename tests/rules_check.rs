@@ -29,6 +29,49 @@ fn shipped_rules_pass_check() {
         "{stdout}"
     );
     assert!(stdout.contains("version sha256:"));
+    assert!(
+        stdout.contains("1 of 9 segments are evaluated on every page view"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn generated_rule_sets_pass_check_and_are_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let generate = |out: &std::path::Path| {
+        let status = Command::new(env!("CARGO_BIN_EXE_personify"))
+            .args(["generate-rules", "--segments", "1000", "--seed", "3"])
+            .arg(out)
+            .output()
+            .expect("personify runs");
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    };
+    generate(&dir.path().join("a"));
+    generate(&dir.path().join("b"));
+    let (ok, stdout, stderr) = check(&dir.path().join("a"));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("ok: 1000 segments (0 sensitive), 20 slots, 100 experiments"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("10 of 1000 segments are evaluated on every page view"),
+        "{stdout}"
+    );
+    for f in ["segments.toml", "slots.toml", "rules.toml"] {
+        assert_eq!(
+            std::fs::read(dir.path().join("a").join(f)).unwrap(),
+            std::fs::read(dir.path().join("b").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_personify"))
+        .args(["generate-rules", "--segments", "0"])
+        .arg(dir.path().join("c"))
+        .output()
+        .expect("personify runs");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--segments"));
 }
 
 const SEGMENTS_WITH_MISTAKES: &str = r#"# line 1

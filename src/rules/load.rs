@@ -14,7 +14,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::condition::{Condition, IntOp, Op, Test};
-use super::{Action, Arm, Experiment, RuleSet, Segment, Slot, SlotRule, Variant};
+use super::{render, Action, Arm, Experiment, RuleSet, Segment, Slot, SlotRule, Variant};
 use crate::signals::{SignalId, SignalKind};
 
 /// One problem in the rules, located in its file.
@@ -1070,7 +1070,7 @@ impl Raw {
             let variants = raw
                 .variants
                 .into_iter()
-                .map(|(id, _, content)| Variant { id, content })
+                .map(|(id, _, content)| Variant::new(id, content))
                 .collect();
             slots.push(Slot {
                 id: raw.id,
@@ -1144,7 +1144,21 @@ impl Raw {
                         }
                     }
                     (compiled.len() == arms.len()).then(|| {
+                        let default = &slot.variants[slot.default];
+                        let rendered = compiled
+                            .iter()
+                            .map(|a: &Arm| {
+                                let v = &slot.variants[a.variant];
+                                render(&v.id, &v.content, Some((&id, &v.id)))
+                            })
+                            .chain(std::iter::once(render(
+                                &default.id,
+                                &default.content,
+                                Some((&id, "holdout")),
+                            )))
+                            .collect();
                         Action::Experiment(Experiment {
+                            rendered,
                             arm_keys: compiled
                                 .iter()
                                 .map(|a: &Arm| format!("{id}/{}", slot.variants[a.variant].id).into())

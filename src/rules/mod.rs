@@ -2,6 +2,8 @@
 //! immutable [`RuleSet`] that decisions read without locks.
 
 pub mod condition;
+pub mod generate;
+pub mod index;
 pub mod load;
 
 use std::collections::HashMap;
@@ -9,6 +11,7 @@ use std::collections::HashMap;
 use serde_json::value::RawValue;
 
 pub use condition::Condition;
+pub use index::SegmentIndex;
 pub use load::{load_dir, LoadErrors, RuleError};
 
 use crate::signals::Signals;
@@ -23,6 +26,8 @@ pub struct RuleSet {
     /// Slots, by id.
     pub slots: Vec<Slot>,
     slot_index: HashMap<String, usize>,
+    /// Which segments a page view could match, so most are never evaluated.
+    index: SegmentIndex,
 }
 
 /// A segment: who a page view is inferred to belong to.
@@ -74,6 +79,42 @@ pub struct Variant {
     pub id: String,
     /// Content as pre-serialised JSON, copied into responses as is.
     pub content: Box<RawValue>,
+    /// The whole answer for this variant outside experiments, `{"variant":…,"content":…}`,
+    /// serialised once at load so a response copies bytes instead of escaping strings.
+    pub rendered: Box<RawValue>,
+}
+
+impl Variant {
+    /// A variant with its rendered answer.
+    pub fn new(id: String, content: Box<RawValue>) -> Variant {
+        let rendered = render(&id, &content, None);
+        Variant { id, content, rendered }
+    }
+}
+
+/// `{"variant":…,"content":…,"experiment"?:{"id":…,"arm":…}}`, the JSON of one slot's decision.
+pub fn render(variant: &str, content: &RawValue, experiment: Option<(&str, &str)>) -> Box<RawValue> {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        variant: &'a str,
+        content: &'a RawValue,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        experiment: Option<ExperimentOut<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct ExperimentOut<'a> {
+        id: &'a str,
+        arm: &'a str,
+    }
+    let out = Out {
+        variant,
+        content,
+        experiment: experiment.map(|(id, arm)| ExperimentOut { id, arm }),
+    };
+    // Strings and already-valid JSON always serialise.
+    serde_json::to_string(&out)
+        .and_then(RawValue::from_string)
+        .unwrap_or_else(|e| unreachable!("a rendered variant is valid JSON: {e}"))
 }
 
 /// What a slot shows to a segment.
@@ -107,6 +148,8 @@ pub struct Experiment {
     pub arm_keys: Vec<std::sync::Arc<str>>,
     /// Counting key `experiment/holdout`.
     pub holdout_key: std::sync::Arc<str>,
+    /// Each arm's rendered answer (see [`Variant::rendered`]), then the holdout's.
+    pub rendered: Vec<Box<RawValue>>,
 }
 
 /// One experiment arm.
@@ -118,26 +161,32 @@ pub struct Arm {
     pub weight: u32,
 }
 
-/// The segments a page view matched, as flags over [`RuleSet::segments`].
+/// The segments a page view matched, as ascending indices into [`RuleSet::segments`] (so highest
+/// priority first). A handful per page view even with thousands of segments.
 #[derive(Debug, Clone, Default)]
 pub struct Matches {
-    hits: Vec<bool>,
+    hits: Vec<u32>,
 }
 
 impl Matches {
     /// Whether segment `i` matched.
     pub fn contains(&self, i: usize) -> bool {
-        self.hits.get(i).copied().unwrap_or(false)
+        u32::try_from(i).is_ok_and(|i| self.hits.binary_search(&i).is_ok())
     }
 
     /// Indices of matched segments, highest priority first.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.hits.iter().enumerate().filter(|(_, &h)| h).map(|(i, _)| i)
+        self.hits.iter().map(|&i| i as usize)
     }
 
     /// Whether nothing matched.
     pub fn is_empty(&self) -> bool {
-        !self.hits.iter().any(|&h| h)
+        self.hits.is_empty()
+    }
+
+    /// How many segments matched.
+    pub fn len(&self) -> usize {
+        self.hits.len()
     }
 }
 
@@ -145,19 +194,35 @@ impl RuleSet {
     /// Builds the set; `segments` and slot rules must already be in priority order.
     fn new(version: String, segments: Vec<Segment>, slots: Vec<Slot>) -> RuleSet {
         let slot_index = slots.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
+        let index = SegmentIndex::build(segments.iter().map(|s| &s.when));
         RuleSet {
             version,
             segments,
             slots,
             slot_index,
+            index,
         }
     }
 
     /// The segments these signals match.
     pub fn match_segments(&self, signals: &Signals) -> Matches {
+        let mut hits = self.index.candidates(signals);
+        hits.retain(|&i| self.segments[i as usize].when.eval(signals));
+        Matches { hits }
+    }
+
+    /// The segments these signals match, evaluating every rule: the reference the index must equal.
+    pub fn match_segments_exhaustive(&self, signals: &Signals) -> Matches {
         Matches {
-            hits: self.segments.iter().map(|s| s.when.eval(signals)).collect(),
+            hits: (0..self.segments.len() as u32)
+                .filter(|&i| self.segments[i as usize].when.eval(signals))
+                .collect(),
         }
+    }
+
+    /// How many segments no index entry covers (evaluated on every page view).
+    pub fn unindexed_segments(&self) -> usize {
+        self.index.unguarded()
     }
 
     /// A slot by id.
@@ -176,7 +241,23 @@ impl RuleSet {
     }
 }
 
+impl Slot {
+    /// The rule this slot has for segment `i` (rules are sorted by segment, one per segment).
+    pub fn rule_for(&self, segment: usize) -> Option<&SlotRule> {
+        self.rules
+            .binary_search_by_key(&segment, |r| r.segment)
+            .ok()
+            .map(|p| &self.rules[p])
+    }
+}
+
 impl Experiment {
+    /// The rendered answer of an arm (`None` = holdout).
+    pub fn rendered(&self, arm: Option<usize>) -> &RawValue {
+        let i = arm.filter(|&a| a < self.arms.len()).unwrap_or(self.arms.len());
+        &self.rendered[i]
+    }
+
     /// The counting key of an arm (`None` = holdout).
     pub fn count_key(&self, arm: Option<usize>) -> &std::sync::Arc<str> {
         arm.and_then(|a| self.arm_keys.get(a)).unwrap_or(&self.holdout_key)

@@ -106,3 +106,26 @@ fn arm_split_is_within_two_percent_of_the_weights_over_100k_keys() {
         );
     }
 }
+
+#[test]
+fn answers_rendered_at_load_name_the_arm_and_its_content() {
+    let rules = load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("segment_rules")).unwrap();
+    let (slot, _, exp) = rules.experiments().next().unwrap();
+    let json = |arm: Option<usize>| -> serde_json::Value { serde_json::from_str(exp.rendered(arm).get()).unwrap() };
+    for (a, arm) in exp.arms.iter().enumerate() {
+        let v = &slot.variants[arm.variant];
+        let got = json(Some(a));
+        assert_eq!(got["variant"], v.id.as_str());
+        assert_eq!(got["experiment"]["id"], exp.id.as_str());
+        assert_eq!(got["experiment"]["arm"], v.id.as_str());
+        assert_eq!(
+            got["content"],
+            serde_json::from_str::<serde_json::Value>(v.content.get()).unwrap()
+        );
+    }
+    let holdout = json(None);
+    assert_eq!(holdout["variant"], slot.variants[slot.default].id.as_str());
+    assert_eq!(holdout["experiment"]["arm"], "holdout");
+    let plain: serde_json::Value = serde_json::from_str(slot.variants[0].rendered.get()).unwrap();
+    assert!(plain.get("experiment").is_none(), "{plain}");
+}

@@ -6,7 +6,6 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::value::RawValue;
 
 use super::body;
 use super::error::ApiError;
@@ -277,33 +276,11 @@ struct SegmentOut<'a> {
 /// Serialises slot decisions as a map keyed by slot id without building one.
 struct Decisions<'a>(&'a [SlotDecision<'a>]);
 
-#[derive(Serialize)]
-struct SlotOut<'a> {
-    variant: &'a str,
-    content: &'a RawValue,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    experiment: Option<ExperimentOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct ExperimentOut<'a> {
-    id: &'a str,
-    arm: &'a str,
-}
-
 impl Serialize for Decisions<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for d in self.0 {
-            let experiment = d.experiment().map(|(id, arm)| ExperimentOut { id, arm });
-            map.serialize_entry(
-                &d.slot.id,
-                &SlotOut {
-                    variant: &d.variant.id,
-                    content: &d.variant.content,
-                    experiment,
-                },
-            )?;
+            map.serialize_entry(&d.slot.id, d.rendered())?;
         }
         map.end()
     }

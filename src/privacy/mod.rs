@@ -166,10 +166,18 @@ struct SaltSet {
 }
 
 /// The key material: the id secret and the daily salts, swapped lock-free when salts rotate.
-#[derive(Debug)]
 pub struct Keyring {
-    secret: Secret,
+    /// HMAC state already keyed with the id secret: keying hashes two blocks, so it is done once.
+    secret: HmacSha256,
     salts: ArcSwap<SaltSet>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("salt_days", &self.salt_days())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Days since the Unix epoch, UTC.
@@ -186,7 +194,7 @@ impl Keyring {
             days: vec![(utc_day(now), Secret::generate())],
         };
         Keyring {
-            secret,
+            secret: keyed(secret.expose()),
             salts: ArcSwap::from_pointee(salts),
         }
     }
@@ -194,7 +202,7 @@ impl Keyring {
     /// A keyring with the shared salts read from the store.
     pub fn with_salts(secret: Secret, salts: Vec<(i64, Secret)>) -> Keyring {
         Keyring {
-            secret,
+            secret: keyed(secret.expose()),
             salts: ArcSwap::from_pointee(SaltSet { days: salts }),
         }
     }
@@ -211,13 +219,13 @@ impl Keyring {
 
     /// The subject a visitor's explicit consent is recorded under.
     pub fn consent_subject(&self, id: &VisitorId) -> ConsentSubject {
-        ConsentSubject(hmac(self.secret.expose(), &[b"consent", id.0.as_bytes()]))
+        ConsentSubject(hmac_keyed(&self.secret, &[b"consent", id.0.as_bytes()]))
     }
 
     /// The key for a first-party visitor id on a site.
     pub fn first_party(&self, site: &str, id: &VisitorId) -> VisitorKey {
         VisitorKey {
-            bytes: hmac(self.secret.expose(), &[site.as_bytes(), id.0.as_bytes()]),
+            bytes: hmac_keyed(&self.secret, &[site.as_bytes(), id.0.as_bytes()]),
             kind: KeyKind::FirstParty,
         }
     }
@@ -261,8 +269,17 @@ impl Keyring {
 
 /// HMAC-SHA256 over length-prefixed parts, so `("ab","c")` and `("a","bc")` differ.
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac =
-        <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    hmac_keyed(&keyed(key), parts)
+}
+
+/// An HMAC state keyed with `key`.
+fn keyed(key: &[u8]) -> HmacSha256 {
+    <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+}
+
+/// [`hmac`] from an already keyed state.
+fn hmac_keyed(keyed: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = keyed.clone();
     for p in parts {
         mac.update(&(p.len() as u32).to_be_bytes());
         mac.update(p);

@@ -1,6 +1,9 @@
 //! User-Agent → coarse device class. The User-Agent itself is dropped right after.
 
+use std::hash::BuildHasher;
 use std::sync::LazyLock;
+
+use dashmap::DashMap;
 
 /// Coarse device class, the only thing kept of a User-Agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +33,27 @@ impl DeviceClass {
     }
 
     /// Classifies a User-Agent; `None` when it says nothing useful.
+    ///
+    /// Parsing a User-Agent is the most expensive step of a decision, and real traffic repeats a few
+    /// hundred strings, so classes are remembered by a 64-bit hash of the string under a random
+    /// per-process key. The string itself is never kept; the memo is memory-only, bounded, and forgets
+    /// everything when full.
     pub fn from_user_agent(ua: &str) -> Option<DeviceClass> {
+        let memo = &MEMO.classes;
+        let h = MEMO.keying.hash_one(ua);
+        if let Some(class) = memo.get(&h) {
+            return *class;
+        }
+        let class = DeviceClass::parse_user_agent(ua);
+        if memo.len() >= MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(h, class);
+        class
+    }
+
+    /// Classifies a User-Agent with woothee and personify's tablet and bot rules.
+    pub fn parse_user_agent(ua: &str) -> Option<DeviceClass> {
         static PARSER: LazyLock<woothee::parser::Parser> = LazyLock::new(woothee::parser::Parser::new);
         let ua = ua.trim();
         if ua.is_empty() {
@@ -60,6 +83,20 @@ impl DeviceClass {
         })
     }
 }
+
+/// Distinct User-Agents remembered before the memo starts over.
+const MEMO_CAPACITY: usize = 4_096;
+
+/// Device classes by keyed User-Agent hash.
+struct Memo {
+    keying: std::collections::hash_map::RandomState,
+    classes: DashMap<u64, Option<DeviceClass>>,
+}
+
+static MEMO: LazyLock<Memo> = LazyLock::new(|| Memo {
+    keying: Default::default(),
+    classes: DashMap::new(),
+});
 
 fn looks_automated(ua: &str) -> bool {
     let lower = ua.to_ascii_lowercase();
@@ -94,8 +131,20 @@ mod tests {
             ("curl/8.5.0", DeviceClass::Bot),
         ];
         for (ua, want) in cases {
+            assert_eq!(DeviceClass::parse_user_agent(ua), Some(want), "{ua}");
+            // Twice: the first answer is remembered, the second comes from the memo.
+            assert_eq!(DeviceClass::from_user_agent(ua), Some(want), "{ua}");
             assert_eq!(DeviceClass::from_user_agent(ua), Some(want), "{ua}");
         }
         assert_eq!(DeviceClass::from_user_agent("  "), None);
+    }
+
+    #[test]
+    fn the_memo_stays_bounded_under_distinct_user_agents() {
+        for i in 0..(MEMO_CAPACITY * 2 + 10) {
+            let ua = format!("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/{i}.0.0.0 Safari/537.36");
+            assert_eq!(DeviceClass::from_user_agent(&ua), Some(DeviceClass::Desktop));
+        }
+        assert!(MEMO.classes.len() <= MEMO_CAPACITY, "{}", MEMO.classes.len());
     }
 }

@@ -53,36 +53,85 @@ pub fn detect(value: &str) -> Option<PiiKind> {
     if value.len() < 7 {
         return None;
     }
-    if EMAIL.is_match(value) {
+    // One pass over the bytes rules out most patterns before any regex runs: a slug such as
+    // `first-time-buyers` has no `@`, too few digits, dots or colons, and is too short for a token.
+    let shape = Shape::of(value);
+    if shape.at_sign && EMAIL.is_match(value) {
         return Some(PiiKind::Email);
     }
-    if IPV4.is_match(value) || has_ipv6(value) {
+    if (shape.dots >= 3 && shape.digits >= 4 && IPV4.is_match(value)) || (shape.colons >= 2 && has_ipv6(value)) {
         return Some(PiiKind::IpAddress);
     }
-    if IBAN.find_iter(value).any(|m| iban_valid(m.as_str())) {
+    if value.len() >= 15 && may_start_iban(value) && IBAN.find_iter(value).any(|m| iban_valid(m.as_str())) {
         return Some(PiiKind::Iban);
     }
-    if let Some(kind) = digit_runs(value) {
-        return Some(kind);
+    if shape.digits >= 7 {
+        if let Some(kind) = digit_runs(value) {
+            return Some(kind);
+        }
     }
-    if TOKEN.find_iter(value).any(|m| looks_random(m.as_str())) {
+    if value.len() >= 32 && TOKEN.find_iter(value).any(|m| looks_random(m.as_str())) {
         return Some(PiiKind::Token);
     }
     None
 }
 
+/// Byte counts that each pattern needs at least some of; each is a necessary condition only.
+struct Shape {
+    /// `@` or its percent-encoding `%40`.
+    at_sign: bool,
+    digits: usize,
+    dots: usize,
+    colons: usize,
+}
+
+impl Shape {
+    fn of(value: &str) -> Shape {
+        let bytes = value.as_bytes();
+        let mut shape = Shape {
+            at_sign: false,
+            digits: 0,
+            dots: 0,
+            colons: 0,
+        };
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'0'..=b'9' => shape.digits += 1,
+                b'.' => shape.dots += 1,
+                b':' => shape.colons += 1,
+                b'@' => shape.at_sign = true,
+                b'%' if bytes.get(i + 1..i + 3) == Some(b"40") => shape.at_sign = true,
+                _ => {}
+            }
+        }
+        shape
+    }
+}
+
 /// What personal data a first-party visitor id looks like. Ids are random tokens by design, so only
 /// values that are plainly someone's identity count: an email address, a card number, an IBAN.
 pub fn detect_in_identifier(value: &str) -> Option<PiiKind> {
-    if EMAIL.is_match(value) {
+    if Shape::of(value).at_sign && EMAIL.is_match(value) {
         return Some(PiiKind::Email);
     }
-    if IBAN.find_iter(value).any(|m| iban_valid(m.as_str())) {
+    if may_start_iban(value) && IBAN.find_iter(value).any(|m| iban_valid(m.as_str())) {
         return Some(PiiKind::Iban);
     }
+    if !value.bytes().all(|b| b.is_ascii_digit() || b == b' ' || b == b'-') {
+        return None;
+    }
     let digits: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
-    let only_card_chars = value.bytes().all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
-    (only_card_chars && (13..=19).contains(&digits.len()) && luhn_valid(&digits)).then_some(PiiKind::PaymentCard)
+    ((13..=19).contains(&digits.len()) && luhn_valid(&digits)).then_some(PiiKind::PaymentCard)
+}
+
+/// Two letters then two digits somewhere: where every IBAN starts. Non-ASCII bytes count as letters,
+/// since the case-insensitive pattern's `[A-Z]` also matches `K` (Kelvin) and `ſ`.
+fn may_start_iban(value: &str) -> bool {
+    let letter = |b: u8| b.is_ascii_alphabetic() || !b.is_ascii();
+    value
+        .as_bytes()
+        .windows(4)
+        .any(|w| letter(w[0]) && letter(w[1]) && w[2].is_ascii_digit() && w[3].is_ascii_digit())
 }
 
 /// Any `:`-separated hex run that parses as an IPv6 address (`::` compression included).
@@ -184,6 +233,55 @@ fn looks_random(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every regex on every value: what `detect` must equal with its byte prefilter.
+    fn detect_without_prefilter(value: &str) -> Option<PiiKind> {
+        if value.len() < 7 {
+            return None;
+        }
+        if EMAIL.is_match(value) {
+            return Some(PiiKind::Email);
+        }
+        if IPV4.is_match(value) || has_ipv6(value) {
+            return Some(PiiKind::IpAddress);
+        }
+        if IBAN.find_iter(value).any(|m| iban_valid(m.as_str())) {
+            return Some(PiiKind::Iban);
+        }
+        if let Some(kind) = digit_runs(value) {
+            return Some(kind);
+        }
+        if TOKEN.find_iter(value).any(|m| looks_random(m.as_str())) {
+            return Some(PiiKind::Token);
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4_000))]
+        #[test]
+        fn the_prefilter_never_changes_the_answer(
+            v in r"([a-zA-Z]{1,6}|[0-9]{1,5}|[.:@%/ +_=()-]|%40|GB82|\u{212A}|[A-Fa-f0-9]{4}:){1,16}"
+        ) {
+            proptest::prop_assert_eq!(detect(&v), detect_without_prefilter(&v), "{:?}", v);
+        }
+
+        #[test]
+        fn identifier_checks_agree_with_the_plain_patterns(
+            v in r"([a-zA-Z]{1,6}|[0-9]{1,5}|[ @.-]|%40|GB82|DE89){1,12}"
+        ) {
+            let digits: Vec<u8> = v.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+            let only_card_chars = v.bytes().all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
+            let plain = if EMAIL.is_match(&v) {
+                Some(PiiKind::Email)
+            } else if IBAN.find_iter(&v).any(|m| iban_valid(m.as_str())) {
+                Some(PiiKind::Iban)
+            } else {
+                (only_card_chars && (13..=19).contains(&digits.len()) && luhn_valid(&digits)).then_some(PiiKind::PaymentCard)
+            };
+            proptest::prop_assert_eq!(detect_in_identifier(&v), plain, "{:?}", v);
+        }
+    }
 
     #[test]
     fn recognises_each_kind() {

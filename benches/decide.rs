@@ -1,6 +1,7 @@
-//! One decision with the shipped example rules: the rule engine alone, and the whole in-process
-//! pipeline a `/v1/decide` request runs (page-view parsing, signal extraction with the PII
-//! firewall and device class, consent, visitor key, decision) minus HTTP and JSON.
+//! One decision with the shipped example rules and with generated sets of 1,000 and 10,000 segments:
+//! the rule engine alone, and the whole in-process pipeline a `/v1/decide` request runs (page-view
+//! parsing, signal extraction with the PII firewall and device class, consent, visitor key, decision)
+//! minus HTTP and JSON. `match_exhaustive/*` evaluates every rule, as before the segment index.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -10,12 +11,105 @@ use personify::config::Settings;
 use personify::consent::{ConsentInput, ConsentPolicy};
 use personify::decide::decide;
 use personify::privacy::{Keyring, Secret, VisitorId};
-use personify::rules::load_dir;
+use personify::rules::generate::{generate, page_url};
+use personify::rules::load::load_sources;
+use personify::rules::{load_dir, RuleSet};
 use personify::signals::{PageView, RequestMeta, SignalExtractor};
 
 const UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
 
 fn bench(c: &mut Criterion) {
+    example(c);
+    for n in [1_000, 10_000] {
+        generated(c, n);
+    }
+}
+
+/// A generated rule set of `n` segments, with page views of its catalogue paths.
+fn generated(c: &mut Criterion, n: usize) {
+    let settings = Settings::defaults().expect("defaults");
+    let rules: RuleSet = load_sources(&generate(n, 1)).expect("generated rules load");
+    let extractor = SignalExtractor::new(&settings);
+    let policy = ConsentPolicy::new(&settings.consent);
+    let now = SystemTime::now();
+    let keyring = Keyring::new(Secret::generate(), now);
+    let id = VisitorId::parse("f3b1c9e0-7a4d-4c1e-9a55-1d2e3f4a5b6c").expect("id");
+    let meta = RequestMeta {
+        user_agent: Some(UA),
+        accept_language: Some("en-GB,en;q=0.9"),
+        country: Some("US"),
+    };
+    let urls: Vec<String> = (0..64).map(page_url).collect();
+    let views: Vec<_> = urls
+        .iter()
+        .map(|u| {
+            let view = PageView::parse(
+                None,
+                u,
+                Some("https://www.partner7.example/".into()),
+                None,
+                None,
+                Some(60),
+            )
+            .expect("valid page view");
+            extractor.extract(&view, meta, now).expect("signals").signals
+        })
+        .collect();
+    let consent = policy.resolve(
+        &ConsentInput {
+            country: views[0].country,
+            ..Default::default()
+        },
+        &mut Vec::new(),
+    );
+    let key = keyring.first_party("shop.example", &id);
+
+    let mut group = c.benchmark_group("decide");
+    group.measurement_time(Duration::from_secs(4));
+    let mut i = 0;
+    group.bench_function(format!("match_exhaustive/generated_{n}"), |b| {
+        b.iter(|| {
+            i += 1;
+            rules.match_segments_exhaustive(&views[i % views.len()]).len()
+        })
+    });
+    group.bench_function(format!("rules_only/generated_{n}"), |b| {
+        b.iter(|| {
+            i += 1;
+            decide(&rules, &views[i % views.len()], &consent, &key, None)
+                .slots
+                .len()
+        })
+    });
+    group.bench_function(format!("pipeline/generated_{n}"), |b| {
+        b.iter(|| {
+            i += 1;
+            let view = PageView::parse(
+                None,
+                &urls[i % urls.len()],
+                Some("https://www.partner7.example/".into()),
+                None,
+                None,
+                Some(60),
+            )
+            .expect("valid page view");
+            let extracted = extractor.extract(&view, meta, now).expect("signals");
+            let consent = policy.resolve(
+                &ConsentInput {
+                    country: extracted.signals.country,
+                    ..Default::default()
+                },
+                &mut Vec::new(),
+            );
+            let key = keyring.first_party("shop.example", &id);
+            decide(&rules, &extracted.signals, &consent, &key, None).slots.len()
+        })
+    });
+    group.finish();
+}
+
+/// The shipped example bank rules.
+fn example(c: &mut Criterion) {
     let settings = Settings::defaults().expect("defaults");
     let rules = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("segment_rules")).expect("example rules load");
     let extractor = SignalExtractor::new(&settings);

@@ -61,21 +61,6 @@ impl<'r> SlotDecision<'r> {
             _ => &self.variant.rendered,
         }
     }
-
-    /// `(experiment id, arm label)` when the visitor is in an experiment; the holdout's label is `holdout`.
-    pub fn experiment(&self) -> Option<(&str, &str)> {
-        match self.reason {
-            Reason::Experiment {
-                experiment, arm: None, ..
-            } => Some((&experiment.id, "holdout")),
-            Reason::Experiment {
-                experiment,
-                arm: Some(_),
-                ..
-            } => Some((&experiment.id, &self.variant.id)),
-            _ => None,
-        }
-    }
 }
 
 /// A full decision for one page view.

@@ -24,11 +24,15 @@ enum Atom {
 }
 
 impl Atom {
+    fn signal(&self) -> SignalId {
+        match self {
+            Atom::Eq(s, _) | Atom::Prefix(s, _) | Atom::Suffix(s, _) => *s,
+        }
+    }
+
     /// Lower is more selective; used to pick the best guard among an `all`'s children.
     fn cost(&self) -> u32 {
-        let signal = match self {
-            Atom::Eq(s, _) | Atom::Prefix(s, _) | Atom::Suffix(s, _) => *s,
-        };
+        let signal = self.signal();
         // A closed set of a few words (device class, weekday) narrows little.
         let base = match signal.kind() {
             SignalKind::Enum(words) => 100 / words.len().max(1) as u32,
@@ -138,7 +142,7 @@ struct SignalIndex {
 /// The candidate index of a [`super::RuleSet`].
 #[derive(Debug, Default)]
 pub struct SegmentIndex {
-    /// Per signal, in catalogue order.
+    /// Per signal, indexed by `SignalId as usize` (catalogue order).
     signals: Vec<SignalIndex>,
     /// Segments without a guard: always evaluated.
     always: Vec<u32>,
@@ -160,13 +164,11 @@ impl SegmentIndex {
                 continue;
             };
             for atom in atoms {
-                let (signal, slot) = match &atom {
-                    Atom::Eq(s, _) | Atom::Prefix(s, _) | Atom::Suffix(s, _) => (*s, slot_of(*s)),
-                };
+                let signal = atom.signal();
                 if !index.used.contains(&signal) {
                     index.used.push(signal);
                 }
-                let entry = &mut index.signals[slot];
+                let entry = &mut index.signals[signal as usize];
                 match atom {
                     Atom::Eq(_, v) => entry.eq.entry(v.into()).or_default().push(i),
                     Atom::Prefix(_, v) => entry.prefix.insert(&v, i),
@@ -181,7 +183,7 @@ impl SegmentIndex {
     pub fn candidates(&self, s: &Signals) -> Vec<u32> {
         let mut out = self.always.clone();
         for &signal in &self.used {
-            let idx = &self.signals[slot_of(signal)];
+            let idx = &self.signals[signal as usize];
             match s.get(signal) {
                 SignalValue::Text(t) => {
                     if let Some(segs) = idx.eq.get(t) {
@@ -209,10 +211,6 @@ impl SegmentIndex {
     pub fn unguarded(&self) -> usize {
         self.always.len()
     }
-}
-
-fn slot_of(signal: SignalId) -> usize {
-    SignalId::ALL.iter().position(|&s| s == signal).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -169,11 +169,6 @@ pub struct Matches {
 }
 
 impl Matches {
-    /// Whether segment `i` matched.
-    pub fn contains(&self, i: usize) -> bool {
-        u32::try_from(i).is_ok_and(|i| self.hits.binary_search(&i).is_ok())
-    }
-
     /// Indices of matched segments, highest priority first.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.hits.iter().map(|&i| i as usize)

@@ -27,6 +27,7 @@ pub mod consent;
 pub mod counts;
 pub mod decide;
 pub mod http;
+pub mod ledger;
 pub mod privacy;
 pub mod rtb;
 pub mod rules;

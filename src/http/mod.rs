@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod logging;
 pub mod reports;
+pub mod routes;
 pub mod rtb;
 
 use std::sync::Arc;
@@ -137,39 +138,10 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-/// `GET path`; other methods get a JSON 405 with `Allow: GET`.
-fn get(path: &str, route: actix_web::Route) -> actix_web::Resource {
-    web::resource(path).route(route).default_service(web::to(|| async {
-        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow: "GET" })
-    }))
-}
-
-/// `POST path`; other methods get a JSON 405 with `Allow: POST`.
-fn post(path: &str, route: actix_web::Route) -> actix_web::Resource {
-    web::resource(path).route(route).default_service(web::to(|| async {
-        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow: "POST" })
-    }))
-}
-
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get("/healthz", web::get().to(health::healthz)))
-        .service(get("/readyz", web::get().to(health::readyz)))
-        .service(get("/openapi.yaml", web::get().to(health::openapi)))
-        .service(post("/v1/decide", web::post().to(decide::handle)))
-        .service(post("/v1/consent", web::post().to(consent::give)))
-        .service(get("/v1/consent/purposes", web::get().to(consent::purposes)))
-        .service(post("/v1/consent/status", web::post().to(consent::status)))
-        .service(post("/v1/opt-out", web::post().to(consent::opt_out)))
-        .service(get("/v1/admin/consent/log", web::get().to(admin::log)))
-        .service(get("/v1/admin/consent/verify", web::get().to(admin::verify)))
-        .service(post("/v1/events", web::post().to(events::handle)))
-        .service(post("/v1/rtb/segments", web::post().to(rtb::segments)))
-        .service(post("/v1/rtb/segments:batch", web::post().to(rtb::batch)))
-        .service(get("/v1/admin/reports/segments", web::get().to(reports::segments)))
-        .service(get(
-            "/v1/admin/reports/experiments/{id}",
-            web::get().to(reports::experiment),
-        ))
-        .default_service(web::to(not_found));
+    for resource in routes::resources() {
+        cfg.service(resource);
+    }
+    cfg.default_service(web::to(not_found));
 }

@@ -1,0 +1,147 @@
+//! The route table: every route the server answers, its method and who may call it, in one list.
+//! `configure` registers exactly this list, the OpenAPI test compares it with `openapi.yaml`, the
+//! canary sweep sends hostile input to every entry, and `docs/architecture.md` mirrors it.
+
+use actix_web::web;
+
+use super::auth::Scope;
+use super::{admin, consent, decide, events, health, reports, rtb};
+
+/// An HTTP method a route answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+}
+
+impl Method {
+    /// The method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, from anywhere (health, the spec, the purpose catalogue).
+    Public,
+    /// Browsers and frontend servers: no token; Origin-checked where it writes.
+    Browser,
+    /// A bearer token with this scope (or `admin`).
+    Token(Scope),
+}
+
+/// One entry of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// Method.
+    pub method: Method,
+    /// Path as registered (`{id}` for a path parameter).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+const fn r(method: Method, path: &'static str, access: Access) -> RouteInfo {
+    RouteInfo { method, path, access }
+}
+
+/// Every route, in the order they are registered.
+pub const ROUTES: &[RouteInfo] = &[
+    r(Method::Get, "/healthz", Access::Public),
+    r(Method::Get, "/readyz", Access::Public),
+    r(Method::Get, "/openapi.yaml", Access::Public),
+    r(Method::Post, "/v1/decide", Access::Browser),
+    r(Method::Post, "/v1/events", Access::Browser),
+    r(Method::Post, "/v1/consent", Access::Browser),
+    r(Method::Get, "/v1/consent/purposes", Access::Public),
+    r(Method::Post, "/v1/consent/status", Access::Browser),
+    r(Method::Post, "/v1/opt-out", Access::Browser),
+    r(Method::Post, "/v1/rtb/segments", Access::Token(Scope::Rtb)),
+    r(Method::Post, "/v1/rtb/segments:batch", Access::Token(Scope::Rtb)),
+    r(Method::Get, "/v1/admin/consent/log", Access::Token(Scope::Compliance)),
+    r(
+        Method::Get,
+        "/v1/admin/consent/verify",
+        Access::Token(Scope::Compliance),
+    ),
+    r(Method::Get, "/v1/admin/reports/segments", Access::Token(Scope::Analyst)),
+    r(
+        Method::Get,
+        "/v1/admin/reports/experiments/{id}",
+        Access::Token(Scope::Analyst),
+    ),
+];
+
+/// The handler of a table entry. A path the table lists but this match forgets is a compile-time
+/// omission caught by the unit test below, never a silent 404.
+fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
+    let get = web::get;
+    let post = web::post;
+    Some(match info.path {
+        "/healthz" => get().to(health::healthz),
+        "/readyz" => get().to(health::readyz),
+        "/openapi.yaml" => get().to(health::openapi),
+        "/v1/decide" => post().to(decide::handle),
+        "/v1/events" => post().to(events::handle),
+        "/v1/consent" => post().to(consent::give),
+        "/v1/consent/purposes" => get().to(consent::purposes),
+        "/v1/consent/status" => post().to(consent::status),
+        "/v1/opt-out" => post().to(consent::opt_out),
+        "/v1/rtb/segments" => post().to(rtb::segments),
+        "/v1/rtb/segments:batch" => post().to(rtb::batch),
+        "/v1/admin/consent/log" => get().to(admin::log),
+        "/v1/admin/consent/verify" => get().to(admin::verify),
+        "/v1/admin/reports/segments" => get().to(reports::segments),
+        "/v1/admin/reports/experiments/{id}" => get().to(reports::experiment),
+        _ => return None,
+    })
+}
+
+/// Every route of the table with its handler; other methods on a path get a JSON 405.
+pub fn resources() -> Vec<actix_web::Resource> {
+    ROUTES
+        .iter()
+        .filter_map(|info| {
+            let route = handler(info)?;
+            let allow = info.method.as_str();
+            Some(
+                web::resource(info.path)
+                    .route(route)
+                    .default_service(web::to(move || async move {
+                        Err::<actix_web::HttpResponse, _>(super::error::ApiError::MethodNotAllowed { allow })
+                    })),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_route_has_a_handler() {
+        for info in ROUTES {
+            assert!(
+                handler(info).is_some(),
+                "{} {} has no handler",
+                info.method.as_str(),
+                info.path
+            );
+        }
+    }
+
+    #[test]
+    fn no_route_is_listed_twice() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            assert!(!ROUTES[i + 1..].iter().any(|b| b.path == a.path), "{} twice", a.path);
+        }
+    }
+}

@@ -3,6 +3,8 @@
 //! Why it is built this way: `docs/decisions/002-consent-ledger.md`.
 
 pub mod checkpoint;
+pub mod group_commit;
+pub mod leaf;
 pub mod merkle;
 
 pub use checkpoint::{Checkpoint, CheckpointError, LogKey, NoteVerifier};

@@ -139,8 +139,9 @@ impl NoteVerifier {
 
     /// Parses a `vkey` string.
     pub fn parse(vkey: &str) -> Result<NoteVerifier, CheckpointError> {
-        let mut parts = vkey.trim().rsplitn(3, '+');
-        let (Some(b64), Some(id), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        // Names never contain `+`; the base64 key may, so split from the left.
+        let mut parts = vkey.trim().splitn(3, '+');
+        let (Some(name), Some(id), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(CheckpointError::VerifierKey);
         };
         let blob = B64.decode(b64).map_err(|_| CheckpointError::VerifierKey)?;
@@ -233,6 +234,14 @@ mod tests {
         let other = LogKey::from_seed("personify.test/consent-log", [8; 32]).verifier();
         assert_eq!(other.open(&note), Err(CheckpointError::NoSignature));
         assert_eq!(v.open("no blank line"), Err(CheckpointError::Malformed));
+    }
+
+    #[test]
+    fn every_verifier_key_round_trips_even_when_its_base64_holds_a_plus() {
+        for seed in 0..64u8 {
+            let v = LogKey::from_seed("personify.test/consent-log", [seed; 32]).verifier();
+            assert_eq!(NoteVerifier::parse(&v.vkey()), Ok(v));
+        }
     }
 
     #[test]

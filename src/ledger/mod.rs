@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod group_commit;
+pub mod key;
 pub mod leaf;
 pub mod merkle;
 

@@ -28,6 +28,7 @@ pub mod counts;
 pub mod decide;
 pub mod http;
 pub mod ledger;
+pub mod metrics;
 pub mod privacy;
 pub mod rtb;
 pub mod rules;

@@ -22,6 +22,7 @@
 //! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring.
 
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod consent;
 pub mod counts;

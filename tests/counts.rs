@@ -100,7 +100,11 @@ async fn a_corrupt_stored_sketch_is_replaced_not_merged_and_reports_skip_it() {
         .unwrap();
     // A report skips the corrupt row: only the other node's 40 visitors are counted.
     let counts = Counts::new(Arc::clone(&store), "n1".into());
-    let u = counts.union(Kind::Segment, "savers", today, today).await.unwrap().unwrap();
+    let u = counts
+        .union(Kind::Segment, "savers", today, today)
+        .await
+        .unwrap()
+        .unwrap();
     assert!((u - 40.0).abs() < 1.0, "{u}");
     // A flush by the node that owns the corrupt row replaces it with a valid sketch of what it
     // counted since: the 500 keys in the corrupt blob are not merged in.
@@ -110,7 +114,11 @@ async fn a_corrupt_stored_sketch_is_replaced_not_merged_and_reports_skip_it() {
     let mine = store.sketch("segment", "savers", today, "n1").await.unwrap().unwrap();
     let replaced = Sketch::from_envelope(&mine).unwrap().count();
     assert!((replaced - 10.0).abs() < 0.5, "{replaced}");
-    let u = counts.union(Kind::Segment, "savers", today, today).await.unwrap().unwrap();
+    let u = counts
+        .union(Kind::Segment, "savers", today, today)
+        .await
+        .unwrap()
+        .unwrap();
     assert!((u - 50.0).abs() < 1.0, "{u}");
 }
 

@@ -22,7 +22,12 @@ const DAY: Duration = Duration::from_secs(86_400);
 fn fixture(kind: &str, name: &str) -> String {
     let text = std::fs::read_to_string(manifest_dir().join("tests/fixtures/consent_strings.json")).unwrap();
     let all: Value = serde_json::from_str(&text).unwrap();
-    all[kind].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()["string"]
+    all[kind]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()["string"]
         .as_str()
         .unwrap()
         .to_string()
@@ -61,7 +66,11 @@ fn tc_string(when: SystemTime, purposes: &[u8]) -> String {
     push(0, 12); // publisher restrictions
     let bytes: Vec<u8> = bits
         .chunks(8)
-        .map(|c| c.iter().enumerate().fold(0u8, |b, (i, &bit)| b | (u8::from(bit) << (7 - i))))
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u8, |b, (i, &bit)| b | (u8::from(bit) << (7 - i)))
+        })
         .collect();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -74,7 +83,10 @@ async fn app_with_stored(action: Action, purposes: Purposes, days_ago: u64) -> (
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/personify.db", dir.path().display());
     let store = store::open(&url).await.unwrap();
-    let secret = store.secret("visitor_key_v1", *Secret::generate().expose()).await.unwrap();
+    let secret = store
+        .secret("visitor_key_v1", *Secret::generate().expose())
+        .await
+        .unwrap();
     let ring = Keyring::new(Secret::from_bytes(secret), SystemTime::now());
     let subject = ring.consent_subject(&VisitorId::parse(VISITOR).unwrap()).to_hex();
     let when = SystemTime::now() - DAY * days_ago as u32;
@@ -127,8 +139,11 @@ async fn a_tc_string_withdrawing_consent_after_the_stored_record_wins() {
 #[tokio::test]
 async fn a_stored_record_newer_than_the_tc_string_wins() {
     let app = spawn_app().await;
-    app.consent(VISITOR, json!({"personalize": true, "measure": true, "advertise": true}))
-        .await;
+    app.consent(
+        VISITOR,
+        json!({"personalize": true, "measure": true, "advertise": true}),
+    )
+    .await;
     let old_refusal = tc_string(SystemTime::now() - DAY * 3, &[]);
     let v = decide(&app, json!({"tcf": old_refusal}), "DE", &[]).await;
     assert_eq!(purposes(&v), (true, true, true, "record".into()));
@@ -156,8 +171,11 @@ async fn a_tc_string_dated_in_the_future_is_ignored() {
 #[tokio::test]
 async fn on_the_same_day_the_more_restrictive_choice_wins() {
     let app = spawn_app().await;
-    app.consent(VISITOR, json!({"personalize": true, "measure": true, "advertise": false}))
-        .await;
+    app.consent(
+        VISITOR,
+        json!({"personalize": true, "measure": true, "advertise": false}),
+    )
+    .await;
     // The string grants more than the record: the record's refusal of advertise stands.
     let grants_all = tc_string(SystemTime::now(), ALL_PURPOSES);
     let v = decide(&app, json!({"tcf": grants_all}), "DE", &[]).await;
@@ -180,8 +198,11 @@ async fn an_opt_out_yields_to_no_consent_string_only_to_a_newer_record() {
     let v = decide(&app, json!({"gpp": gpp, "gpp_sid": [2]}), "US", &[]).await;
     assert_eq!(purposes(&v), (false, false, false, "opt_out".into()));
     // A newer personify record replaces the opt-out.
-    app.consent(VISITOR, json!({"personalize": true, "measure": true, "advertise": true}))
-        .await;
+    app.consent(
+        VISITOR,
+        json!({"personalize": true, "measure": true, "advertise": true}),
+    )
+    .await;
     let v = decide(&app, json!({}), "DE", &[]).await;
     assert_eq!(purposes(&v), (true, true, true, "record".into()));
 }
@@ -192,7 +213,13 @@ async fn a_us_privacy_opt_out_beats_a_usnat_string_that_did_not_opt_out() {
     let usnat = fixture("gpp", "usnat_no_opt_out");
     let v = decide(&app, json!({"gpp": usnat, "gpp_sid": [7]}), "US", &[]).await;
     assert!(v["consent"]["advertise"].as_bool().unwrap(), "{v}");
-    let v = decide(&app, json!({"gpp": usnat, "gpp_sid": [7], "us_privacy": "1YYN"}), "US", &[]).await;
+    let v = decide(
+        &app,
+        json!({"gpp": usnat, "gpp_sid": [7], "us_privacy": "1YYN"}),
+        "US",
+        &[],
+    )
+    .await;
     let (p, m, a, _) = purposes(&v);
     assert_eq!((p, m, a), (true, true, false), "{v}");
 }
@@ -240,7 +267,11 @@ async fn rtb_honours_gpc_in_every_form() {
         })
     };
     let advertise = |body: Value, headers: Vec<(&'static str, &'static str)>| {
-        let mut req = app.client.post(app.url("/v1/rtb/segments")).bearer_auth(RTB_TOKEN).json(&body);
+        let mut req = app
+            .client
+            .post(app.url("/v1/rtb/segments"))
+            .bearer_auth(RTB_TOKEN)
+            .json(&body);
         for (k, v) in headers {
             req = req.header(k, v);
         }

@@ -91,7 +91,12 @@ async fn invented_visitor_ids_from_one_address_are_suppressed_and_not_released_t
         row,
         json!({"id": "students", "uniques": null, "views": null, "suppressed": true})
     );
-    assert!(!released(&app, "/students/").await.as_array().unwrap().iter().any(|s| s == "students"));
+    assert!(!released(&app, "/students/")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "students"));
 }
 
 #[tokio::test]
@@ -102,7 +107,12 @@ async fn many_addresses_in_one_ipv6_slash_64_count_as_one_network() {
         view(&app, "/students/", &format!("v6-visitor-{i:04}"), &addr).await;
     }
     assert_eq!(report_row(&app, "students").await["suppressed"], true);
-    assert!(!released(&app, "/students/").await.as_array().unwrap().iter().any(|s| s == "students"));
+    assert!(!released(&app, "/students/")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "students"));
 }
 
 #[tokio::test]
@@ -169,9 +179,19 @@ async fn one_address_on_seven_days_is_one_network_not_seven() {
         civil_from_days(today)
     );
     let report: Value = app.admin_get(&q).await.json().await.unwrap();
-    let row = report["segments"].as_array().unwrap().iter().find(|r| r["id"] == "students").unwrap();
+    let row = report["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "students")
+        .unwrap();
     assert_eq!(row["suppressed"], true, "{row}");
-    assert!(!released(&app, "/students/").await.as_array().unwrap().iter().any(|s| s == "students"));
+    assert!(!released(&app, "/students/")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "students"));
 }
 
 /// 150 visitors of the mortgage experiment, each on its own network; those for whom `converts`
@@ -231,7 +251,10 @@ async fn conversions_at_or_above_k_are_released_with_their_statistics() {
     for arm in report["arms"].as_array().unwrap() {
         let (n, x) = (arm["exposures"].as_u64().unwrap(), arm["conversions"].as_u64().unwrap());
         assert!(x >= 3 && x <= n, "{arm}");
-        assert!((arm["rate"].as_f64().unwrap() - x as f64 / n as f64).abs() < 1e-9, "{arm}");
+        assert!(
+            (arm["rate"].as_f64().unwrap() - x as f64 / n as f64).abs() < 1e-9,
+            "{arm}"
+        );
         assert_eq!(arm["suppressed"], false);
         if arm["arm"] != "holdout" {
             assert!(arm["ci95"].is_array() && arm["p_value"].is_number(), "{arm}");

@@ -306,8 +306,7 @@ impl ConsentPolicy {
             tc,
             gpp_us: gpp.as_ref().is_some_and(|g| g.has_us_section),
             us_privacy: usp.is_some(),
-            us_opt_out: gpp.as_ref().is_some_and(|g| g.us_opt_out)
-                || usp.is_some_and(|u| u.opt_out_sale == Some(true)),
+            us_opt_out: gpp.as_ref().is_some_and(|g| g.us_opt_out) || usp.is_some_and(|u| u.opt_out_sale == Some(true)),
         }
     }
 }

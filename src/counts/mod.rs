@@ -391,7 +391,13 @@ impl Counts {
             .into_iter()
             .map(|(k, v)| {
                 let n = networks.get(&k).copied().unwrap_or(0.0);
-                (k, Seen { visitors: v, networks: n })
+                (
+                    k,
+                    Seen {
+                        visitors: v,
+                        networks: n,
+                    },
+                )
             })
             .collect())
     }

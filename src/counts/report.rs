@@ -161,7 +161,10 @@ mod tests {
         let seen = |visitors, networks| Seen { visitors, networks };
         assert!(k_anonymous(50, seen(50.0, 50.0)));
         assert!(k_anonymous(50, seen(49.6, 812.0)));
-        assert!(!k_anonymous(50, seen(50.0, 1.0)), "invented visitor ids from one network");
+        assert!(
+            !k_anonymous(50, seen(50.0, 1.0)),
+            "invented visitor ids from one network"
+        );
         assert!(!k_anonymous(50, seen(3.0, 50.0)));
         assert!(!k_anonymous(1, seen(0.0, 0.0)));
     }

@@ -1,6 +1,5 @@
 //! Analyst reports: segment sizes and experiment results, k-anonymous and optionally noised.
 
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -126,7 +126,10 @@ mod tests {
     fn keys_for(now: SystemTime) -> NetworkKeys {
         let k = NetworkKeys::default();
         let week = week_of_day(utc_day(now));
-        k.install(vec![(week, Secret::from_bytes([9; 32])), (week + 1, Secret::from_bytes([8; 32]))]);
+        k.install(vec![
+            (week, Secret::from_bytes([9; 32])),
+            (week + 1, Secret::from_bytes([8; 32])),
+        ]);
         k
     }
 
@@ -147,7 +150,10 @@ mod tests {
         let k = keys_for(now);
         assert_eq!(k.key(ip("203.0.113.7"), now), k.key(ip("203.0.113.250"), now));
         assert_ne!(k.key(ip("203.0.113.7"), now), k.key(ip("203.0.114.7"), now));
-        assert_eq!(k.key(ip("2001:db8:1:2::1"), now), k.key(ip("2001:db8:1:ffff:ab::9"), now));
+        assert_eq!(
+            k.key(ip("2001:db8:1:2::1"), now),
+            k.key(ip("2001:db8:1:ffff:ab::9"), now)
+        );
         assert_ne!(k.key(ip("2001:db8:1::1"), now), k.key(ip("2001:db8:2::1"), now));
         assert_eq!(k.key(ip("::ffff:203.0.113.9"), now), k.key(ip("203.0.113.1"), now));
         assert_eq!(k.key(None, now), None);
@@ -159,10 +165,19 @@ mod tests {
         let monday = UNIX_EPOCH + Duration::from_secs(20_780 * 86_400);
         let k = keys_for(monday);
         let sunday_night = monday + Duration::from_secs(7 * 86_400 - 1);
-        assert_eq!(k.key(ip("198.51.100.4"), monday), k.key(ip("198.51.100.4"), sunday_night));
+        assert_eq!(
+            k.key(ip("198.51.100.4"), monday),
+            k.key(ip("198.51.100.4"), sunday_night)
+        );
         let next_monday = monday + Duration::from_secs(7 * 86_400);
-        assert_ne!(k.key(ip("198.51.100.4"), monday), k.key(ip("198.51.100.4"), next_monday));
+        assert_ne!(
+            k.key(ip("198.51.100.4"), monday),
+            k.key(ip("198.51.100.4"), next_monday)
+        );
         // Without the week's salt there is no key (never a local, unshared one).
-        assert_eq!(k.key(ip("198.51.100.4"), next_monday + Duration::from_secs(7 * 86_400)), None);
+        assert_eq!(
+            k.key(ip("198.51.100.4"), next_monday + Duration::from_secs(7 * 86_400)),
+            None
+        );
     }
 }

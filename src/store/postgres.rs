@@ -186,12 +186,14 @@ impl Store for PgStore {
     }
 
     async fn network_salt(&self, week: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        sqlx::query("INSERT INTO network_salts (week, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (week) DO NOTHING")
-            .bind(week)
-            .bind(&candidate[..])
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO network_salts (week, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (week) DO NOTHING",
+        )
+        .bind(week)
+        .bind(&candidate[..])
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         let v: Vec<u8> = sqlx::query_scalar("SELECT salt FROM network_salts WHERE week = $1")
             .bind(week)
             .fetch_one(&self.pool)

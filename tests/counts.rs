@@ -391,16 +391,23 @@ async fn a_graceful_shutdown_then_restart_keeps_every_count() {
 #[tokio::test]
 async fn noise_changes_released_counts_but_not_suppression() {
     let app = spawn_app_with(|s| {
-        s.privacy.k = 1;
+        s.privacy.k = 10;
         s.privacy.epsilon = 0.5;
+        s.server.client_ip_header = "X-Forwarded-For".into();
     })
     .await;
     page_views(&app, "https://bank.example/business", 0..30, "US").await;
+    page_views(&app, "https://bank.example/students", 100..106, "US").await; // below k = 10
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..8 {
         let report: Value = app.admin_get("/v1/admin/reports/segments").await.json().await.unwrap();
         assert_eq!(report["epsilon"], 0.5);
         seen.insert(row(&report, "small_business")["uniques"].as_i64().unwrap());
+        // Noise comes on top of suppression, never instead: the small row is withheld every time.
+        assert_eq!(
+            row(&report, "students"),
+            &json!({"id": "students", "uniques": null, "views": null, "suppressed": true})
+        );
     }
     assert!(seen.len() > 1, "noise never changed the count: {seen:?}");
     assert!(seen.iter().all(|&u| (u - 30).abs() < 40), "{seen:?}");

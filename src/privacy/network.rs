@@ -80,10 +80,13 @@ impl NetworkKey {
     }
 }
 
+type HmacSha256 = Hmac<Sha256>;
+
 /// The weekly network salts held in memory, swapped lock-free when they are refreshed.
 #[derive(Default)]
 pub struct NetworkKeys {
-    weeks: ArcSwap<Vec<(i64, Secret)>>,
+    /// HMAC states already keyed with each week's salt: keying costs two hash blocks, paid once.
+    weeks: ArcSwap<Vec<(i64, HmacSha256)>>,
 }
 
 impl std::fmt::Debug for NetworkKeys {
@@ -95,7 +98,15 @@ impl std::fmt::Debug for NetworkKeys {
 impl NetworkKeys {
     /// Replaces the salts with the store's current ones.
     pub fn install(&self, weeks: Vec<(i64, Secret)>) {
-        self.weeks.store(Arc::new(weeks));
+        let keyed = weeks
+            .into_iter()
+            .map(|(w, salt)| {
+                let mac = <HmacSha256 as Mac>::new_from_slice(salt.expose())
+                    .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+                (w, mac)
+            })
+            .collect();
+        self.weeks.store(Arc::new(keyed));
     }
 
     /// ISO weeks whose salt is held.
@@ -109,9 +120,8 @@ impl NetworkKeys {
         let prefix = NetworkPrefix::of(addr?);
         let week = week_of_day(utc_day(now));
         let weeks = self.weeks.load();
-        let (_, salt) = weeks.iter().find(|(w, _)| *w == week)?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(salt.expose())
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let (_, keyed) = weeks.iter().find(|(w, _)| *w == week)?;
+        let mut mac = keyed.clone();
         mac.update(b"network\0");
         mac.update(&prefix.bytes);
         Some(NetworkKey(mac.finalize().into_bytes().into()))

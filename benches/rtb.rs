@@ -18,7 +18,10 @@ fn bench(c: &mut Criterion) {
     let rules = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("segment_rules")).expect("example rules load");
     let extractor = SignalExtractor::new(&settings);
     let policy = ConsentPolicy::new(&settings.consent);
-    let rolling = |_: &str| 1_000.0;
+    let rolling = |_: &str| personify::counts::Seen {
+        visitors: 1_000.0,
+        networks: 1_000.0,
+    };
     let ctx = RtbContext {
         rules: &rules,
         extractor: &extractor,
@@ -26,6 +29,7 @@ fn bench(c: &mut Criterion) {
         provider: "personify",
         k: 50,
         rolling_uniques: &rolling,
+        sec_gpc: false,
     };
     let now = SystemTime::now();
     let answer = evaluate(serde_json::from_str(WEB).expect("bid request"), &ctx, now).expect("answer");

@@ -178,6 +178,7 @@ impl Application {
             hex::encode(&Secret::generate().expose()[..4])
         );
         let counts = Arc::new(Counts::new(Arc::clone(&store), node));
+        counts.refresh_network_salts(now).await?;
         tokio::spawn(flush_task(
             Arc::clone(&counts),
             settings.counts.flush_seconds,

@@ -4,13 +4,14 @@
 mod common;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::process::Server;
 use common::*;
 use personify::counts::report::civil_from_days;
-use personify::counts::{Counts, Kind, Sketch};
+use personify::counts::{Counts, Kind, Seen, Sketch};
 use personify::privacy::utc_day;
 use personify::store::{self, SketchRow};
 use serde_json::{json, Value};
@@ -18,6 +19,11 @@ use sha2::{Digest, Sha256};
 
 fn key(i: u64) -> [u8; 32] {
     Sha256::digest(i.to_be_bytes()).into()
+}
+
+/// An address in the `i`-th of many distinct /24 networks.
+fn network(i: u64) -> IpAddr {
+    IpAddr::from([10, (i / 250) as u8, (i % 250) as u8, 9])
 }
 
 #[test]
@@ -66,40 +72,66 @@ async fn two_sketches_restored_from_the_store_and_merged_equal_the_sketch_of_the
 }
 
 #[tokio::test]
-async fn a_corrupt_stored_sketch_is_rejected_not_merged_and_reports_still_answer() {
-    let app = spawn_app_with(|s| s.privacy.k = 1).await;
-    let store = store::open(&format!("sqlite://{}/personify.db", app.data_dir.path().display()))
+async fn a_corrupt_stored_sketch_is_replaced_not_merged_and_reports_skip_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(&format!("sqlite://{}/p.db", dir.path().display()))
         .await
         .unwrap();
     let today = utc_day(SystemTime::now());
-    let mut good = Sketch::new().to_envelope();
-    let n = good.len();
-    good[n - 1] ^= 0xFF;
+    let mut corrupt = {
+        let mut s = Sketch::new();
+        (0..500).for_each(|i| s.insert(&key(i)));
+        s.to_envelope()
+    };
+    let n = corrupt.len();
+    corrupt[n - 1] ^= 0xFF;
+    let row = |node: &str, blob: Vec<u8>| SketchRow {
+        kind: "segment".into(),
+        key: "savers".into(),
+        day: today,
+        node: node.into(),
+        blob,
+    };
+    let mut other = Sketch::new();
+    (1000..1040).for_each(|i| other.insert(&key(i)));
     store
-        .put_counts(
-            vec![SketchRow {
-                kind: "segment".into(),
-                key: "savers".into(),
-                day: today,
-                node: "x".into(),
-                blob: good,
-            }],
-            vec![],
-        )
+        .put_counts(vec![row("n1", corrupt), row("n2", other.to_envelope())], vec![])
         .await
         .unwrap();
-    assert!(
-        Sketch::from_envelope(&store.sketches("segment", Some("savers"), today, today).await.unwrap()[0].blob).is_err()
-    );
-    let res = app.admin_get("/v1/admin/reports/segments").await;
-    assert_eq!(res.status(), 200);
+    // A report skips the corrupt row: only the other node's 40 visitors are counted.
+    let counts = Counts::new(Arc::clone(&store), "n1".into());
+    let u = counts
+        .union(Kind::Segment, "savers", today, today)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!((u - 40.0).abs() < 1.0, "{u}");
+    // A flush by the node that owns the corrupt row replaces it with a valid sketch of what it
+    // counted since: the 500 keys in the corrupt blob are not merged in.
+    let seg: Arc<str> = "savers".into();
+    (2000..2010).for_each(|i| counts.distinct(Kind::Segment, &seg, today, &key(i)));
+    counts.flush().await.unwrap();
+    let mine = store.sketch("segment", "savers", today, "n1").await.unwrap().unwrap();
+    let replaced = Sketch::from_envelope(&mine).unwrap().count();
+    assert!((replaced - 10.0).abs() < 0.5, "{replaced}");
+    let u = counts
+        .union(Kind::Segment, "savers", today, today)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!((u - 50.0).abs() < 1.0, "{u}");
 }
 
+/// Page views of visitors `visitors`, each from its own network (the address is read only by servers
+/// configured with `server.client_ip_header`).
 async fn page_views(app: &TestApp, url: &str, visitors: std::ops::Range<u64>, country: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for i in visitors {
         let body = json!({"page": {"url": url}, "visitor_id": format!("visitor-{i}")});
-        let res = app.decide(&body, Some(country)).await;
+        let addr = network(i).to_string();
+        let res = app
+            .decide_with(&body, Some(country), &[("X-Forwarded-For", addr.as_str())])
+            .await;
         assert_eq!(res.status(), 200);
         out.push(res.json().await.unwrap());
     }
@@ -117,7 +149,11 @@ fn row<'a>(report: &'a Value, id: &str) -> &'a Value {
 
 #[tokio::test]
 async fn visitors_without_measure_are_not_counted_and_small_rows_are_suppressed() {
-    let app = spawn_app_with(|s| s.privacy.k = 5).await;
+    let app = spawn_app_with(|s| {
+        s.privacy.k = 5;
+        s.server.client_ip_header = "X-Forwarded-For".into();
+    })
+    .await;
     page_views(&app, "https://bank.example/savings", 0..20, "DE").await; // opt-in, no consent: not counted
     page_views(&app, "https://bank.example/students", 0..3, "US").await; // below k = 5
     page_views(&app, "https://bank.example/business", 0..8, "US").await;
@@ -137,16 +173,19 @@ async fn visitors_without_measure_are_not_counted_and_small_rows_are_suppressed(
 
 #[tokio::test]
 async fn uniques_over_three_days_with_overlapping_visitors_are_a_union() {
-    let app = spawn_app_with(|s| s.privacy.k = 1).await;
+    let app = spawn_app().await; // the shipped k = 50
     let store = store::open(&format!("sqlite://{}/personify.db", app.data_dir.path().display()))
         .await
         .unwrap();
     let counts = Counts::new(store, "writer".into());
-    let today = utc_day(SystemTime::now());
+    let now = SystemTime::now();
+    counts.refresh_network_salts(now).await.unwrap();
+    let today = utc_day(now);
     let seg: Arc<str> = "savers".into();
     for (d, range) in [(today - 2, 0..1000), (today - 1, 500..1500), (today, 1000..2000)] {
         for i in range {
-            counts.distinct(Kind::Segment, &seg, d, &key(i));
+            let net = counts.network_key(Some(network(i)), now);
+            counts.seen(Kind::Segment, &seg, d, &key(i), net.as_ref());
             counts.add(Kind::Views, &seg, d, 1);
         }
     }
@@ -352,31 +391,40 @@ async fn a_graceful_shutdown_then_restart_keeps_every_count() {
 #[tokio::test]
 async fn noise_changes_released_counts_but_not_suppression() {
     let app = spawn_app_with(|s| {
-        s.privacy.k = 1;
+        s.privacy.k = 10;
         s.privacy.epsilon = 0.5;
+        s.server.client_ip_header = "X-Forwarded-For".into();
     })
     .await;
     page_views(&app, "https://bank.example/business", 0..30, "US").await;
+    page_views(&app, "https://bank.example/students", 100..106, "US").await; // below k = 10
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..8 {
         let report: Value = app.admin_get("/v1/admin/reports/segments").await.json().await.unwrap();
         assert_eq!(report["epsilon"], 0.5);
         seen.insert(row(&report, "small_business")["uniques"].as_i64().unwrap());
+        // Noise comes on top of suppression, never instead: the small row is withheld every time.
+        assert_eq!(
+            row(&report, "students"),
+            &json!({"id": "students", "uniques": null, "views": null, "suppressed": true})
+        );
     }
     assert!(seen.len() > 1, "noise never changed the count: {seen:?}");
     assert!(seen.iter().all(|&u| (u - 30).abs() < 40), "{seen:?}");
 }
 
 #[tokio::test]
-async fn the_rtb_release_set_holds_rolling_seven_day_uniques() {
+async fn the_rtb_release_set_holds_rolling_seven_day_visitors_and_networks() {
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(&format!("sqlite://{}/p.db", dir.path().display()))
         .await
         .unwrap();
     let counts = Counts::new(store, "n".into());
-    let today = utc_day(SystemTime::now());
+    let now = SystemTime::now();
+    counts.refresh_network_salts(now).await.unwrap();
+    let today = utc_day(now);
     let seg: Arc<str> = "savers".into();
-    // Day -8 is outside the 7-day window; days -6..=0 overlap.
+    // Day -8 is outside the 7-day window; days -6..=0 overlap. Every visitor has its own network.
     for (d, range) in [
         (today - 8, 5000..9000),
         (today - 6, 0..300),
@@ -384,13 +432,16 @@ async fn the_rtb_release_set_holds_rolling_seven_day_uniques() {
         (today, 400..600),
     ] {
         for i in range {
-            counts.distinct(Kind::Segment, &seg, d, &key(i));
+            let net = counts.network_key(Some(network(i)), now);
+            counts.seen(Kind::Segment, &seg, d, &key(i), net.as_ref());
         }
     }
     counts.flush().await.unwrap();
-    assert_eq!(counts.rolling_uniques("savers"), 0.0);
+    assert_eq!(counts.rolling_uniques("savers"), Seen::default());
     counts.refresh_release_set(today).await.unwrap();
     let u = counts.rolling_uniques("savers");
-    assert!((u - 600.0).abs() < 12.0, "{u}");
-    assert_eq!(counts.rolling_uniques("students"), 0.0);
+    assert!((u.visitors - 600.0).abs() < 12.0, "{u:?}");
+    // Networks are counted per ISO week and the largest week taken: never more than the truth.
+    assert!(u.networks >= 190.0 && u.networks < 612.0, "{u:?}");
+    assert_eq!(counts.rolling_uniques("students"), Seen::default());
 }

@@ -31,6 +31,8 @@ async fn rtb_app() -> TestApp {
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(RTB_TOKEN.as_bytes()));
     let app = spawn_app_with(|s| {
         s.privacy.k = 3;
+        // Seed visitors come from distinct networks (release needs k networks as well as k visitors).
+        s.server.client_ip_header = "X-Forwarded-For".into();
         s.counts.flush_seconds = 1;
         s.counts.release_refresh_seconds = 1;
         s.auth.tokens = vec![personify::config::TokenSettings {
@@ -43,7 +45,9 @@ async fn rtb_app() -> TestApp {
     for i in 0..5 {
         let body =
             json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": format!("seed-{i}")});
-        assert_eq!(app.decide(&body, Some("US")).await.status(), 200);
+        let addr = format!("198.51.{i}.7");
+        let res = app.decide_with(&body, Some("US"), &[("X-Forwarded-For", &addr)]).await;
+        assert_eq!(res.status(), 200);
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
     app

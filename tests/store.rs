@@ -44,6 +44,15 @@ async fn store_contract(store: Arc<dyn Store>) {
     assert_eq!(store.purge_salts_before(101).await.unwrap(), 1);
     assert_eq!(store.salt_days().await.unwrap(), [101, 102]);
 
+    // Network salts: per ISO week, first writer wins, purge removes older weeks only.
+    assert_eq!(store.network_salt(10, [3; 32]).await.unwrap(), [3; 32]);
+    assert_eq!(store.network_salt(10, [4; 32]).await.unwrap(), [3; 32]);
+    assert_eq!(store.network_salt(11, [5; 32]).await.unwrap(), [5; 32]);
+    assert_eq!(store.purge_network_salts_before(11).await.unwrap(), 1);
+    assert_eq!(store.network_salt(11, [6; 32]).await.unwrap(), [5; 32]);
+    // Week 10's salt is gone for good: asking again creates a new one.
+    assert_eq!(store.network_salt(10, [7; 32]).await.unwrap(), [7; 32]);
+
     // The log chains, and the current record follows the latest change.
     let e1 = store
         .append_consent(change(7, Action::Consent, Purposes::ALL))
@@ -154,4 +163,22 @@ async fn salts_older_than_48_hours_are_deleted_at_start_and_todays_are_created()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(days, [today - 1, today, today + 1]);
+}
+
+#[tokio::test]
+async fn past_weeks_network_salts_are_deleted_at_start_and_this_weeks_is_shared() {
+    use personify::privacy::network::week_of_day;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/personify.db", dir.path().display());
+    let week = week_of_day(utc_day(SystemTime::now()));
+    {
+        let store = store::open(&url).await.unwrap();
+        store.network_salt(week - 1, [9; 32]).await.unwrap();
+    }
+    let _app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let store = store::open(&url).await.unwrap();
+    // Last week's salt was deleted (a new candidate is taken); this week's and next week's exist.
+    assert_eq!(store.network_salt(week - 1, [1; 32]).await.unwrap(), [1; 32]);
+    assert_ne!(store.network_salt(week, [1; 32]).await.unwrap(), [1; 32]);
+    assert_ne!(store.network_salt(week + 1, [1; 32]).await.unwrap(), [1; 32]);
 }

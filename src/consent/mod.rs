@@ -1,22 +1,32 @@
 //! Consent: which purposes apply to a request, and why.
 //!
-//! Resolution order (DESIGN §2.5): an explicit record (consent or opt-out) > a TCF string > a GPP
-//! string (its TCF section, else its US sections) > a `us_privacy` string > `Sec-GPC` > the
-//! jurisdiction default. `Sec-GPC: 1` denies `advertise` whatever decided. A malformed string is a
-//! warning and counts as absent, never an error.
+//! Resolution (`docs/decisions/privacy-consent-ordering.md`):
+//! 1. An opt-out record wins over every string; only a newer personify record replaces it.
+//! 2. A consent record and a TC string (the `tcf` field, else GPP's TCF section) are compared by UTC
+//!    day, because a TC string is unsigned and its LastUpdated is day-precision: the newer day wins,
+//!    on the same day each purpose applies only if both grant it, and a string dated after today
+//!    is ignored.
+//! 3. Without either, the jurisdiction default (opt-in: nothing; opt-out: everything).
+//! 4. Then every opt-out signal takes away: an opt-out of sale, sharing or targeted advertising in
+//!    `us_privacy` or any GPP US section, and `Sec-GPC: 1`, each deny `advertise`, whatever decided.
+//!
+//! A malformed string is a warning and counts as absent, never an error.
 
 pub mod book;
 pub mod log;
 pub mod tcf;
 pub mod us;
 
+use std::cmp::Ordering;
 use std::collections::HashSet;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
 pub use book::{ConsentBook, Record};
 
 use crate::config::ConsentSettings;
+use crate::privacy::utc_day;
 use crate::signals::{Country, Warning};
 
 /// The purposes personify processes data for.
@@ -118,6 +128,27 @@ impl Consent {
             storage: grant.storage,
         }
     }
+
+    /// Each purpose and permission only where both choices grant it (same-day conflicts).
+    fn restricted_by(self, other: &Consent) -> Consent {
+        Consent {
+            purposes: Purposes {
+                personalize: self.purposes.personalize && other.purposes.personalize,
+                measure: self.purposes.measure && other.purposes.measure,
+                advertise: self.purposes.advertise && other.purposes.advertise,
+            },
+            profile_personalize: self.profile_personalize && other.profile_personalize,
+            profile_advertise: self.profile_advertise && other.profile_advertise,
+            storage: self.storage && other.storage,
+            ..self
+        }
+    }
+
+    /// Takes `advertise` away (an opt-out of sale, sharing or targeted advertising).
+    fn deny_advertise(&mut self) {
+        self.purposes.advertise = false;
+        self.profile_advertise = false;
+    }
 }
 
 /// Everything on a request that bears on consent.
@@ -139,9 +170,15 @@ pub struct ConsentInput<'a> {
     pub us_privacy: Option<&'a str>,
 }
 
-/// `Sec-GPC` counts only when it is exactly `1` (W3C GPC).
-pub fn gpc_header(value: Option<&str>) -> bool {
-    value.is_some_and(|v| v.trim() == "1")
+/// `Sec-GPC` counts when a value is exactly `1` (W3C GPC). Every value of a repeated header is
+/// passed: one `1` among them is honoured, as the stricter reading of a conflicting request.
+pub fn gpc_header<'a>(values: impl IntoIterator<Item = &'a str>) -> bool {
+    values.into_iter().any(|v| v.trim() == "1")
+}
+
+/// UTC day of a TC string's LastUpdated (deciseconds since the epoch).
+fn tc_day(tc: &tcf::TcString) -> i64 {
+    i64::try_from(tc.last_updated / 10 / 86_400).unwrap_or(i64::MAX)
 }
 
 /// Resolves consent from configuration and request signals.
@@ -175,10 +212,47 @@ impl ConsentPolicy {
 
     /// The purposes for a request, plus warnings about strings that could not be read.
     pub fn resolve(&self, input: &ConsentInput<'_>, warnings: &mut Vec<Warning>) -> Consent {
-        let mut consent = self.decide(input, warnings);
+        self.resolve_at(input, SystemTime::now(), warnings)
+    }
+
+    /// [`ConsentPolicy::resolve`] as of `now` (which decides whether a TC string is dated in the future).
+    pub fn resolve_at(&self, input: &ConsentInput<'_>, now: SystemTime, warnings: &mut Vec<Warning>) -> Consent {
+        let today = utc_day(now);
+        let strings = self.read_strings(input, today, warnings);
+        let mut consent = match (input.record, strings.tc) {
+            (Some(r), _) if r.opted_out => Consent::plain(r.purposes, Basis::OptOut, true),
+            (Some(r), Some((tc, basis))) => {
+                let record = Consent::plain(r.purposes, Basis::Record, true);
+                let string = Consent::from_tcf(tcf::TcfGrant::from_tc(&tc, self.tcf_vendor_id), basis);
+                match tc_day(&tc).cmp(&r.recorded_at.div_euclid(86_400_000)) {
+                    Ordering::Greater => string,
+                    Ordering::Less => record,
+                    Ordering::Equal => record.restricted_by(&string),
+                }
+            }
+            (Some(r), None) => Consent::plain(r.purposes, Basis::Record, true),
+            (None, Some((tc, basis))) => Consent::from_tcf(tcf::TcfGrant::from_tc(&tc, self.tcf_vendor_id), basis),
+            (None, None) if self.is_opt_in(input.country.as_ref()) => {
+                // US opt-out strings only ever take away; they cannot grant in an opt-in jurisdiction.
+                Consent::plain(Purposes::NONE, Basis::JurisdictionOptIn, false)
+            }
+            (None, None) => {
+                let basis = if strings.gpp_us {
+                    Basis::Gpp
+                } else if strings.us_privacy {
+                    Basis::UsPrivacy
+                } else {
+                    Basis::JurisdictionOptOut
+                };
+                Consent::plain(Purposes::ALL, basis, false)
+            }
+        };
+        // Any opt-out in any signal wins over whatever granted `advertise`.
+        if strings.us_opt_out {
+            consent.deny_advertise();
+        }
         if input.gpc && consent.purposes.advertise {
-            consent.purposes.advertise = false;
-            consent.profile_advertise = false;
+            consent.deny_advertise();
             if consent.basis == Basis::JurisdictionOptOut {
                 consent.basis = Basis::Gpc;
             }
@@ -186,20 +260,15 @@ impl ConsentPolicy {
         consent
     }
 
-    fn decide(&self, input: &ConsentInput<'_>, warnings: &mut Vec<Warning>) -> Consent {
-        if let Some(r) = input.record {
-            return Consent::plain(
-                r.purposes,
-                if r.opted_out { Basis::OptOut } else { Basis::Record },
-                true,
-            );
-        }
-        if let Some(s) = input.tcf {
-            match tcf::decode(s) {
-                Ok(tc) => return Consent::from_tcf(tcf::TcfGrant::from_tc(&tc, self.tcf_vendor_id), Basis::Tcf),
-                Err(e) => warnings.push(invalid("consent.tcf", e)),
+    /// Decodes the request's strings once; a malformed or future-dated one is a warning and absent.
+    fn read_strings(&self, input: &ConsentInput<'_>, today: i64, warnings: &mut Vec<Warning>) -> Strings {
+        let mut tc = input.tcf.and_then(|s| match tcf::decode(s) {
+            Ok(tc) => Some((tc, Basis::Tcf, "consent.tcf")),
+            Err(e) => {
+                warnings.push(invalid("consent.tcf", e));
+                None
             }
-        }
+        });
         let gpp = input.gpp.and_then(|s| match us::decode_gpp(s, input.gpp_sid) {
             Ok(g) => Some(g),
             Err(e) => {
@@ -207,9 +276,6 @@ impl ConsentPolicy {
                 None
             }
         });
-        if let Some(tc) = gpp.as_ref().and_then(|g| g.tcf.as_ref()) {
-            return Consent::from_tcf(tcf::TcfGrant::from_tc(tc, self.tcf_vendor_id), Basis::Gpp);
-        }
         let usp = input.us_privacy.and_then(|s| match us::UsPrivacy::parse(s) {
             Ok(u) => Some(u),
             Err(e) => {
@@ -217,26 +283,44 @@ impl ConsentPolicy {
                 None
             }
         });
-        if self.is_opt_in(input.country.as_ref()) {
-            // US opt-out strings only ever take away; they cannot grant in an opt-in jurisdiction.
-            return Consent::plain(Purposes::NONE, Basis::JurisdictionOptIn, false);
+        if tc.is_none() {
+            tc = gpp
+                .as_ref()
+                .and_then(|g| g.tcf.clone())
+                .map(|t| (t, Basis::Gpp, "consent.gpp"));
         }
-        let mut consent = Consent::plain(Purposes::ALL, Basis::JurisdictionOptOut, false);
-        let gpp_us = gpp.as_ref().filter(|g| g.has_us_section);
-        if let Some(g) = gpp_us {
-            consent.basis = Basis::Gpp;
-            if g.us_opt_out {
-                consent.purposes.advertise = false;
+        // Unsigned and day-precision: a string from the future cannot be a real choice.
+        let tc = tc.and_then(|(t, basis, field)| {
+            if tc_day(&t) > today {
+                warnings.push(Warning {
+                    code: "consent_string_future",
+                    field: field.to_string(),
+                    message: format!("{field} is dated after today (UTC); it was ignored"),
+                });
+                None
+            } else {
+                Some((t, basis))
             }
-        } else if let Some(u) = usp {
-            consent.basis = Basis::UsPrivacy;
-            if u.opt_out_sale == Some(true) {
-                consent.purposes.advertise = false;
-            }
+        });
+        Strings {
+            tc,
+            gpp_us: gpp.as_ref().is_some_and(|g| g.has_us_section),
+            us_privacy: usp.is_some(),
+            us_opt_out: gpp.as_ref().is_some_and(|g| g.us_opt_out) || usp.is_some_and(|u| u.opt_out_sale == Some(true)),
         }
-        consent.profile_advertise = consent.purposes.advertise;
-        consent
     }
+}
+
+/// What a request's consent strings say, decoded.
+struct Strings {
+    /// A usable TC string and where it came from.
+    tc: Option<(tcf::TcString, Basis)>,
+    /// A GPP string with a US section.
+    gpp_us: bool,
+    /// A readable `us_privacy` string.
+    us_privacy: bool,
+    /// Some US signal opts out of sale, sharing or targeted advertising.
+    us_opt_out: bool,
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Aggregate counting: distinct visitors per (segment, day) and per (experiment arm, day), view
 //! counters, and conversions — HyperLogLog sketches and integers only, never a key.
 //!
+//! Every distinct count has a twin counting distinct network keys (see [`crate::privacy::network`]):
+//! a count is released only when both reach k, so one client inventing visitor ids cannot cross it.
+//!
 //! The hot path writes into one of several shards picked per thread, so workers never contend on a
 //! global lock; the flusher drains the shards every `counts.flush_seconds` and merges the deltas into
 //! the store. A failed flush keeps the deltas in memory for the next one.
@@ -9,13 +12,18 @@ pub mod report;
 pub mod sketch;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
+pub use report::Seen;
 pub use sketch::{Sketch, SketchError};
 
+use crate::privacy::network::{week_of_day, NetworkKey, NetworkKeys};
+use crate::privacy::{utc_day, Secret};
 use crate::store::{CounterRow, SketchRow, Store, StoreError};
 
 /// What a sketch or counter measures.
@@ -31,6 +39,14 @@ pub enum Kind {
     SegmentConversion,
     /// Page views of a segment (counter; key: segment id).
     Views,
+    /// Distinct networks behind [`Kind::Segment`].
+    SegmentNetworks,
+    /// Distinct networks behind [`Kind::Exposure`].
+    ExposureNetworks,
+    /// Distinct networks behind [`Kind::ArmConversion`].
+    ArmConversionNetworks,
+    /// Distinct networks behind [`Kind::SegmentConversion`].
+    SegmentConversionNetworks,
 }
 
 impl Kind {
@@ -42,6 +58,21 @@ impl Kind {
             Kind::ArmConversion => "arm_conversion",
             Kind::SegmentConversion => "segment_conversion",
             Kind::Views => "views",
+            Kind::SegmentNetworks => "segment_networks",
+            Kind::ExposureNetworks => "exposure_networks",
+            Kind::ArmConversionNetworks => "arm_conversion_networks",
+            Kind::SegmentConversionNetworks => "segment_conversion_networks",
+        }
+    }
+
+    /// The kind counting the distinct networks behind a distinct-visitor kind.
+    pub fn networks(self) -> Option<Kind> {
+        match self {
+            Kind::Segment => Some(Kind::SegmentNetworks),
+            Kind::Exposure => Some(Kind::ExposureNetworks),
+            Kind::ArmConversion => Some(Kind::ArmConversionNetworks),
+            Kind::SegmentConversion => Some(Kind::SegmentConversionNetworks),
+            _ => None,
         }
     }
 }
@@ -137,7 +168,10 @@ pub struct Counts {
     flushing: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
     node: String,
-    release: ArcSwap<HashMap<String, f64>>,
+    /// Each segment's rolling 7-day distinct visitors and networks, for RTB.
+    release: ArcSwap<HashMap<String, Seen>>,
+    /// Weekly salts for network keys.
+    networks: NetworkKeys,
 }
 
 /// What one flush wrote.
@@ -164,7 +198,30 @@ impl Counts {
             store,
             node,
             release: ArcSwap::from_pointee(HashMap::new()),
+            networks: NetworkKeys::default(),
         }
+    }
+
+    /// Loads this week's and next week's shared network salts (creating them if needed) and deletes
+    /// those of past weeks, so a past week's keys can no longer be recomputed.
+    pub async fn refresh_network_salts(&self, now: SystemTime) -> Result<(), StoreError> {
+        let week = week_of_day(utc_day(now));
+        let deleted = self.store.purge_network_salts_before(week).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "past weeks' network salts deleted");
+        }
+        let mut weeks = Vec::with_capacity(2);
+        for w in [week, week + 1] {
+            let salt = self.store.network_salt(w, *Secret::generate().expose()).await?;
+            weeks.push((w, Secret::from_bytes(salt)));
+        }
+        self.networks.install(weeks);
+        Ok(())
+    }
+
+    /// The network key of a client address (`None` without one, or before the salts are loaded).
+    pub fn network_key(&self, addr: Option<IpAddr>, now: SystemTime) -> Option<NetworkKey> {
+        self.networks.key(addr, now)
     }
 
     /// This thread's shard, locked once for all the counts of one request.
@@ -176,6 +233,11 @@ impl Counts {
     /// Adds a visitor key to a distinct-count sketch.
     pub fn distinct(&self, kind: Kind, key: &Arc<str>, day: i64, visitor: &[u8; 32]) {
         self.batch().distinct(kind, key, day, visitor);
+    }
+
+    /// Adds a visitor key, and its network key when known, to a distinct count and its network twin.
+    pub fn seen(&self, kind: Kind, key: &Arc<str>, day: i64, visitor: &[u8; 32], network: Option<&NetworkKey>) {
+        self.batch().seen(kind, key, day, visitor, network);
     }
 
     /// Adds to a counter.
@@ -284,21 +346,82 @@ impl Counts {
             .collect())
     }
 
+    /// Distinct networks behind every key of a distinct-visitor `kind` over days `from..=to`, grouped
+    /// like [`Counts::unions_by`]. Network keys are salted per ISO week, so the union of one week's
+    /// sketches is a true count but a union across weeks would count one network once per week: the
+    /// result is the largest single-week count, which never exceeds the true number of networks.
+    pub async fn network_unions_by(
+        &self,
+        kind: Kind,
+        from: i64,
+        to: i64,
+        group: impl Fn(&str) -> Option<String>,
+    ) -> Result<HashMap<String, f64>, StoreError> {
+        let Some(net) = kind.networks() else {
+            return Ok(HashMap::new());
+        };
+        let rows = self.store.sketches(net.as_str(), None, from, to).await?;
+        let mut by_week: HashMap<(String, i64), Vec<Vec<u8>>> = HashMap::new();
+        for r in rows {
+            if let Some(g) = group(&r.key) {
+                by_week.entry((g, week_of_day(r.day))).or_default().push(r.blob);
+            }
+        }
+        let mut out: HashMap<String, f64> = HashMap::new();
+        for ((g, _), blobs) in by_week {
+            if let Some(c) = union_of(blobs.into_iter()) {
+                let best = out.entry(g).or_insert(0.0);
+                *best = best.max(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Distinct visitors and networks of every key of `kind` over days `from..=to`.
+    pub async fn seen_by(
+        &self,
+        kind: Kind,
+        from: i64,
+        to: i64,
+        group: impl Fn(&str) -> Option<String> + Copy,
+    ) -> Result<HashMap<String, Seen>, StoreError> {
+        let visitors = self.unions_by(kind, from, to, group).await?;
+        let networks = self.network_unions_by(kind, from, to, group).await?;
+        Ok(visitors
+            .into_iter()
+            .map(|(k, v)| {
+                let n = networks.get(&k).copied().unwrap_or(0.0);
+                (
+                    k,
+                    Seen {
+                        visitors: v,
+                        networks: n,
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// Sums of every counter of `kind` over days `from..=to`.
     pub async fn sums(&self, kind: Kind, from: i64, to: i64) -> Result<HashMap<String, i64>, StoreError> {
         self.store.counter_sums(kind.as_str(), from, to).await
     }
 
-    /// Recomputes the RTB release set: each segment's rolling 7-day distinct estimate.
+    /// Recomputes the RTB release set: each segment's rolling 7-day distinct visitors and networks.
+    /// The network salts are refreshed at the same pace (past weeks' deleted, next week's created).
     pub async fn refresh_release_set(&self, today: i64) -> Result<(), StoreError> {
-        let set = self.unions(Kind::Segment, today - 6, today).await?;
+        self.refresh_network_salts(SystemTime::now()).await?;
+        let set = self
+            .seen_by(Kind::Segment, today - 6, today, |k| Some(k.to_string()))
+            .await?;
         self.release.store(Arc::new(set));
         Ok(())
     }
 
-    /// The 7-day distinct estimate of a segment, from the last refresh (0 when unknown).
-    pub fn rolling_uniques(&self, segment: &str) -> f64 {
-        self.release.load().get(segment).copied().unwrap_or(0.0)
+    /// The rolling 7-day distinct visitors and networks of a segment, from the last refresh (zero
+    /// when unknown).
+    pub fn rolling_uniques(&self, segment: &str) -> Seen {
+        self.release.load().get(segment).copied().unwrap_or_default()
     }
 
     /// Deletes rows of days before `day`.
@@ -321,6 +444,14 @@ impl Batch<'_> {
                 sketch.insert(visitor);
                 self.0.sketches.insert(ptr, (Arc::clone(key), sketch));
             }
+        }
+    }
+
+    /// Adds a visitor key, and its network key when known, to a distinct count and its network twin.
+    pub fn seen(&mut self, kind: Kind, key: &Arc<str>, day: i64, visitor: &[u8; 32], network: Option<&NetworkKey>) {
+        self.distinct(kind, key, day, visitor);
+        if let (Some(net), Some(n)) = (kind.networks(), network) {
+            self.distinct(net, key, day, n.as_bytes());
         }
     }
 

@@ -47,19 +47,35 @@ pub fn parse_date(s: &str) -> Option<i64> {
     (civil_from_days(day) == s).then_some(day)
 }
 
-/// Releases counts: suppression below `k`, then optional discrete Laplace noise.
+/// What stands behind a count: distinct visitor keys and distinct network keys (estimates).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Seen {
+    /// Distinct visitor keys.
+    pub visitors: f64,
+    /// Distinct network keys (the largest single-week count over the range).
+    pub networks: f64,
+}
+
+/// The k-anonymity test, the one place it is written: at least `k` distinct visitors and at least
+/// `k` distinct networks, so one client inventing visitor ids cannot meet it alone. Reports and the
+/// RTB release set both ask here.
+pub fn k_anonymous(k: u64, seen: Seen) -> bool {
+    seen.visitors.round() >= k as f64 && seen.networks.round() >= k as f64
+}
+
+/// Releases counts: suppression below `k`, then optional discrete Laplace noise on top.
 #[derive(Debug, Clone, Copy)]
 pub struct Release {
-    /// Minimum distinct visitors.
+    /// Minimum distinct visitors and distinct networks.
     pub k: u64,
     /// Privacy budget per released count; 0 = no noise.
     pub epsilon: f64,
 }
 
 impl Release {
-    /// Whether a row with this distinct estimate may be shown.
-    pub fn allowed(&self, uniques: f64) -> bool {
-        uniques.round() >= self.k as f64
+    /// Whether a count with this support may be shown ([`k_anonymous`]).
+    pub fn allowed(&self, seen: Seen) -> bool {
+        k_anonymous(self.k, seen)
     }
 
     /// A count as released: rounded, with discrete Laplace noise of scale `sensitivity / epsilon`
@@ -139,6 +155,19 @@ pub fn normal_cdf(z: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn k_needs_both_visitors_and_networks() {
+        let seen = |visitors, networks| Seen { visitors, networks };
+        assert!(k_anonymous(50, seen(50.0, 50.0)));
+        assert!(k_anonymous(50, seen(49.6, 812.0)));
+        assert!(
+            !k_anonymous(50, seen(50.0, 1.0)),
+            "invented visitor ids from one network"
+        );
+        assert!(!k_anonymous(50, seen(3.0, 50.0)));
+        assert!(!k_anonymous(1, seen(0.0, 0.0)));
+    }
 
     #[test]
     fn dates_round_trip() {

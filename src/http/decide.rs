@@ -1,5 +1,6 @@
 //! `POST /v1/decide`: the page-view hot path. Parse at the edge, then hand typed values to the domain.
 
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use actix_web::http::header::{self, HeaderMap};
@@ -14,6 +15,7 @@ use crate::config::PiiPolicy;
 use crate::consent::{gpc_header, Consent, ConsentInput};
 use crate::counts::{Counts, Kind};
 use crate::decide::{decide, Decision, Reason, SlotDecision};
+use crate::privacy::network::NetworkKey;
 use crate::privacy::utc_day;
 use crate::privacy::{VisitorId, VisitorKey};
 use crate::signals::{pii, PageView, RequestMeta, SessionSummary, SignalError, Warning};
@@ -85,6 +87,8 @@ pub struct ViewContext {
     pub key: VisitorKey,
     /// When the request arrived.
     pub now: SystemTime,
+    /// The client address (trusted header or TCP peer), for the network key of counts.
+    pub client: Option<IpAddr>,
     /// What was ignored and why.
     pub warnings: Vec<Warning>,
 }
@@ -126,7 +130,7 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     let strings = f.consent.as_ref();
     let input = ConsentInput {
         country: signals.country,
-        gpc: gpc_header(header(headers, "sec-gpc")),
+        gpc: gpc_header(headers.get_all("sec-gpc").filter_map(|v| v.to_str().ok())),
         record: record.as_ref(),
         tcf: strings.and_then(|c| c.tcf.as_deref()),
         gpp: strings.and_then(|c| c.gpp.as_deref()),
@@ -135,15 +139,17 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     };
     let consent = state.consent.resolve(&input, &mut warnings);
     let site = signals.site.as_deref().unwrap_or_default();
+    let client = client_ip(state, req);
     let key = match visitor_id.filter(|_| consent.storage) {
         Some(id) => state.keyring.first_party(site, &id),
-        None => cookieless_key(state, req, site, user_agent, now),
+        None => cookieless_key(state, client, site, user_agent, now),
     };
     Ok(ViewContext {
         signals,
         consent,
         key,
         now,
+        client,
         warnings,
     })
 }
@@ -169,13 +175,15 @@ pub async fn handle(
         consent,
         key,
         now,
+        client,
         mut warnings,
     } = view_context(&req, &state, fields)?;
     let rules = state.rules.load();
     let decision = decide(&rules, &signals, &consent, &key, dto.slots.as_deref());
     warnings.extend(decision.warnings.iter().cloned());
     if consent.purposes.measure {
-        count_decision(&state.counts, &decision, &key, utc_day(now));
+        let network = state.counts.network_key(client, now);
+        count_decision(&state.counts, &decision, &key, network.as_ref(), utc_day(now));
     }
 
     let response = DecideResponse {
@@ -195,16 +203,16 @@ pub async fn handle(
     Ok(HttpResponse::Ok().json(response))
 }
 
-/// Segment visitors, segment views and experiment exposures of one decision.
-fn count_decision(counts: &Counts, decision: &Decision<'_>, key: &VisitorKey, day: i64) {
+/// Segment visitors, segment views and experiment exposures of one decision, each with its network.
+fn count_decision(counts: &Counts, decision: &Decision<'_>, key: &VisitorKey, net: Option<&NetworkKey>, day: i64) {
     let mut batch = counts.batch();
     for s in &decision.segments {
-        batch.distinct(Kind::Segment, &s.count_key, day, key.as_bytes());
+        batch.seen(Kind::Segment, &s.count_key, day, key.as_bytes(), net);
         batch.add(Kind::Views, &s.count_key, day, 1);
     }
     for d in &decision.slots {
         if let Reason::Experiment { experiment, arm, .. } = d.reason {
-            batch.distinct(Kind::Exposure, experiment.count_key(arm), day, key.as_bytes());
+            batch.seen(Kind::Exposure, experiment.count_key(arm), day, key.as_bytes(), net);
         }
     }
 }
@@ -238,14 +246,8 @@ fn first_party_id(
     }
 }
 
-/// The cookieless daily key from the client address (trusted header or TCP peer) and User-Agent.
-fn cookieless_key(
-    state: &AppState,
-    req: &HttpRequest,
-    site: &str,
-    user_agent: Option<&str>,
-    now: SystemTime,
-) -> VisitorKey {
+/// The client address: the trusted header's first entry when configured and present, else the TCP peer.
+fn client_ip(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
     let from_header = state
         .client_ip_header
         .as_ref()
@@ -253,8 +255,21 @@ fn cookieless_key(
         .and_then(|v| v.split(',').next())
         .map(str::trim)
         .filter(|v| !v.is_empty());
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
-    let ip = from_header.map(str::to_string).or(peer).unwrap_or_default();
+    match from_header {
+        Some(v) => v.parse().ok(),
+        None => req.peer_addr().map(|a| a.ip()),
+    }
+}
+
+/// The cookieless daily key from the client address and User-Agent.
+fn cookieless_key(
+    state: &AppState,
+    client: Option<IpAddr>,
+    site: &str,
+    user_agent: Option<&str>,
+    now: SystemTime,
+) -> VisitorKey {
+    let ip = client.map(|a| a.to_string()).unwrap_or_default();
     state.keyring.cookieless(site, &ip, user_agent.unwrap_or(""), now)
 }
 

@@ -87,6 +87,7 @@ pub async fn handle(
         consent,
         key,
         now,
+        client,
         mut warnings,
     } = view_context(&req, &state, fields)?;
     // The arm comes from the visitor key, exactly as at exposure; a client-sent variant is never trusted.
@@ -118,18 +119,19 @@ pub async fn handle(
     let counted = consent.purposes.measure;
     if counted {
         let day = utc_day(now);
+        let net = state.counts.network_key(client, now);
         if let Some((e, a, _)) = &arm {
             let key_text: std::sync::Arc<str> = format!("{}/{goal}", e.count_key(*a)).into();
             state
                 .counts
-                .distinct(Kind::ArmConversion, &key_text, day, key.as_bytes());
+                .seen(Kind::ArmConversion, &key_text, day, key.as_bytes(), net.as_ref());
         }
         // The same segments the page view would be decided on (consent-gated), no slots.
         for s in decide(&rules, &signals, &consent, &key, Some(&[])).segments {
             let key_text: std::sync::Arc<str> = format!("{goal}/{}", s.id).into();
             state
                 .counts
-                .distinct(Kind::SegmentConversion, &key_text, day, key.as_bytes());
+                .seen(Kind::SegmentConversion, &key_text, day, key.as_bytes(), net.as_ref());
         }
     }
     Ok(HttpResponse::Accepted().json(json!({

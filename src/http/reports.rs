@@ -1,7 +1,5 @@
 //! Analyst reports: segment sizes and experiment results, k-anonymous and optionally noised.
 
-use std::collections::HashMap;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -9,8 +7,8 @@ use serde_json::{json, Value};
 use super::auth::Scope;
 use super::error::ApiError;
 use super::AppState;
-use crate::counts::report::{civil_from_days, compare, parse_date, MAX_RANGE_DAYS};
-use crate::counts::Kind;
+use crate::counts::report::{civil_from_days, compare, parse_date, Release, MAX_RANGE_DAYS};
+use crate::counts::{Kind, Seen};
 use crate::privacy::utc_day;
 use crate::rules::{Action, Experiment};
 
@@ -58,7 +56,10 @@ pub async fn segments(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
     state.tokens.require(&req, &[Scope::Analyst])?;
     let (from, to) = range(&query(&req)?)?;
     state.counts.flush().await?;
-    let uniques = state.counts.unions(Kind::Segment, from, to).await?;
+    let uniques = state
+        .counts
+        .seen_by(Kind::Segment, from, to, |k| Some(k.to_string()))
+        .await?;
     let views = state.counts.sums(Kind::Views, from, to).await?;
     let release = state.release;
     let rules = state.rules.load();
@@ -66,10 +67,11 @@ pub async fn segments(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
         .segments
         .iter()
         .map(|s| {
-            let u = uniques.get(&s.id).copied().unwrap_or(0.0);
-            if release.allowed(u) {
+            let seen = uniques.get(&s.id).copied().unwrap_or_default();
+            // Views are released only with the visitors behind them: they are derived from the same rows.
+            if release.allowed(seen) {
                 let v = views.get(&s.id).copied().unwrap_or(0) as f64;
-                json!({"id": s.id, "uniques": release.count(u, 1.0), "views": release.count(v, 1.0), "suppressed": false})
+                json!({"id": s.id, "uniques": release.count(seen.visitors, 1.0), "views": release.count(v, 1.0), "suppressed": false})
             } else {
                 json!({"id": s.id, "uniques": null, "views": null, "suppressed": true})
             }
@@ -120,53 +122,94 @@ pub async fn experiment(
     });
     let (exp, variant_ids) = found.ok_or(ApiError::UnknownExperiment)?;
     state.counts.flush().await?;
-    let exposures = state.counts.unions(Kind::Exposure, from, to).await?;
+    let exposures = state
+        .counts
+        .seen_by(Kind::Exposure, from, to, |k| Some(k.to_string()))
+        .await?;
     // Conversions of one goal, or the union over every goal when none is given.
-    let conversion_rows = state.counts.unions_by(Kind::ArmConversion, from, to, |key| {
-        let (arm_key, goal) = key.rsplit_once('/')?;
-        q.goal.as_deref().is_none_or(|g| g == goal).then(|| arm_key.to_string())
-    });
-    let conversions: HashMap<String, f64> = conversion_rows.await?;
+    let goal = q.goal.as_deref();
+    let conversions = state
+        .counts
+        .seen_by(Kind::ArmConversion, from, to, |key| {
+            let (arm_key, g) = key.rsplit_once('/')?;
+            goal.is_none_or(|want| want == g).then(|| arm_key.to_string())
+        })
+        .await?;
     let release = state.release;
     let arm_list = arms(exp, &variant_ids);
-    let control = arm_list.first().map(|(label, key)| (label.clone(), key.clone()));
-    let control_n = control
-        .as_ref()
-        .map_or(0.0, |(_, k)| exposures.get(k).copied().unwrap_or(0.0));
-    let control_x = control
-        .as_ref()
-        .map_or(0.0, |(_, k)| conversions.get(k).copied().unwrap_or(0.0));
+    let released: Vec<ArmCounts> = arm_list
+        .iter()
+        .map(|(_, key)| {
+            ArmCounts::release(
+                &release,
+                exposures.get(key).copied().unwrap_or_default(),
+                conversions.get(key).copied().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let control = arm_list.first().map(|(label, _)| label.clone());
     let rows: Vec<Value> = arm_list
         .iter()
-        .map(|(label, key)| {
-            let n = exposures.get(key).copied().unwrap_or(0.0);
-            let x = conversions.get(key).copied().unwrap_or(0.0).min(n);
-            if !release.allowed(n) || !release.allowed(control_n) {
-                return json!({"arm": label, "exposures": null, "conversions": null, "rate": null, "lift": null, "ci95": null, "p_value": null, "suppressed": true});
-            }
-            let stats = compare(x, n, control_x.min(control_n), control_n);
-            let is_control = control.as_ref().is_some_and(|(c, _)| c == label);
-            json!({
-                "arm": label,
-                "exposures": release.count(n, 1.0),
-                "conversions": release.count(x, 1.0),
-                "rate": stats.map(|s| s.rate),
-                "lift": if is_control { None } else { stats.and_then(|s| s.lift) },
-                "ci95": if is_control { None } else { stats.map(|s| [s.ci95.0, s.ci95.1]) },
-                "p_value": if is_control { None } else { stats.and_then(|s| s.p_value) },
-                "suppressed": false,
-            })
-        })
+        .zip(&released)
+        .enumerate()
+        .map(|(i, ((label, _), arm))| arm.json(label, (i > 0).then(|| released.first()).flatten()))
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "id": exp.id,
         "from": civil_from_days(from),
         "to": civil_from_days(to),
         "goal": q.goal,
-        "control": control.map(|(label, _)| label),
+        "control": control,
         "holdout_percent": exp.holdout_bp / 100,
         "k": release.k,
         "epsilon": release.epsilon,
         "arms": rows,
     })))
+}
+
+/// One arm's counts as released: each `None` when it is below k (or derived from one that is).
+#[derive(Debug, Clone, Copy)]
+struct ArmCounts {
+    /// Distinct visitors exposed.
+    exposures: Option<i64>,
+    /// Distinct converters; never released when the exposures are not.
+    conversions: Option<i64>,
+}
+
+impl ArmCounts {
+    /// Applies k to exposures and conversions alike, then noise on top of what is released.
+    fn release(release: &Release, exposures: Seen, conversions: Seen) -> ArmCounts {
+        let n = release
+            .allowed(exposures)
+            .then(|| release.count(exposures.visitors, 1.0));
+        let x = n
+            .filter(|_| release.allowed(conversions))
+            .map(|n| release.count(conversions.visitors.min(exposures.visitors), 1.0).min(n));
+        ArmCounts {
+            exposures: n,
+            conversions: x,
+        }
+    }
+
+    /// The arm's row. `control` is the control's released counts (`None` for the control itself):
+    /// every statistic is computed from released numbers only, so it is null when any input is
+    /// suppressed and carries the noise of its inputs, never revealing an exact count.
+    fn json(&self, label: &str, control: Option<&ArmCounts>) -> Value {
+        let pair = |a: &ArmCounts| a.exposures.zip(a.conversions).map(|(n, x)| (n as f64, x as f64));
+        let own = pair(self);
+        let rate = own.filter(|(n, _)| *n > 0.0).map(|(n, x)| (x / n).clamp(0.0, 1.0));
+        let stats = own
+            .zip(control.and_then(pair))
+            .and_then(|((n1, x1), (n0, x0))| compare(x1, n1, x0, n0));
+        json!({
+            "arm": label,
+            "exposures": self.exposures,
+            "conversions": self.conversions,
+            "rate": rate,
+            "lift": stats.and_then(|s| s.lift),
+            "ci95": stats.map(|s| [s.ci95.0, s.ci95.1]),
+            "p_value": stats.and_then(|s| s.p_value),
+            "suppressed": self.conversions.is_none(),
+        })
+    }
 }

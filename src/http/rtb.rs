@@ -9,12 +9,13 @@ use super::auth::Scope;
 use super::body;
 use super::error::ApiError;
 use super::AppState;
+use crate::consent::gpc_header;
 use crate::rtb::{evaluate, Answer, BidRequest, RtbContext};
 
 /// Most bid requests in one batch.
 pub const MAX_BATCH: usize = 100;
 
-fn answer(state: &AppState, req: BidRequest, now: SystemTime) -> Result<Answer, ApiError> {
+fn answer(state: &AppState, req: BidRequest, sec_gpc: bool, now: SystemTime) -> Result<Answer, ApiError> {
     let rules = state.rules.load();
     let rolling = |id: &str| state.counts.rolling_uniques(id);
     let ctx = RtbContext {
@@ -24,6 +25,7 @@ fn answer(state: &AppState, req: BidRequest, now: SystemTime) -> Result<Answer, 
         provider: &state.rtb_provider,
         k: state.release.k,
         rolling_uniques: &rolling,
+        sec_gpc,
     };
     Ok(evaluate(req, &ctx, now)?)
 }
@@ -37,7 +39,8 @@ pub async fn segments(
     state.tokens.require(&req, &[Scope::Rtb])?;
     let bytes = body::read(&req, payload, state.max_body_bytes).await?;
     let bid: BidRequest = body::json(&bytes)?;
-    Ok(HttpResponse::Ok().json(answer(&state, bid, SystemTime::now())?))
+    let sec_gpc = gpc_header(req.headers().get_all("sec-gpc").filter_map(|v| v.to_str().ok()));
+    Ok(HttpResponse::Ok().json(answer(&state, bid, sec_gpc, SystemTime::now())?))
 }
 
 /// Up to 100 bid requests; each answer or error in request order.
@@ -64,10 +67,11 @@ pub async fn batch(
         });
     }
     let now = SystemTime::now();
+    let sec_gpc = gpc_header(req.headers().get_all("sec-gpc").filter_map(|v| v.to_str().ok()));
     let mut out = Vec::with_capacity(requests.len());
     for (i, r) in requests.iter().enumerate() {
         let text = r.to_string();
-        let one = body::json::<BidRequest>(text.as_bytes()).and_then(|bid| answer(&state, bid, now));
+        let one = body::json::<BidRequest>(text.as_bytes()).and_then(|bid| answer(&state, bid, sec_gpc, now));
         out.push(match one {
             Ok(a) => serde_json::to_value(a).unwrap_or(Value::Null),
             Err(e) => {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::consent::{Consent, ConsentInput, ConsentPolicy};
+use crate::counts::report::{k_anonymous, Seen};
 use crate::rules::RuleSet;
 use crate::signals::{DeviceClass, PageView, RequestMeta, SignalError, SignalExtractor, Signals, Warning};
 
@@ -97,6 +98,8 @@ pub struct Regs {
     pub gpp: Option<String>,
     /// Applicable GPP sections.
     pub gpp_sid: Option<Vec<u16>>,
+    /// Global Privacy Control (2.6 location): `1`, `"1"` or `true`.
+    pub gpc: Option<Value>,
     /// 2.5 extensions and GPC.
     pub ext: Option<RegsExt>,
 }
@@ -108,7 +111,7 @@ pub struct RegsExt {
     pub gdpr: Option<i64>,
     /// US privacy string (2.5 location).
     pub us_privacy: Option<String>,
-    /// Global Privacy Control, `"1"` (or 1).
+    /// Global Privacy Control: `"1"`, `1` or `true`.
     pub gpc: Option<Value>,
 }
 
@@ -180,10 +183,12 @@ pub struct RtbContext<'a> {
     pub consent: &'a ConsentPolicy,
     /// `user.data[].name`.
     pub provider: &'a str,
-    /// Minimum distinct visitors.
+    /// Minimum distinct visitors and distinct networks.
     pub k: u64,
-    /// The 7-day distinct estimate of a segment.
-    pub rolling_uniques: &'a dyn Fn(&str) -> f64,
+    /// The rolling 7-day distinct visitors and networks of a segment.
+    pub rolling_uniques: &'a dyn Fn(&str) -> Seen,
+    /// The HTTP request carried `Sec-GPC: 1` (a browser calling from Prebid).
+    pub sec_gpc: bool,
 }
 
 fn device_from_type(t: i64) -> Option<DeviceClass> {
@@ -201,6 +206,7 @@ fn gpc(v: Option<&Value>) -> bool {
     match v {
         Some(Value::String(s)) => s.trim() == "1",
         Some(Value::Number(n)) => n.as_i64() == Some(1),
+        Some(Value::Bool(b)) => *b,
         _ => false,
     }
 }
@@ -259,7 +265,8 @@ pub fn evaluate(req: BidRequest, ctx: &RtbContext<'_>, now: SystemTime) -> Resul
     let input = ConsentInput {
         // Where GDPR applies the country cannot lower the bar: an unknown country is opt-in.
         country: if gdpr { None } else { signals.country },
-        gpc: gpc(regs_ext.gpc.as_ref()),
+        // Every form of GPC denies `advertise`: the header, `regs.gpc` and `regs.ext.gpc`.
+        gpc: ctx.sec_gpc || gpc(regs.gpc.as_ref()) || gpc(regs_ext.gpc.as_ref()),
         record: None,
         tcf: tcf.as_deref(),
         gpp: regs.gpp.as_deref(),
@@ -288,7 +295,7 @@ pub fn evaluate(req: BidRequest, ctx: &RtbContext<'_>, now: SystemTime) -> Resul
             Some(Withheld::NeedsProfileConsent)
         } else if s.audience_taxonomy.is_empty() && s.content_taxonomy.is_empty() {
             Some(Withheld::NoTaxonomy)
-        } else if ((ctx.rolling_uniques)(&s.id)).round() < ctx.k as f64 {
+        } else if !k_anonymous(ctx.k, (ctx.rolling_uniques)(&s.id)) {
             Some(Withheld::BelowK)
         } else {
             None

@@ -90,6 +90,13 @@ pub trait Store: Send + Sync + 'static {
     /// UTC days that still have a salt.
     async fn salt_days(&self) -> Result<Vec<i64>, StoreError>;
 
+    /// The network-key salt of ISO week `week`, created from `candidate` if none exists (first
+    /// writer wins, so every node keys a network alike).
+    async fn network_salt(&self, week: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError>;
+
+    /// Deletes network-key salts of weeks before `week`; returns how many.
+    async fn purge_network_salts_before(&self, week: i64) -> Result<u64, StoreError>;
+
     /// Appends a change to the hash-chained log and updates the subject's current record, atomically
     /// and durably, before returning the entry.
     async fn append_consent(&self, change: Change) -> Result<Entry, StoreError>;

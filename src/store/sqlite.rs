@@ -147,6 +147,30 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn network_salt(&self, week: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        sqlx::query(
+            "INSERT INTO network_salts (week, salt, created_at) VALUES (?, ?, ?) ON CONFLICT (week) DO NOTHING",
+        )
+        .bind(week)
+        .bind(&candidate[..])
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        let v: Vec<u8> = sqlx::query_scalar("SELECT salt FROM network_salts WHERE week = ?")
+            .bind(week)
+            .fetch_one(&self.pool)
+            .await?;
+        bytes32(v)
+    }
+
+    async fn purge_network_salts_before(&self, week: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM network_salts WHERE week < ?")
+            .bind(week)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     async fn append_consent(&self, change: Change) -> Result<Entry, StoreError> {
         let _guard = self.append.lock().await;
         let mut tx = self.pool.begin().await?;

@@ -1,0 +1,8 @@
+-- Network-key salts, one random value per ISO week (weeks since the epoch, starting on Monday),
+-- shared by every node and deleted once their week is over, so past weeks' network keys cannot be
+-- recomputed from a candidate address prefix.
+CREATE TABLE network_salts (
+    week       INTEGER PRIMARY KEY,
+    salt       BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);

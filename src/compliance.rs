@@ -248,6 +248,12 @@ pub fn data_inventory(days: u32) -> Vec<Table> {
             retention: "48 hours after the day begins".into(),
         },
         Table {
+            table: "network_salts",
+            holds: "one random salt per ISO week for network keys (the k threshold's second count)",
+            personal_data: "none; deleting it unlinks that week's network keys",
+            retention: "until the week is over".into(),
+        },
+        Table {
             table: "consent_records",
             holds: "each visitor's current choice",
             personal_data: "keyed hash of the visitor id (pseudonymous), purposes, source, policy version, time",

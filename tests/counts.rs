@@ -98,7 +98,7 @@ async fn a_corrupt_stored_sketch_is_rejected_not_merged_and_reports_still_answer
 async fn page_views(app: &TestApp, url: &str, visitors: std::ops::Range<u64>, country: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for i in visitors {
-        let body = json!({"page": {"url": url}, "visitor_id": format!("visitor-{i}")});
+        let body = json!({"page": {"url": url}, "visitor_id": vid(&format!("visitor-{i}"))});
         let res = app.decide(&body, Some(country)).await;
         assert_eq!(res.status(), 200);
         out.push(res.json().await.unwrap());
@@ -215,7 +215,7 @@ async fn conversions_land_on_the_arm_the_visitor_was_bucketed_into() {
         if i % 3 == 0 {
             // The client claims another variant: the server recomputes the arm from the key.
             let body = json!({"type": "conversion", "goal": "mortgage_application", "experiment": "mortgage_hero_2026q4",
-                              "variant": "mortgage_rates", "page": {"url": "https://bank.example/mortgages/apply/done"}, "visitor_id": format!("visitor-{i}")});
+                              "variant": "mortgage_rates", "page": {"url": "https://bank.example/mortgages/apply/done"}, "visitor_id": vid(&format!("visitor-{i}"))});
             let res = app
                 .client
                 .post(app.url("/v1/events"))
@@ -307,7 +307,8 @@ async fn a_graceful_shutdown_then_restart_keeps_every_count() {
     let server = Server::start(dir.path(), &env);
     let client = reqwest::Client::new();
     for i in 0..37 {
-        let body = json!({"page": {"url": "https://bank.example/students/account"}, "visitor_id": format!("v-{i}")});
+        let body =
+            json!({"page": {"url": "https://bank.example/students/account"}, "visitor_id": vid(&format!("v-{i}"))});
         let res = client
             .post(format!("{}/v1/decide", server.base()))
             .header("CF-IPCountry", "US")

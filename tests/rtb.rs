@@ -41,8 +41,7 @@ async fn rtb_app() -> TestApp {
     })
     .await;
     for i in 0..5 {
-        let body =
-            json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": format!("seed-{i}")});
+        let body = json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": vid(&format!("seed-{i}"))});
         assert_eq!(app.decide(&body, Some("US")).await.status(), 200);
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;

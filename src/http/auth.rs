@@ -33,11 +33,14 @@ impl Scope {
     }
 }
 
+/// Shortest admin token accepted: anything shorter could be guessed online.
+pub const MIN_TOKEN_LEN: usize = 32;
+
 /// Invalid `[auth]` configuration.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: auth.tokens[{index}]: {message}")]
+#[error("configuration: {key}: {message}")]
 pub struct AuthConfigError {
-    index: usize,
+    key: String,
     message: String,
 }
 
@@ -50,6 +53,14 @@ impl Tokens {
     /// Reads `[auth]`: the master token (all scopes) and the scoped tokens.
     pub fn new(settings: &AuthSettings) -> Result<Tokens, AuthConfigError> {
         let mut entries = Vec::new();
+        if !settings.admin_token.is_empty() && settings.admin_token.chars().count() < MIN_TOKEN_LEN {
+            return Err(AuthConfigError {
+                key: "auth.admin_token (or PERSONIFY_ADMIN_TOKEN)".into(),
+                message: format!(
+                    "must be at least {MIN_TOKEN_LEN} characters; generate one with `openssl rand -base64 32`"
+                ),
+            });
+        }
         if !settings.admin_token.is_empty() {
             entries.push((
                 Sha256::digest(settings.admin_token.as_bytes()).into(),
@@ -61,7 +72,7 @@ impl Tokens {
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| AuthConfigError {
-                    index,
+                    key: format!("auth.tokens[{index}]"),
                     message: "sha256 must be 64 hex characters".into(),
                 })?;
             let scopes = t
@@ -69,7 +80,7 @@ impl Tokens {
                 .iter()
                 .map(|s| {
                     Scope::parse(s).ok_or_else(|| AuthConfigError {
-                        index,
+                        key: format!("auth.tokens[{index}]"),
                         message: format!("unknown scope {s:?} (admin, compliance, analyst, rtb)"),
                     })
                 })

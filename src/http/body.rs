@@ -8,6 +8,10 @@ use regex::Regex;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::AppState;
+
+/// Body timeout when no state is attached (unit tests).
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads the whole body, refusing more than `limit` bytes and non-JSON content types.
 ///
@@ -35,10 +39,16 @@ pub async fn read(req: &HttpRequest, payload: web::Payload, limit: usize) -> Res
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    match payload.to_bytes_limited(limit).await {
-        Err(_) => Err(ApiError::PayloadTooLarge { limit }),
-        Ok(Err(_)) => Err(ApiError::BadPayload),
-        Ok(Ok(bytes)) => Ok(bytes),
+    // A client trickling its body would hold a connection (and a worker's memory) for as long as it
+    // likes; the whole body must arrive within the configured time.
+    let timeout = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |s| s.body_timeout);
+    match tokio::time::timeout(timeout, payload.to_bytes_limited(limit)).await {
+        Err(_) => Err(ApiError::BodyTimeout),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge { limit }),
+        Ok(Ok(Err(_))) => Err(ApiError::BadPayload),
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
     }
 }
 

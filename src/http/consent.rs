@@ -14,8 +14,8 @@ use crate::consent::log::{Action, Change, Entry};
 use crate::consent::{Purposes, Record, PURPOSE_NAMES};
 use crate::privacy::{ConsentSubject, VisitorId};
 
-/// Longest `source` or `policy_version`.
-const MAX_LABEL: usize = 64;
+/// `source` of an opt-out that names none: a constant, not request text.
+const OPT_OUT_DEFAULT_SOURCE: &str = "api";
 
 #[derive(Debug, Deserialize)]
 struct ConsentBody {
@@ -62,19 +62,15 @@ fn receipt(e: &Entry) -> Receipt<'_> {
     }
 }
 
-fn label(field: &str, v: &str) -> Result<String, ApiError> {
-    let ok = !v.is_empty()
-        && v.len() <= MAX_LABEL
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
-    if ok {
-        Ok(v.to_string())
-    } else {
-        Err(ApiError::InvalidField {
+/// A value from a configured closed set; anything else is refused without being repeated.
+fn one_of(field: &str, v: &str, set: &[String], key: &str) -> Result<String, ApiError> {
+    set.iter()
+        .find(|allowed| allowed.as_str() == v)
+        .cloned()
+        .ok_or_else(|| ApiError::InvalidField {
             field: field.into(),
-            message: format!("{field} must be 1-{MAX_LABEL} characters of A-Z, a-z, 0-9, _ - . :"),
+            message: format!("{field} must be one of {} ({key})", set.join(", ")),
         })
-    }
 }
 
 fn parse_purposes(map: &serde_json::Map<String, serde_json::Value>) -> Result<Purposes, ApiError> {
@@ -92,9 +88,8 @@ fn parse_purposes(map: &serde_json::Map<String, serde_json::Value>) -> Result<Pu
             "measure" => &mut p.measure,
             "advertise" => &mut p.advertise,
             _ => {
-                let shown: String = name.chars().take(32).collect();
                 return Err(ApiError::InvalidField {
-                    message: format!("unknown purpose {shown:?} (known: {})", PURPOSE_NAMES.join(", ")),
+                    message: format!("purposes may only name {}", PURPOSE_NAMES.join(", ")),
                     field: "purposes".into(),
                 });
             }
@@ -160,8 +155,13 @@ pub async fn give(
     let dto: ConsentBody = body::json(&bytes)?;
     let id = VisitorId::parse(&dto.visitor_id)?;
     let purposes = parse_purposes(&dto.purposes)?;
-    let source = label("source", &dto.source)?;
-    let policy_version = label("policy_version", &dto.policy_version)?;
+    let source = one_of("source", &dto.source, &state.consent_sources, "consent.sources")?;
+    let policy_version = one_of(
+        "policy_version",
+        &dto.policy_version,
+        &state.policy_versions,
+        "consent.policy_versions",
+    )?;
     let subject = state.keyring.consent_subject(&id);
     record(&state, subject, Action::Consent, purposes, source, policy_version).await
 }
@@ -175,7 +175,10 @@ pub async fn opt_out(
     let bytes = body::read(&req, payload, state.max_body_bytes).await?;
     let dto: VisitorBody = body::json(&bytes)?;
     let id = VisitorId::parse(&dto.visitor_id)?;
-    let source = label("source", dto.source.as_deref().unwrap_or("opt_out_api"))?;
+    let source = match dto.source.as_deref() {
+        Some(s) => one_of("source", s, &state.consent_sources, "consent.sources")?,
+        None => OPT_OUT_DEFAULT_SOURCE.to_string(),
+    };
     let subject = state.keyring.consent_subject(&id);
     record(&state, subject, Action::OptOut, Purposes::NONE, source, "-".into()).await
 }

@@ -16,7 +16,7 @@ use crate::counts::{Counts, Kind};
 use crate::decide::{decide, Decision, Reason, SlotDecision};
 use crate::privacy::utc_day;
 use crate::privacy::{VisitorId, VisitorKey};
-use crate::signals::{pii, PageView, RequestMeta, SessionSummary, SignalError, Warning};
+use crate::signals::{cap_warnings, pii, PageView, RequestMeta, SessionSummary, SignalError, Warning};
 
 /// The request body as sent; converted to domain types before use.
 #[derive(Debug, Deserialize)]
@@ -113,7 +113,7 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     let meta = RequestMeta {
         user_agent,
         accept_language: header(headers, header::ACCEPT_LANGUAGE),
-        country: header(headers, &state.country_header),
+        country: state.client.country(req),
     };
     let extracted = state.extractor.extract(&view, meta, now)?;
     warnings.extend(extracted.warnings);
@@ -137,7 +137,9 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     let site = signals.site.as_deref().unwrap_or_default();
     let key = match visitor_id.filter(|_| consent.storage) {
         Some(id) => state.keyring.first_party(site, &id),
-        None => cookieless_key(state, req, site, user_agent, now),
+        None => state
+            .keyring
+            .cookieless(site, state.client.client_ip(req), user_agent.unwrap_or(""), now),
     };
     Ok(ViewContext {
         signals,
@@ -174,6 +176,8 @@ pub async fn handle(
     let rules = state.rules.load();
     let decision = decide(&rules, &signals, &consent, &key, dto.slots.as_deref());
     warnings.extend(decision.warnings.iter().cloned());
+    // One request can name thousands of unknown slots; the answer stays small whatever is sent.
+    let warnings = cap_warnings(warnings);
     if consent.purposes.measure {
         count_decision(&state.counts, &decision, &key, utc_day(now));
     }
@@ -236,26 +240,6 @@ fn first_party_id(
             Ok(None)
         }
     }
-}
-
-/// The cookieless daily key from the client address (trusted header or TCP peer) and User-Agent.
-fn cookieless_key(
-    state: &AppState,
-    req: &HttpRequest,
-    site: &str,
-    user_agent: Option<&str>,
-    now: SystemTime,
-) -> VisitorKey {
-    let from_header = state
-        .client_ip_header
-        .as_ref()
-        .and_then(|h| header(req.headers(), h))
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
-    let ip = from_header.map(str::to_string).or(peer).unwrap_or_default();
-    state.keyring.cookieless(site, &ip, user_agent.unwrap_or(""), now)
 }
 
 #[derive(Serialize)]

@@ -452,6 +452,61 @@ mod tests {
     }
 
     #[test]
+    fn every_list_key_is_read_from_the_environment_as_comma_separated_values() {
+        let s = Settings::load_with_env(
+            Path::new("config"),
+            env(&[
+                (
+                    "PERSONIFY__CORS__ALLOWED_ORIGINS",
+                    "https://a.example,https://B.example:443/",
+                ),
+                ("PERSONIFY__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,::1/128"),
+                ("PERSONIFY__CONSENT__SOURCES", "cmp,kiosk"),
+                ("PERSONIFY__CONSENT__POLICY_VERSIONS", "2026-11,2027-01"),
+                ("PERSONIFY__CONSENT__OPT_IN_COUNTRIES", "de,fr"),
+                ("PERSONIFY__SIGNALS__INTERNAL_HOSTS", "bank.example,bank.test"),
+                ("PERSONIFY__LIMITS__ENABLED", "false"),
+                ("PERSONIFY__LIMITS__EVENTS__BURST", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.cors.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "::1/128"]);
+        assert_eq!(s.consent.sources, ["cmp", "kiosk"]);
+        assert_eq!(s.consent.policy_versions, ["2026-11", "2027-01"]);
+        assert_eq!(s.consent.opt_in_countries, ["DE", "FR"]);
+        assert_eq!(s.signals.internal_hosts, ["bank.example", "bank.test"]);
+        assert!(!s.limits.enabled);
+        assert_eq!(s.limits.events.burst, 7);
+        // Every list key in the shipped defaults is in LIST_KEYS, so none is left string-only.
+        let defaults: toml::Table = EMBEDDED_DEFAULTS.parse().unwrap();
+        for (section, table) in &defaults {
+            for (key, value) in table.as_table().into_iter().flatten() {
+                if value.is_array() && value.as_array().is_some_and(|a| a.iter().all(|v| !v.is_table())) {
+                    let dotted = format!("{section}.{key}");
+                    assert!(LIST_KEYS.contains(&dotted.as_str()), "{dotted} is not in LIST_KEYS");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_shipped_privacy_edge_defaults() {
+        let s = Settings::load_with_env(Path::new("config"), env(&[])).unwrap();
+        assert_eq!(s.consent.sources, ["cmp", "banner", "preference_centre", "api"]);
+        assert_eq!(s.consent.policy_versions, ["2026-11"]);
+        assert_eq!(s.server.trusted_proxies, ["127.0.0.1/32", "::1/128"]);
+        assert!(s.cors.allowed_origins.is_empty());
+        assert!(s.limits.enabled);
+        assert_eq!(s.server.body_timeout_seconds, 5);
+        let bad = Settings::load_with_env(
+            Path::new("config"),
+            env(&[("PERSONIFY__CORS__ALLOWED_ORIGINS", "https://a.example/path")]),
+        );
+        assert!(bad.unwrap_err().to_string().contains("cors.allowed_origins"));
+    }
+
+    #[test]
     fn a_bad_value_names_its_key() {
         let err = Settings::load_with_env(Path::new("config"), env(&[("PERSONIFY__PRIVACY__PII_POLICY", "shred")]))
             .unwrap_err();

@@ -1,4 +1,4 @@
-//! Keeping `warnings` small: one per kind of problem and field, and a bounded total, so a request
+//! Keeping `warnings` small: one per kind of problem (code and message) and field, and a bounded total, so a request
 //! cannot make an answer far larger than itself (4,000 unknown slots → one warning, not 4,000).
 
 use super::Warning;
@@ -28,17 +28,17 @@ fn shape(field: &str) -> String {
     out
 }
 
-/// Deduplicates by code and field shape (the first one is kept), caps the total at
+/// Deduplicates by code, field shape and message (the first one is kept), caps the total at
 /// [`MAX_WARNINGS`], and says how many were left out.
 pub fn cap_warnings(warnings: Vec<Warning>) -> Vec<Warning> {
     let total = warnings.len();
-    let mut seen: Vec<(&'static str, String)> = Vec::new();
+    let mut seen: Vec<(&'static str, String, String)> = Vec::new();
     let mut kept = Vec::new();
     for w in warnings {
         if kept.len() == MAX_WARNINGS - 1 {
             break;
         }
-        let key = (w.code, shape(&w.field));
+        let key = (w.code, shape(&w.field), w.message.clone());
         if !seen.contains(&key) {
             seen.push(key);
             kept.push(w);

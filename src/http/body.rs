@@ -81,7 +81,7 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         Err(e) => e,
     };
-    let path = err.path().to_string();
+    let path = field_path(err.path());
     let inner = err.into_inner();
     let raw = inner.to_string();
     let message = POSITION.replace(&raw, "").into_owned();
@@ -115,6 +115,38 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         None => format!("{field} has the wrong type or value"),
     };
     Err(ApiError::InvalidField { field, message })
+}
+
+/// The dotted path of a field, with any map key that is not a plain identifier replaced by `<key>`:
+/// a key of a free-form map is client text (it could be an email address), a struct field never is.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        if !matches!(segment, Segment::Seq { .. }) && !out.is_empty() {
+            out.push('.');
+        }
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } if plain_key(key) => out.push_str(key),
+            Segment::Enum { variant } if plain_key(variant) => out.push_str(variant),
+            Segment::Map { .. } | Segment::Enum { .. } => out.push_str("<key>"),
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    if out.is_empty() {
+        ".".into()
+    } else {
+        out
+    }
+}
+
+fn plain_key(key: &str) -> bool {
+    key.len() <= 40
+        && key.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
@@ -151,6 +183,9 @@ mod tests {
         assert!(!m.contains("jane"), "{m}");
         let (f, _) = field(json::<Outer>(br#"{"page":{"url":5}}"#).unwrap_err());
         assert_eq!(f, "page.url");
+        let (f, m) = field(json::<std::collections::HashMap<String, u8>>(br#"{"jane@example.com":"x"}"#).unwrap_err());
+        assert_eq!(f, "<key>");
+        assert!(!m.contains("jane"), "{m}");
         assert!(matches!(
             json::<Outer>(b"{\"page\":").unwrap_err(),
             ApiError::MalformedJson { .. }

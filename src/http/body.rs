@@ -2,13 +2,43 @@
 
 use std::sync::LazyLock;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use actix_web::http::header;
-use actix_web::{web, HttpRequest};
+use actix_web::{dev, web, FromRequest, HttpRequest};
 use regex::Regex;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::AppState;
+
+/// Body size limit when no state is attached (unit tests).
+const DEFAULT_MAX_BODY: usize = 16 * 1024;
+
+/// A JSON body read at the edge (content type, `server.max_body_bytes`, body timeout) and parsed into
+/// `T`, with errors that name the field and never the value. Handlers take it as an argument.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        let req = req.clone();
+        // `web::Payload` only takes the stream; its future is ready at once.
+        let payload = web::Payload::from_request(&req, payload).into_inner();
+        Box::pin(async move {
+            let payload = payload.map_err(|_| ApiError::BadPayload)?;
+            let limit = req
+                .app_data::<web::Data<AppState>>()
+                .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes);
+            let bytes = read(&req, payload, limit).await?;
+            json(&bytes).map(ApiJson)
+        })
+    }
+}
 
 /// Body timeout when no state is attached (unit tests).
 const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

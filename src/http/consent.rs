@@ -2,12 +2,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::body;
+use super::body::ApiJson;
 use super::error::ApiError;
 use super::AppState;
 use crate::consent::log::{Action, Change, Entry};
@@ -17,16 +17,18 @@ use crate::privacy::{ConsentSubject, VisitorId};
 /// `source` of an opt-out that names none: a constant, not request text.
 const OPT_OUT_DEFAULT_SOURCE: &str = "api";
 
+/// `POST /v1/consent` as sent.
 #[derive(Debug, Deserialize)]
-struct ConsentBody {
+pub struct ConsentBody {
     visitor_id: String,
     purposes: serde_json::Map<String, serde_json::Value>,
     source: String,
     policy_version: String,
 }
 
+/// `POST /v1/opt-out` and `POST /v1/consent/status` as sent.
 #[derive(Debug, Deserialize)]
-struct VisitorBody {
+pub struct VisitorBody {
     visitor_id: String,
     source: Option<String>,
 }
@@ -146,13 +148,7 @@ async fn record(
 }
 
 /// `POST /v1/consent`
-pub async fn give(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: ConsentBody = body::json(&bytes)?;
+pub async fn give(ApiJson(dto): ApiJson<ConsentBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
     let purposes = parse_purposes(&dto.purposes)?;
     let source = one_of("source", &dto.source, &state.consent_sources, "consent.sources")?;
@@ -167,13 +163,7 @@ pub async fn give(
 }
 
 /// `POST /v1/opt-out`
-pub async fn opt_out(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: VisitorBody = body::json(&bytes)?;
+pub async fn opt_out(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
     let source = match dto.source.as_deref() {
         Some(s) => one_of("source", s, &state.consent_sources, "consent.sources")?,
@@ -184,13 +174,7 @@ pub async fn opt_out(
 }
 
 /// `POST /v1/consent/status`
-pub async fn status(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: VisitorBody = body::json(&bytes)?;
+pub async fn status(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
     let subject = state.keyring.consent_subject(&id);
     let entries = state.store.consent_log_for(&subject.to_hex()).await?;

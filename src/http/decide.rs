@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::body;
+use super::body::ApiJson;
 use super::error::ApiError;
 use super::AppState;
 use crate::config::PiiPolicy;
@@ -153,11 +153,9 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
 /// Handles one page view.
 pub async fn handle(
     req: HttpRequest,
-    payload: web::Payload,
+    ApiJson(dto): ApiJson<DecideBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: DecideBody = body::json(&bytes)?;
     let fields = ViewFields {
         site: dto.site,
         page: dto.page,

@@ -18,6 +18,7 @@ pub mod rtb;
 use std::sync::Arc;
 
 use actix_web::http::header::HeaderName;
+use actix_web::middleware::from_fn;
 use actix_web::web;
 use arc_swap::ArcSwap;
 
@@ -187,15 +188,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/v1/consent/purposes", web::get().to(consent::purposes)))
         .service(post("/v1/consent/status", web::post().to(consent::status)))
         .service(post("/v1/opt-out", web::post().to(consent::opt_out)))
-        .service(get("/v1/admin/consent/log", web::get().to(admin::log)))
-        .service(get("/v1/admin/consent/verify", web::get().to(admin::verify)))
+        .service(get("/v1/admin/consent/log", web::get().to(admin::log)).wrap(from_fn(auth::compliance)))
+        .service(get("/v1/admin/consent/verify", web::get().to(admin::verify)).wrap(from_fn(auth::compliance)))
         .service(post("/v1/events", web::post().to(events::handle)))
         .service(post("/v1/rtb/segments", web::post().to(rtb::segments)))
         .service(post("/v1/rtb/segments:batch", web::post().to(rtb::batch)))
-        .service(get("/v1/admin/reports/segments", web::get().to(reports::segments)))
-        .service(get(
-            "/v1/admin/reports/experiments/{id}",
-            web::get().to(reports::experiment),
-        ))
+        .service(get("/v1/admin/reports/segments", web::get().to(reports::segments)).wrap(from_fn(auth::analyst)))
+        .service(
+            get("/v1/admin/reports/experiments/{id}", web::get().to(reports::experiment)).wrap(from_fn(auth::analyst)),
+        )
         .default_service(web::to(not_found));
 }

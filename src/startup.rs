@@ -215,7 +215,6 @@ impl Application {
 
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(middleware::from_fn(http::edge::guard))
                 .wrap(middleware::from_fn(http::logging::log_request))
                 .app_data(state.clone())
                 .configure(http::configure)

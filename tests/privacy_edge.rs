@@ -497,3 +497,14 @@ async fn a_body_trickled_at_one_byte_per_second_gets_408() {
     assert!(elapsed < Duration::from_secs(6), "held for {elapsed:?}");
     assert!(log_entries(&app).await.is_empty());
 }
+
+#[tokio::test]
+async fn percent_encoded_paths_do_not_slip_past_the_origin_check() {
+    let app = spawn_app().await;
+    let body = consent_body(&vid("encoded"));
+    for path in ["/v1/%63onsent", "/v1/consent%2Fstatus", "/v1/%6fpt-out", "/v1/consent/"] {
+        let res = post_with(&app, path, &body, &[("Origin", "https://evil.example")]).await;
+        assert!(res.status() == 403 || res.status() == 404, "{path}: {}", res.status());
+    }
+    assert!(log_entries(&app).await.is_empty(), "a cross-site consent was stored");
+}

@@ -13,53 +13,19 @@ use super::limits::LimitedRoute;
 use super::AppState;
 use crate::config::normalise_origin;
 
-/// A route the guard protects: whether `Origin` is checked, and which bucket it draws on.
-struct Guarded {
-    path: &'static str,
+/// Middleware for one browser-callable route: refuse foreign origins (403), then, when the route has a
+/// bucket, over-limit clients (429). Wrapped around each resource (see [`super::configure`]), never
+/// matched on the path text: the router also serves percent-encoded spellings of a path.
+pub async fn guard<B: MessageBody>(
     limit: Option<LimitedRoute>,
-}
-
-/// Browser-callable routes. To guard another (e.g. `/v1/rtb/segments` called from Prebid), add a row.
-const GUARDED: &[Guarded] = &[
-    Guarded {
-        path: "/v1/decide",
-        limit: None,
-    },
-    Guarded {
-        path: "/v1/events",
-        limit: Some(LimitedRoute::Events),
-    },
-    Guarded {
-        path: "/v1/consent",
-        limit: Some(LimitedRoute::Consent),
-    },
-    Guarded {
-        path: "/v1/consent/status",
-        limit: Some(LimitedRoute::ConsentStatus),
-    },
-    Guarded {
-        path: "/v1/consent/purposes",
-        limit: None,
-    },
-    Guarded {
-        path: "/v1/opt-out",
-        limit: Some(LimitedRoute::OptOut),
-    },
-];
-
-/// Middleware: refuse foreign origins (403), then over-limit clients (429).
-pub async fn guard(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(route) = GUARDED.iter().find(|g| g.path == req.path()) else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let refused = check_origin(req.request(), &state).err().or_else(|| {
-        route.limit.and_then(|limited| {
+        limit.and_then(|limited| {
             let client = state.client.client_ip(req.request());
             state
                 .limits

@@ -17,8 +17,10 @@ pub mod rtb;
 
 use std::sync::Arc;
 
+use actix_web::body::BoxBody;
+use actix_web::dev::{HttpServiceFactory, ServiceRequest};
 use actix_web::http::header::HeaderName;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 use arc_swap::ArcSwap;
 
@@ -31,6 +33,7 @@ use crate::rules::RuleSet;
 use crate::signals::SignalExtractor;
 use crate::store::Store;
 use error::ApiError;
+use limits::LimitedRoute;
 
 /// Shared, read-mostly state every handler sees.
 pub struct AppState {
@@ -178,19 +181,42 @@ fn post(path: &str, route: actix_web::Route) -> actix_web::Resource {
     }))
 }
 
+/// A route browsers call: wrapped in the edge guard (Origin check, then the rate limit of `limit`).
+/// To open another route to browsers (e.g. `/v1/rtb/segments` from Prebid), wrap it the same way.
+fn browser(resource: actix_web::Resource, limit: Option<LimitedRoute>) -> impl HttpServiceFactory {
+    resource.wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
+        edge::guard(limit, req, next)
+    }))
+}
+
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get("/healthz", web::get().to(health::healthz)))
         .service(get("/readyz", web::get().to(health::readyz)))
         .service(get("/openapi.yaml", web::get().to(health::openapi)))
-        .service(post("/v1/decide", web::post().to(decide::handle)))
-        .service(post("/v1/consent", web::post().to(consent::give)))
-        .service(get("/v1/consent/purposes", web::get().to(consent::purposes)))
-        .service(post("/v1/consent/status", web::post().to(consent::status)))
-        .service(post("/v1/opt-out", web::post().to(consent::opt_out)))
+        .service(browser(post("/v1/decide", web::post().to(decide::handle)), None))
+        .service(browser(
+            post("/v1/consent", web::post().to(consent::give)),
+            Some(LimitedRoute::Consent),
+        ))
+        .service(browser(
+            get("/v1/consent/purposes", web::get().to(consent::purposes)),
+            None,
+        ))
+        .service(browser(
+            post("/v1/consent/status", web::post().to(consent::status)),
+            Some(LimitedRoute::ConsentStatus),
+        ))
+        .service(browser(
+            post("/v1/opt-out", web::post().to(consent::opt_out)),
+            Some(LimitedRoute::OptOut),
+        ))
         .service(get("/v1/admin/consent/log", web::get().to(admin::log)).wrap(from_fn(auth::compliance)))
         .service(get("/v1/admin/consent/verify", web::get().to(admin::verify)).wrap(from_fn(auth::compliance)))
-        .service(post("/v1/events", web::post().to(events::handle)))
+        .service(browser(
+            post("/v1/events", web::post().to(events::handle)),
+            Some(LimitedRoute::Events),
+        ))
         .service(post("/v1/rtb/segments", web::post().to(rtb::segments)))
         .service(post("/v1/rtb/segments:batch", web::post().to(rtb::batch)))
         .service(get("/v1/admin/reports/segments", web::get().to(reports::segments)).wrap(from_fn(auth::analyst)))

@@ -508,3 +508,21 @@ async fn percent_encoded_paths_do_not_slip_past_the_origin_check() {
     }
     assert!(log_entries(&app).await.is_empty(), "a cross-site consent was stored");
 }
+
+#[tokio::test]
+async fn own_origin_scheme_comes_only_from_a_trusted_proxy() {
+    let https_own = |app: &TestApp| app.address.replace("http://", "https://");
+    let trusted = spawn_app().await;
+    let origin = https_own(&trusted);
+    let headers = [("Origin", origin.as_str()), ("X-Forwarded-Proto", "https")];
+    let res = post_with(&trusted, "/v1/decide", &page("https://bank.example/"), &headers).await;
+    assert_eq!(res.status(), 200, "TLS ended at the trusted proxy in front");
+    let res = post_with(&trusted, "/v1/decide", &page("https://bank.example/"), &headers[..1]).await;
+    assert_eq!(res.status(), 403, "no proxy said https");
+
+    let untrusted = spawn_app_with(|s| s.server.trusted_proxies = vec!["10.0.0.0/8".into()]).await;
+    let origin = https_own(&untrusted);
+    let headers = [("Origin", origin.as_str()), ("X-Forwarded-Proto", "https")];
+    let res = post_with(&untrusted, "/v1/decide", &page("https://bank.example/"), &headers).await;
+    assert_eq!(res.status(), 403, "X-Forwarded-Proto from a client was believed");
+}

@@ -179,13 +179,23 @@ pub async fn status(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppStat
     let subject = state.keyring.consent_subject(&id);
     let entries = state.store.consent_log_for(&subject.to_hex()).await?;
     let current = state.book.get(&subject);
-    Ok(HttpResponse::Ok().json(json!({
-        "recorded": current.is_some(),
-        "purposes": current.as_ref().map(|r| r.purposes),
-        "opted_out": current.as_ref().is_some_and(|r| r.opted_out),
-        "recorded_at": current.as_ref().map(|r| rfc3339(r.recorded_at)),
-        "receipts": entries.iter().map(receipt).collect::<Vec<_>>(),
-    })))
+    Ok(HttpResponse::Ok().json(Status {
+        recorded: current.is_some(),
+        purposes: current.as_ref().map(|r| r.purposes),
+        opted_out: current.as_ref().is_some_and(|r| r.opted_out),
+        recorded_at: current.as_ref().map(|r| rfc3339(r.recorded_at)),
+        receipts: entries.iter().map(receipt).collect(),
+    }))
+}
+
+/// A visitor's current choice and every receipt.
+#[derive(Debug, Serialize)]
+struct Status<'a> {
+    recorded: bool,
+    purposes: Option<Purposes>,
+    opted_out: bool,
+    recorded_at: Option<String>,
+    receipts: Vec<Receipt<'a>>,
 }
 
 /// `GET /v1/consent/purposes`

@@ -291,7 +291,7 @@ fn explain_inner(settings: &Settings, a: &ExplainArgs) -> Result<String, String>
             &site,
             &VisitorId::parse(id).map_err(|e| format!("error: --visitor-id {e}"))?,
         ),
-        None => keyring.cookieless(&site, "", a.user_agent.as_deref().unwrap_or(""), now),
+        None => keyring.cookieless(&site, None, a.user_agent.as_deref().unwrap_or(""), now),
     };
     let decision = decide(&set, &extracted.signals, &consent, &key, None);
 

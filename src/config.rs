@@ -4,6 +4,20 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// Every list-valued key: each can be set from the environment as comma-separated values
+/// (`PERSONIFY__CORS__ALLOWED_ORIGINS=https://a.example,https://b.example`).
+pub const LIST_KEYS: &[&str] = &[
+    "server.trusted_proxies",
+    "consent.opt_in_countries",
+    "consent.sources",
+    "consent.policy_versions",
+    "signals.search_referrers",
+    "signals.social_referrers",
+    "signals.email_referrers",
+    "signals.internal_hosts",
+    "cors.allowed_origins",
+];
+
 /// The shipped defaults, compiled in so the binary runs even without a `config/` directory.
 const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -30,6 +44,44 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Ad integrations.
     pub rtb: RtbSettings,
+    /// Which browser origins may call the browser routes.
+    pub cors: CorsSettings,
+    /// Per-client rate limits on the public write routes.
+    pub limits: LimitSettings,
+}
+
+/// `[cors]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorsSettings {
+    /// Exact origins (`https://www.bank.example`) whose pages may call the browser routes, besides
+    /// personify's own origin.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    /// Off only for load tests and benchmarks.
+    pub enabled: bool,
+    /// Most client networks tracked at once; beyond it new networks share one bucket.
+    pub max_networks: usize,
+    /// `POST /v1/consent`
+    pub consent: RouteLimit,
+    /// `POST /v1/consent/status`
+    pub consent_status: RouteLimit,
+    /// `POST /v1/opt-out`
+    pub opt_out: RouteLimit,
+    /// `POST /v1/events`
+    pub events: RouteLimit,
+}
+
+/// One route's token bucket, per client network.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct RouteLimit {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests allowed at once before the sustained rate applies.
+    pub burst: u32,
 }
 
 /// `[rtb]`
@@ -54,6 +106,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Header with the client address set by a trusted proxy; empty = TCP peer.
     pub client_ip_header: String,
+    /// CIDRs of proxies whose country and client-address headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// Seconds a client has to send the whole request body (408 after).
+    pub body_timeout_seconds: u64,
 }
 
 /// `[store]`
@@ -118,6 +174,10 @@ pub struct ConsentSettings {
     /// publisher restrictions naming it apply.
     #[serde(default)]
     pub tcf_vendor_id: Option<u16>,
+    /// The closed set of `source` values `/v1/consent` and `/v1/opt-out` accept.
+    pub sources: Vec<String>,
+    /// The privacy policy versions a consent may name; anything else is refused.
+    pub policy_versions: Vec<String>,
 }
 
 /// `[signals]`
@@ -192,18 +252,18 @@ impl Settings {
 
     /// Like [`Settings::load`], with the environment source given (tests pass their own map).
     pub fn load_with_env(dir: &Path, env: config::Environment) -> Result<Self, ConfigError> {
+        let env = LIST_KEYS.iter().fold(
+            env.prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(","),
+            |env, key| env.with_list_parse_key(key),
+        );
         let builder = config::Config::builder()
             .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
             .add_source(config::File::from(dir.join("default.toml")).required(false))
             .add_source(config::File::from(dir.join("local.toml")).required(false))
-            .add_source(
-                env.prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .list_separator(",")
-                    .with_list_parse_key("consent.opt_in_countries")
-                    .with_list_parse_key("signals.internal_hosts"),
-            );
+            .add_source(env);
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         if let Ok(token) = std::env::var("PERSONIFY_ADMIN_TOKEN") {
             settings.auth.admin_token = token;
@@ -263,8 +323,89 @@ impl Settings {
             }
             *code = upper;
         }
+        // An empty environment value arrives as one empty item: an empty list is what was meant.
+        for list in [
+            &mut self.server.trusted_proxies,
+            &mut self.consent.sources,
+            &mut self.consent.policy_versions,
+            &mut self.cors.allowed_origins,
+        ] {
+            list.iter_mut().for_each(|v| *v = v.trim().to_string());
+            list.retain(|v| !v.is_empty());
+        }
+        closed_set("consent.sources", &self.consent.sources)?;
+        closed_set("consent.policy_versions", &self.consent.policy_versions)?;
+        for origin in &mut self.cors.allowed_origins {
+            *origin = normalise_origin(origin).ok_or_else(|| ConfigError::Invalid {
+                key: "cors.allowed_origins",
+                message: format!("{origin:?} is not an origin like https://www.bank.example (scheme and host, optional port, no path)"),
+            })?;
+        }
+        if self.server.body_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                key: "server.body_timeout_seconds",
+                message: "must be at least 1".into(),
+            });
+        }
+        for (key, limit) in [
+            ("limits.consent", self.limits.consent),
+            ("limits.consent_status", self.limits.consent_status),
+            ("limits.opt_out", self.limits.opt_out),
+            ("limits.events", self.limits.events),
+        ] {
+            if limit.per_minute == 0 || limit.burst == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "per_minute and burst must be at least 1 (set limits.enabled = false to turn limits off)"
+                        .into(),
+                });
+            }
+        }
+        if self.limits.max_networks == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_networks",
+                message: "must be at least 1".into(),
+            });
+        }
         Ok(())
     }
+}
+
+/// A closed set of labels stored in the consent log: short, plain, and not empty.
+fn closed_set(key: &'static str, values: &[String]) -> Result<(), ConfigError> {
+    if values.is_empty() {
+        return Err(ConfigError::Invalid {
+            key,
+            message: "must list at least one value".into(),
+        });
+    }
+    for v in values {
+        let plain = v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+        if !plain {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("{v:?} must be 1-64 characters of A-Z, a-z, 0-9, _ - . :"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `scheme://host[:port]` in lowercase, as browsers send it in `Origin`; `None` for anything else.
+pub fn normalise_origin(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw.trim()).ok()?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && !raw.trim().trim_end_matches('/').ends_with("/.");
+    // `ascii_serialization` drops a default port, as browsers do.
+    bare.then(|| url.origin().ascii_serialization())
 }
 
 #[cfg(test)]
@@ -308,6 +449,61 @@ mod tests {
         assert_eq!(s.server.port, 9000);
         assert_eq!(s.privacy.pii_policy, PiiPolicy::Reject);
         assert_eq!(s.geo.country_header, "X-Country");
+    }
+
+    #[test]
+    fn every_list_key_is_read_from_the_environment_as_comma_separated_values() {
+        let s = Settings::load_with_env(
+            Path::new("config"),
+            env(&[
+                (
+                    "PERSONIFY__CORS__ALLOWED_ORIGINS",
+                    "https://a.example,https://B.example:443/",
+                ),
+                ("PERSONIFY__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,::1/128"),
+                ("PERSONIFY__CONSENT__SOURCES", "cmp,kiosk"),
+                ("PERSONIFY__CONSENT__POLICY_VERSIONS", "2026-11,2027-01"),
+                ("PERSONIFY__CONSENT__OPT_IN_COUNTRIES", "de,fr"),
+                ("PERSONIFY__SIGNALS__INTERNAL_HOSTS", "bank.example,bank.test"),
+                ("PERSONIFY__LIMITS__ENABLED", "false"),
+                ("PERSONIFY__LIMITS__EVENTS__BURST", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.cors.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "::1/128"]);
+        assert_eq!(s.consent.sources, ["cmp", "kiosk"]);
+        assert_eq!(s.consent.policy_versions, ["2026-11", "2027-01"]);
+        assert_eq!(s.consent.opt_in_countries, ["DE", "FR"]);
+        assert_eq!(s.signals.internal_hosts, ["bank.example", "bank.test"]);
+        assert!(!s.limits.enabled);
+        assert_eq!(s.limits.events.burst, 7);
+        // Every list key in the shipped defaults is in LIST_KEYS, so none is left string-only.
+        let defaults: toml::Table = EMBEDDED_DEFAULTS.parse().unwrap();
+        for (section, table) in &defaults {
+            for (key, value) in table.as_table().into_iter().flatten() {
+                if value.is_array() && value.as_array().is_some_and(|a| a.iter().all(|v| !v.is_table())) {
+                    let dotted = format!("{section}.{key}");
+                    assert!(LIST_KEYS.contains(&dotted.as_str()), "{dotted} is not in LIST_KEYS");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_shipped_privacy_edge_defaults() {
+        let s = Settings::load_with_env(Path::new("config"), env(&[])).unwrap();
+        assert_eq!(s.consent.sources, ["cmp", "banner", "preference_centre", "api"]);
+        assert_eq!(s.consent.policy_versions, ["2026-11"]);
+        assert_eq!(s.server.trusted_proxies, ["127.0.0.1/32", "::1/128"]);
+        assert!(s.cors.allowed_origins.is_empty());
+        assert!(s.limits.enabled);
+        assert_eq!(s.server.body_timeout_seconds, 5);
+        let bad = Settings::load_with_env(
+            Path::new("config"),
+            env(&[("PERSONIFY__CORS__ALLOWED_ORIGINS", "https://a.example/path")]),
+        );
+        assert!(bad.unwrap_err().to_string().contains("cors.allowed_origins"));
     }
 
     #[test]

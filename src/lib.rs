@@ -9,6 +9,8 @@
 //!
 //! - [`http`]: thin actix-web handlers. [`http::body`] reads and parses bodies at the edge,
 //!   [`http::error`] is the one place errors become HTTP, [`http::logging`] logs without personal data.
+//!   In front of the browser routes, [`http::edge`] checks `Origin` and the per-network rate limits
+//!   ([`http::limits`]); [`http::client`] believes forwarded headers only from trusted proxies.
 //! - [`signals`]: request input → typed [`signals::PageView`] → [`signals::Signals`], the only thing rules
 //!   can read, with the PII firewall ([`signals::pii`]) on every free-text value.
 //! - [`consent`]: which purposes (`personalize`, `measure`, `advertise`) apply, and the basis.

@@ -77,6 +77,15 @@ async fn flush_task(counts: Arc<Counts>, flush_seconds: u64, refresh_seconds: u6
     }
 }
 
+/// Forgets rate-limit buckets that are full again, so the table holds only recently active networks.
+async fn sweep_task(limits: Arc<http::limits::Limits>) {
+    let mut tick = tokio::time::interval(http::limits::SWEEP_PERIOD);
+    loop {
+        tick.tick().await;
+        limits.sweep();
+    }
+}
+
 /// Seconds between full resyncs of consent records from the store.
 const RESYNC_PERIOD: Duration = Duration::from_secs(30);
 
@@ -194,6 +203,7 @@ impl Application {
             counts: Arc::clone(&counts),
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
+        tokio::spawn(sweep_task(Arc::clone(&state.limits)));
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
             addr: addr.clone(),
@@ -210,7 +220,9 @@ impl Application {
                 .app_data(state.clone())
                 .configure(http::configure)
         })
-        .shutdown_timeout(5);
+        .shutdown_timeout(5)
+        // The request head must arrive within the body timeout too (actix's default is 5 s).
+        .client_request_timeout(Duration::from_secs(settings.server.body_timeout_seconds));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

@@ -50,13 +50,13 @@ async fn each_row_of_the_resolution_order() {
 
     // 1. A record beats a full-consent TC string.
     app.consent(
-        "v-record",
+        &vid("v-record"),
         json!({"personalize": false, "measure": true, "advertise": false}),
     )
     .await;
     let v = decide_json(
         &app,
-        mortgage(json!({"visitor_id": "v-record", "consent": {"tcf": tc("full_consent_v2_2")}})),
+        mortgage(json!({"visitor_id": vid("v-record"), "consent": {"tcf": tc("full_consent_v2_2")}})),
         Some("DE"),
         &[],
     )
@@ -180,7 +180,7 @@ async fn tcf_purposes_gate_session_based_segments_and_the_visitor_id() {
             for i in 0..12 {
                 let v = decide_json(
                     app,
-                    mortgage(json!({"visitor_id": format!("visitor-{i}"), "consent": {"tcf": tcf}})),
+                    mortgage(json!({"visitor_id": vid(&format!("visitor-{i}")), "consent": {"tcf": tcf}})),
                     Some("DE"),
                     &[],
                 )
@@ -202,12 +202,12 @@ async fn tcf_purposes_gate_session_based_segments_and_the_visitor_id() {
 #[tokio::test]
 async fn sensitive_segments_need_explicit_consent() {
     let app = spawn_app().await;
-    let page = json!({"page": {"url": "https://bank.example/bereavement-support/registering-a-death"}, "visitor_id": "v-bereaved"});
+    let page = json!({"page": {"url": "https://bank.example/bereavement-support/registering-a-death"}, "visitor_id": vid("v-bereaved")});
     // The opt-out jurisdiction default grants personalize, but not explicitly.
     let v = decide_json(&app, page.clone(), Some("US"), &[]).await;
     assert!(segment_ids(&v).is_empty());
     assert_eq!(variant(&v, "hero"), "generic");
-    app.consent("v-bereaved", json!({"personalize": true})).await;
+    app.consent(&vid("v-bereaved"), json!({"personalize": true})).await;
     let v = decide_json(&app, page, Some("US"), &[]).await;
     assert_eq!(segment_ids(&v), ["bereavement_support"]);
     assert_eq!(variant(&v, "hero"), "bereavement_help");
@@ -217,7 +217,7 @@ async fn sensitive_segments_need_explicit_consent() {
 #[tokio::test]
 async fn an_opt_out_beats_a_full_consent_tc_string() {
     let app = spawn_app().await;
-    let res = app.post("/v1/opt-out", &json!({"visitor_id": "v-out"})).await;
+    let res = app.post("/v1/opt-out", &json!({"visitor_id": vid("v-out")})).await;
     assert_eq!(res.status(), 201);
     let receipt: Value = res.json().await.unwrap();
     assert_eq!(receipt["action"], "opt_out");
@@ -227,7 +227,7 @@ async fn an_opt_out_beats_a_full_consent_tc_string() {
     );
     let v = decide_json(
         &app,
-        mortgage(json!({"visitor_id": "v-out", "consent": {"tcf": tc("full_consent_v2_3")}})),
+        mortgage(json!({"visitor_id": vid("v-out"), "consent": {"tcf": tc("full_consent_v2_3")}})),
         Some("US"),
         &[],
     )
@@ -244,7 +244,7 @@ async fn consent_receipts_status_and_purposes() {
     let app = spawn_app().await;
     let r1 = app
         .consent(
-            "v-42",
+            &vid("v-42"),
             json!({"personalize": true, "measure": true, "advertise": false}),
         )
         .await;
@@ -256,14 +256,14 @@ async fn consent_receipts_status_and_purposes() {
     assert_eq!(r1["receipt_id"].as_str().unwrap().len(), 32);
     assert_eq!(r1["entry_hash"].as_str().unwrap().len(), 64);
     assert!(r1["recorded_at"].as_str().unwrap().ends_with('Z'));
-    let r2 = app.consent("v-42", json!({"advertise": true})).await;
+    let r2 = app.consent(&vid("v-42"), json!({"advertise": true})).await;
     assert_eq!(
         r2["purposes"],
         json!({"personalize": false, "measure": false, "advertise": true})
     );
 
     let status: Value = app
-        .post("/v1/consent/status", &json!({"visitor_id": "v-42"}))
+        .post("/v1/consent/status", &json!({"visitor_id": vid("v-42")}))
         .await
         .json()
         .await
@@ -281,7 +281,7 @@ async fn consent_receipts_status_and_purposes() {
         [r1["receipt_id"].as_str().unwrap(), r2["receipt_id"].as_str().unwrap()]
     );
     let none: Value = app
-        .post("/v1/consent/status", &json!({"visitor_id": "v-never"}))
+        .post("/v1/consent/status", &json!({"visitor_id": vid("v-never")}))
         .await
         .json()
         .await
@@ -320,8 +320,7 @@ async fn consent_receipts_status_and_purposes() {
 #[tokio::test]
 async fn consent_api_bad_input_is_400_naming_the_field() {
     let app = spawn_app().await;
-    let ok =
-        json!({"visitor_id": "v-1", "purposes": {"personalize": true}, "source": "cmp", "policy_version": "2026-11"});
+    let ok = json!({"visitor_id": vid("v-1"), "purposes": {"personalize": true}, "source": "cmp", "policy_version": "2026-11"});
     let with = |k: &str, v: Value| {
         let mut b = ok.clone();
         b[k] = v;
@@ -339,7 +338,10 @@ async fn consent_api_bad_input_is_400_naming_the_field() {
         (with("purposes", json!({"measure": "yes"})), "purposes.measure"),
         (with("purposes", json!(["personalize"])), "purposes"),
         (with("source", json!("")), "source"),
+        (with("source", json!("203.0.113.77")), "source"),
         (with("policy_version", json!("v 1; drop")), "policy_version"),
+        (with("policy_version", json!("2026-01")), "policy_version"),
+        (with("visitor_id", json!("1")), "visitor_id"),
     ];
     for (body, field) in cases {
         let res = app.post("/v1/consent", &body).await;
@@ -407,9 +409,10 @@ async fn admin_routes_need_a_token_with_the_right_scope() {
 async fn the_log_pages_in_three_formats_and_verifies() {
     let app = spawn_app().await;
     for i in 0..5 {
-        app.consent(&format!("v-{i}"), json!({"personalize": i % 2 == 0})).await;
+        app.consent(&vid(&format!("v-{i}")), json!({"personalize": i % 2 == 0}))
+            .await;
     }
-    app.post("/v1/opt-out", &json!({"visitor_id": "v-0"})).await;
+    app.post("/v1/opt-out", &json!({"visitor_id": vid("v-0")})).await;
     let page1: Value = app
         .admin_get("/v1/admin/consent/log?limit=4")
         .await
@@ -430,7 +433,10 @@ async fn the_log_pages_in_three_formats_and_verifies() {
     assert_eq!(page2["entries"][1]["action"], "opt_out");
     for e in page1["entries"].as_array().unwrap() {
         assert_eq!(e["subject"].as_str().unwrap().len(), 64);
-        assert!(!e.to_string().contains("v-"), "raw visitor id in the log: {e}");
+        for i in 0..5 {
+            let raw = vid(&format!("v-{i}"));
+            assert!(!e.to_string().contains(&raw), "raw visitor id in the log: {e}");
+        }
     }
 
     let nd = app.admin_get("/v1/admin/consent/log?format=ndjson").await;
@@ -467,8 +473,11 @@ async fn the_log_pages_in_three_formats_and_verifies() {
 async fn a_tampered_row_makes_verify_fail_and_name_it() {
     let app = spawn_app().await;
     for i in 0..4 {
-        app.consent(&format!("v-{i}"), json!({"personalize": false, "advertise": false}))
-            .await;
+        app.consent(
+            &vid(&format!("v-{i}")),
+            json!({"personalize": false, "advertise": false}),
+        )
+        .await;
     }
     let db = app.data_dir.path().join("personify.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
@@ -500,7 +509,7 @@ async fn a_tampered_row_makes_verify_fail_and_name_it() {
 async fn a_consent_survives_kill_9_and_nothing_raw_reaches_disk_or_log() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let visitor = "visitor-raw-id-6f2c91";
+    let visitor = "visitor-raw-id-6f2c91ab";
     let ua = "Mozilla/5.0 (X11; Linux x86_64) ScanAgent-4d2e/9.9";
     let tcf_string = tc("full_consent_v2_2");
     let us_privacy = "1YNN";

@@ -127,7 +127,7 @@ async fn a_corrupt_stored_sketch_is_replaced_not_merged_and_reports_skip_it() {
 async fn page_views(app: &TestApp, url: &str, visitors: std::ops::Range<u64>, country: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for i in visitors {
-        let body = json!({"page": {"url": url}, "visitor_id": format!("visitor-{i}")});
+        let body = json!({"page": {"url": url}, "visitor_id": vid(&format!("visitor-{i}"))});
         let addr = network(i).to_string();
         let res = app
             .decide_with(&body, Some(country), &[("X-Forwarded-For", addr.as_str())])
@@ -254,7 +254,7 @@ async fn conversions_land_on_the_arm_the_visitor_was_bucketed_into() {
         if i % 3 == 0 {
             // The client claims another variant: the server recomputes the arm from the key.
             let body = json!({"type": "conversion", "goal": "mortgage_application", "experiment": "mortgage_hero_2026q4",
-                              "variant": "mortgage_rates", "page": {"url": "https://bank.example/mortgages/apply/done"}, "visitor_id": format!("visitor-{i}")});
+                              "variant": "mortgage_rates", "page": {"url": "https://bank.example/mortgages/apply/done"}, "visitor_id": vid(&format!("visitor-{i}"))});
             let res = app
                 .client
                 .post(app.url("/v1/events"))
@@ -346,7 +346,8 @@ async fn a_graceful_shutdown_then_restart_keeps_every_count() {
     let server = Server::start(dir.path(), &env);
     let client = reqwest::Client::new();
     for i in 0..37 {
-        let body = json!({"page": {"url": "https://bank.example/students/account"}, "visitor_id": format!("v-{i}")});
+        let body =
+            json!({"page": {"url": "https://bank.example/students/account"}, "visitor_id": vid(&format!("v-{i}"))});
         let res = client
             .post(format!("{}/v1/decide", server.base()))
             .header("CF-IPCountry", "US")

@@ -18,7 +18,7 @@ async fn the_log_holds_no_ip_user_agent_query_string_or_visitor_id() {
     let base = format!("http://127.0.0.1:{}", server.port);
     let ua = "Mozilla/5.0 (X11; Linux x86_64) TestAgent-7f3a9c/1.0";
     let ip = "198.51.100.23";
-    let visitor = "visitor-secret-8842";
+    let visitor = "visitor-secret-8842-q7Vh2Lx";
     let bodies = [
         json!({"page": {"url": "https://bank.example/mortgages?utm_source=news&utm_campaign=leakycampaign&email=leak@example.com", "referrer": "https://www.google.com/search?q=remortgage+jane+doe"}, "visitor_id": visitor}),
         json!({"page": {"url": "https://bank.example/u/jane.doe%40example.com"}, "visitor_id": visitor}),

@@ -58,8 +58,7 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
 
     // The same visitor gets the same key everywhere: the same experiment arm on every node.
     for i in 0..12 {
-        let body =
-            json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": format!("same-{i}")});
+        let body = json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": vid(&format!("same-{i}"))});
         let mut arms = Vec::new();
         for b in &bases {
             let v: Value = post(&client, b, "/v1/decide", &body, Some("US"))
@@ -73,7 +72,7 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
     }
 
     // An opt-out written on node 0 is enforced by node 1 within a second.
-    let body = json!({"page": {"url": "https://bank.example/savings"}, "visitor_id": "leaving"});
+    let body = json!({"page": {"url": "https://bank.example/savings"}, "visitor_id": vid("leaving")});
     assert_eq!(
         post(&client, &bases[1], "/v1/decide", &body, Some("US"))
             .await
@@ -88,7 +87,7 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
             &client,
             &bases[0],
             "/v1/opt-out",
-            &json!({"visitor_id": "leaving"}),
+            &json!({"visitor_id": vid("leaving")}),
             None
         )
         .await
@@ -116,7 +115,7 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
     for (n, range) in [(0usize, 0..300), (1, 200..500), (2, 400..600)] {
         for i in range {
             let body =
-                json!({"page": {"url": "https://bank.example/students/account"}, "visitor_id": format!("u-{i}")});
+                json!({"page": {"url": "https://bank.example/students/account"}, "visitor_id": vid(&format!("u-{i}"))});
             assert_eq!(
                 post(&client, &bases[n], "/v1/decide", &body, Some("US")).await.status(),
                 200
@@ -140,7 +139,7 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
     for i in 0..30 {
         let (client, base) = (client.clone(), bases[i % 3].clone());
         tasks.push(tokio::spawn(async move {
-            let body = json!({"visitor_id": format!("racer-{i}"), "purposes": {"measure": true}, "source": "cmp", "policy_version": "2026-11"});
+            let body = json!({"visitor_id": vid(&format!("racer-{i}")), "purposes": {"measure": true}, "source": "cmp", "policy_version": "2026-11"});
             post(&client, &base, "/v1/consent", &body, None).await.status().as_u16()
         }));
     }
@@ -154,7 +153,7 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
     // A node killed with -9 loses nothing it acknowledged.
     let mut nodes = nodes;
     let victim = nodes.pop().unwrap();
-    let receipt: Value = post(&client, &victim.base(), "/v1/consent", &json!({"visitor_id": "survivor", "purposes": {"personalize": true}, "source": "cmp", "policy_version": "2026-11"}), None)
+    let receipt: Value = post(&client, &victim.base(), "/v1/consent", &json!({"visitor_id": vid("survivor"), "purposes": {"personalize": true}, "source": "cmp", "policy_version": "2026-11"}), None)
         .await
         .json()
         .await
@@ -164,7 +163,7 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
         &client,
         &bases[0],
         "/v1/consent/status",
-        &json!({"visitor_id": "survivor"}),
+        &json!({"visitor_id": vid("survivor")}),
         None,
     )
     .await
@@ -186,12 +185,14 @@ async fn when_postgres_goes_away_decisions_continue_consent_writes_503_and_count
     assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
 
     cut_off(&db, false).await;
-    let consent = json!({"visitor_id": "v", "purposes": {"measure": true}, "source": "cmp", "policy_version": "1"});
+    let consent =
+        json!({"visitor_id": vid("v"), "purposes": {"measure": true}, "source": "cmp", "policy_version": "2026-11"});
     let res = post(&client, &base, "/v1/consent", &consent, None).await;
     assert_eq!(res.status(), 503);
     assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "store_unavailable");
     for i in 0..25 {
-        let body = json!({"page": {"url": "https://bank.example/business/loans"}, "visitor_id": format!("b-{i}")});
+        let body =
+            json!({"page": {"url": "https://bank.example/business/loans"}, "visitor_id": vid(&format!("b-{i}"))});
         let res = post(&client, &base, "/v1/decide", &body, Some("US")).await;
         assert_eq!(res.status(), 200, "decisions must be served while the store is away");
     }

@@ -43,8 +43,7 @@ async fn rtb_app() -> TestApp {
     })
     .await;
     for i in 0..5 {
-        let body =
-            json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": format!("seed-{i}")});
+        let body = json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": vid(&format!("seed-{i}"))});
         let addr = format!("198.51.{i}.7");
         let res = app.decide_with(&body, Some("US"), &[("X-Forwarded-For", &addr)]).await;
         assert_eq!(res.status(), 200);

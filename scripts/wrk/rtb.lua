@@ -1,5 +1,5 @@
 -- OpenRTB 2.6 bid requests on varied pages, with the rtb token from the environment.
-local token = os.getenv("PERSONIFY_LOAD_TOKEN") or "load-token"
+local token = os.getenv("PERSONIFY_LOAD_TOKEN") or "load-token-0123456789abcdef0123456789"
 local pages = {
   "https://bank.example/mortgages/fixed-rate",
   "https://bank.example/savings/easy-access-isa",

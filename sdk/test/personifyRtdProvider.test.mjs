@@ -45,7 +45,7 @@ before(async () => {
     server.on('exit', (code) => reject(new Error(`server exited ${code}: ${log}`)));
   });
   // Two consenting US visitors on a mortgage page put mortgage_intent above k = 2.
-  for (const id of ['a', 'b']) {
+  for (const id of ['0b7e2a4c-5d1f-4e8a-9c3b-6f2d1a0e9b47', '9d3c5e71-2b8a-4f06-8e1d-c4a7b5f2e093']) {
     const res = await fetch(`${base}/v1/decide`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'CF-IPCountry': 'US' },

@@ -51,7 +51,7 @@ pub struct Change {
     pub action: Action,
     /// The purposes as recorded.
     pub purposes: Purposes,
-    /// Who recorded it (`cmp`, `preference_center`, …).
+    /// Who recorded it: one of `consent.sources` (`cmp`, `banner`, `preference_centre`, `api`).
     pub source: String,
     /// Version of the privacy policy shown.
     pub policy_version: String,

@@ -4,7 +4,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::Scope;
 use super::error::ApiError;
 use super::AppState;
 use crate::consent::log::{Entry, Verifier};
@@ -60,8 +59,8 @@ fn csv_row(e: &Entry) -> String {
 }
 
 /// `GET /v1/admin/consent/log?after=SEQ&limit=N&format=json|ndjson|csv`
+/// Behind the `compliance` scope guard (see [`super::configure`]).
 pub async fn log(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.tokens.require(&req, &[Scope::Compliance])?;
     let q = web::Query::<LogQuery>::from_query(req.query_string()).map_err(|_| ApiError::InvalidParam {
         param: "query".into(),
         message: "query string could not be parsed".into(),
@@ -97,8 +96,8 @@ pub async fn log(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 /// `GET /v1/admin/consent/verify`: recomputes the whole chain, page by page.
-pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.tokens.require(&req, &[Scope::Compliance])?;
+/// Behind the `compliance` scope guard.
+pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut verifier = Verifier::default();
     let mut after = 0;
     loop {

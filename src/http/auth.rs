@@ -1,7 +1,10 @@
 //! Bearer tokens with scopes, stored by SHA-256 and compared in constant time.
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::HttpRequest;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, ResponseError};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -33,11 +36,14 @@ impl Scope {
     }
 }
 
+/// Shortest admin token accepted: anything shorter could be guessed online.
+pub const MIN_TOKEN_LEN: usize = 32;
+
 /// Invalid `[auth]` configuration.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: auth.tokens[{index}]: {message}")]
+#[error("configuration: {key}: {message}")]
 pub struct AuthConfigError {
-    index: usize,
+    key: String,
     message: String,
 }
 
@@ -50,6 +56,14 @@ impl Tokens {
     /// Reads `[auth]`: the master token (all scopes) and the scoped tokens.
     pub fn new(settings: &AuthSettings) -> Result<Tokens, AuthConfigError> {
         let mut entries = Vec::new();
+        if !settings.admin_token.is_empty() && settings.admin_token.chars().count() < MIN_TOKEN_LEN {
+            return Err(AuthConfigError {
+                key: "auth.admin_token (or PERSONIFY_ADMIN_TOKEN)".into(),
+                message: format!(
+                    "must be at least {MIN_TOKEN_LEN} characters; generate one with `openssl rand -base64 32`"
+                ),
+            });
+        }
         if !settings.admin_token.is_empty() {
             entries.push((
                 Sha256::digest(settings.admin_token.as_bytes()).into(),
@@ -61,7 +75,7 @@ impl Tokens {
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| AuthConfigError {
-                    index,
+                    key: format!("auth.tokens[{index}]"),
                     message: "sha256 must be 64 hex characters".into(),
                 })?;
             let scopes = t
@@ -69,7 +83,7 @@ impl Tokens {
                 .iter()
                 .map(|s| {
                     Scope::parse(s).ok_or_else(|| AuthConfigError {
-                        index,
+                        key: format!("auth.tokens[{index}]"),
                         message: format!("unknown scope {s:?} (admin, compliance, analyst, rtb)"),
                     })
                 })
@@ -111,4 +125,39 @@ impl Tokens {
             ))
         }
     }
+}
+
+/// Admits the request to the wrapped routes only with a token holding `scope` (or `Admin`).
+pub async fn require_scope<B: MessageBody>(
+    scope: Scope,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let refused = match req.app_data::<web::Data<super::AppState>>() {
+        Some(state) => state.tokens.require(req.request(), &[scope]).err(),
+        None => Some(ApiError::Unauthorized("no token configuration".into())),
+    };
+    match refused {
+        Some(e) => {
+            let res = e.error_response();
+            Ok(req.into_response(res).map_into_right_body())
+        }
+        None => Ok(next.call(req).await?.map_into_left_body()),
+    }
+}
+
+/// Middleware for routes that need the `compliance` scope (consent log and verification).
+pub async fn compliance<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    require_scope(Scope::Compliance, req, next).await
+}
+
+/// Middleware for routes that need the `analyst` scope (reports).
+pub async fn analyst<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    require_scope(Scope::Analyst, req, next).await
 }

@@ -2,12 +2,46 @@
 
 use std::sync::LazyLock;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use actix_web::http::header;
-use actix_web::{web, HttpRequest};
+use actix_web::{dev, web, FromRequest, HttpRequest};
 use regex::Regex;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::AppState;
+
+/// Body size limit when no state is attached (unit tests).
+const DEFAULT_MAX_BODY: usize = 16 * 1024;
+
+/// A JSON body read at the edge (content type, `server.max_body_bytes`, body timeout) and parsed into
+/// `T`, with errors that name the field and never the value. Handlers take it as an argument.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        let req = req.clone();
+        // `web::Payload` only takes the stream; its future is ready at once.
+        let payload = web::Payload::from_request(&req, payload).into_inner();
+        Box::pin(async move {
+            let payload = payload.map_err(|_| ApiError::BadPayload)?;
+            let limit = req
+                .app_data::<web::Data<AppState>>()
+                .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes);
+            let bytes = read(&req, payload, limit).await?;
+            json(&bytes).map(ApiJson)
+        })
+    }
+}
+
+/// Body timeout when no state is attached (unit tests).
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads the whole body, refusing more than `limit` bytes and non-JSON content types.
 ///
@@ -35,10 +69,16 @@ pub async fn read(req: &HttpRequest, payload: web::Payload, limit: usize) -> Res
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    match payload.to_bytes_limited(limit).await {
-        Err(_) => Err(ApiError::PayloadTooLarge { limit }),
-        Ok(Err(_)) => Err(ApiError::BadPayload),
-        Ok(Ok(bytes)) => Ok(bytes),
+    // A client trickling its body would hold a connection (and a worker's memory) for as long as it
+    // likes; the whole body must arrive within the configured time.
+    let timeout = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |s| s.body_timeout);
+    match tokio::time::timeout(timeout, payload.to_bytes_limited(limit)).await {
+        Err(_) => Err(ApiError::BodyTimeout),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge { limit }),
+        Ok(Ok(Err(_))) => Err(ApiError::BadPayload),
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
     }
 }
 
@@ -71,7 +111,7 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         Err(e) => e,
     };
-    let path = err.path().to_string();
+    let path = field_path(err.path());
     let inner = err.into_inner();
     let raw = inner.to_string();
     let message = POSITION.replace(&raw, "").into_owned();
@@ -105,6 +145,38 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         None => format!("{field} has the wrong type or value"),
     };
     Err(ApiError::InvalidField { field, message })
+}
+
+/// The dotted path of a field, with any map key that is not a plain identifier replaced by `<key>`:
+/// a key of a free-form map is client text (it could be an email address), a struct field never is.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        if !matches!(segment, Segment::Seq { .. }) && !out.is_empty() {
+            out.push('.');
+        }
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } if plain_key(key) => out.push_str(key),
+            Segment::Enum { variant } if plain_key(variant) => out.push_str(variant),
+            Segment::Map { .. } | Segment::Enum { .. } => out.push_str("<key>"),
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    if out.is_empty() {
+        ".".into()
+    } else {
+        out
+    }
+}
+
+fn plain_key(key: &str) -> bool {
+    key.len() <= 40
+        && key.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
@@ -141,6 +213,9 @@ mod tests {
         assert!(!m.contains("jane"), "{m}");
         let (f, _) = field(json::<Outer>(br#"{"page":{"url":5}}"#).unwrap_err());
         assert_eq!(f, "page.url");
+        let (f, m) = field(json::<std::collections::HashMap<String, u8>>(br#"{"jane@example.com":"x"}"#).unwrap_err());
+        assert_eq!(f, "<key>");
+        assert!(!m.contains("jane"), "{m}");
         assert!(matches!(
             json::<Outer>(b"{\"page\":").unwrap_err(),
             ApiError::MalformedJson { .. }

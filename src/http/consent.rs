@@ -2,31 +2,33 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::body;
+use super::body::ApiJson;
 use super::error::ApiError;
 use super::AppState;
 use crate::consent::log::{Action, Change, Entry};
 use crate::consent::{Purposes, Record, PURPOSE_NAMES};
 use crate::privacy::{ConsentSubject, VisitorId};
 
-/// Longest `source` or `policy_version`.
-const MAX_LABEL: usize = 64;
+/// `source` of an opt-out that names none: a constant, not request text.
+const OPT_OUT_DEFAULT_SOURCE: &str = "api";
 
+/// `POST /v1/consent` as sent.
 #[derive(Debug, Deserialize)]
-struct ConsentBody {
+pub struct ConsentBody {
     visitor_id: String,
     purposes: serde_json::Map<String, serde_json::Value>,
     source: String,
     policy_version: String,
 }
 
+/// `POST /v1/opt-out` and `POST /v1/consent/status` as sent.
 #[derive(Debug, Deserialize)]
-struct VisitorBody {
+pub struct VisitorBody {
     visitor_id: String,
     source: Option<String>,
 }
@@ -62,19 +64,15 @@ fn receipt(e: &Entry) -> Receipt<'_> {
     }
 }
 
-fn label(field: &str, v: &str) -> Result<String, ApiError> {
-    let ok = !v.is_empty()
-        && v.len() <= MAX_LABEL
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
-    if ok {
-        Ok(v.to_string())
-    } else {
-        Err(ApiError::InvalidField {
+/// A value from a configured closed set; anything else is refused without being repeated.
+fn one_of(field: &str, v: &str, set: &[String], key: &str) -> Result<String, ApiError> {
+    set.iter()
+        .find(|allowed| allowed.as_str() == v)
+        .cloned()
+        .ok_or_else(|| ApiError::InvalidField {
             field: field.into(),
-            message: format!("{field} must be 1-{MAX_LABEL} characters of A-Z, a-z, 0-9, _ - . :"),
+            message: format!("{field} must be one of {} ({key})", set.join(", ")),
         })
-    }
 }
 
 fn parse_purposes(map: &serde_json::Map<String, serde_json::Value>) -> Result<Purposes, ApiError> {
@@ -92,9 +90,8 @@ fn parse_purposes(map: &serde_json::Map<String, serde_json::Value>) -> Result<Pu
             "measure" => &mut p.measure,
             "advertise" => &mut p.advertise,
             _ => {
-                let shown: String = name.chars().take(32).collect();
                 return Err(ApiError::InvalidField {
-                    message: format!("unknown purpose {shown:?} (known: {})", PURPOSE_NAMES.join(", ")),
+                    message: format!("purposes may only name {}", PURPOSE_NAMES.join(", ")),
                     field: "purposes".into(),
                 });
             }
@@ -151,54 +148,54 @@ async fn record(
 }
 
 /// `POST /v1/consent`
-pub async fn give(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: ConsentBody = body::json(&bytes)?;
+pub async fn give(ApiJson(dto): ApiJson<ConsentBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
     let purposes = parse_purposes(&dto.purposes)?;
-    let source = label("source", &dto.source)?;
-    let policy_version = label("policy_version", &dto.policy_version)?;
+    let source = one_of("source", &dto.source, &state.consent_sources, "consent.sources")?;
+    let policy_version = one_of(
+        "policy_version",
+        &dto.policy_version,
+        &state.policy_versions,
+        "consent.policy_versions",
+    )?;
     let subject = state.keyring.consent_subject(&id);
     record(&state, subject, Action::Consent, purposes, source, policy_version).await
 }
 
 /// `POST /v1/opt-out`
-pub async fn opt_out(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: VisitorBody = body::json(&bytes)?;
+pub async fn opt_out(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
-    let source = label("source", dto.source.as_deref().unwrap_or("opt_out_api"))?;
+    let source = match dto.source.as_deref() {
+        Some(s) => one_of("source", s, &state.consent_sources, "consent.sources")?,
+        None => OPT_OUT_DEFAULT_SOURCE.to_string(),
+    };
     let subject = state.keyring.consent_subject(&id);
     record(&state, subject, Action::OptOut, Purposes::NONE, source, "-".into()).await
 }
 
 /// `POST /v1/consent/status`
-pub async fn status(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: VisitorBody = body::json(&bytes)?;
+pub async fn status(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
     let subject = state.keyring.consent_subject(&id);
     let entries = state.store.consent_log_for(&subject.to_hex()).await?;
     let current = state.book.get(&subject);
-    Ok(HttpResponse::Ok().json(json!({
-        "recorded": current.is_some(),
-        "purposes": current.as_ref().map(|r| r.purposes),
-        "opted_out": current.as_ref().is_some_and(|r| r.opted_out),
-        "recorded_at": current.as_ref().map(|r| rfc3339(r.recorded_at)),
-        "receipts": entries.iter().map(receipt).collect::<Vec<_>>(),
-    })))
+    Ok(HttpResponse::Ok().json(Status {
+        recorded: current.is_some(),
+        purposes: current.as_ref().map(|r| r.purposes),
+        opted_out: current.as_ref().is_some_and(|r| r.opted_out),
+        recorded_at: current.as_ref().map(|r| rfc3339(r.recorded_at)),
+        receipts: entries.iter().map(receipt).collect(),
+    }))
+}
+
+/// A visitor's current choice and every receipt.
+#[derive(Debug, Serialize)]
+struct Status<'a> {
+    recorded: bool,
+    purposes: Option<Purposes>,
+    opted_out: bool,
+    recorded_at: Option<String>,
+    receipts: Vec<Receipt<'a>>,
 }
 
 /// `GET /v1/consent/purposes`

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::body;
+use super::body::ApiJson;
 use super::error::ApiError;
 use super::AppState;
 use crate::config::PiiPolicy;
@@ -18,7 +18,7 @@ use crate::decide::{decide, Decision, Reason, SlotDecision};
 use crate::privacy::network::NetworkKey;
 use crate::privacy::utc_day;
 use crate::privacy::{VisitorId, VisitorKey};
-use crate::signals::{pii, PageView, RequestMeta, SessionSummary, SignalError, Warning};
+use crate::signals::{cap_warnings, pii, PageView, RequestMeta, SessionSummary, SignalError, Warning};
 
 /// The request body as sent; converted to domain types before use.
 #[derive(Debug, Deserialize)]
@@ -117,7 +117,7 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     let meta = RequestMeta {
         user_agent,
         accept_language: header(headers, header::ACCEPT_LANGUAGE),
-        country: header(headers, &state.country_header),
+        country: state.client.country(req),
     };
     let extracted = state.extractor.extract(&view, meta, now)?;
     warnings.extend(extracted.warnings);
@@ -139,10 +139,10 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     };
     let consent = state.consent.resolve(&input, &mut warnings);
     let site = signals.site.as_deref().unwrap_or_default();
-    let client = client_ip(state, req);
+    let client = state.client.client_ip(req);
     let key = match visitor_id.filter(|_| consent.storage) {
         Some(id) => state.keyring.first_party(site, &id),
-        None => cookieless_key(state, client, site, user_agent, now),
+        None => state.keyring.cookieless(site, client, user_agent.unwrap_or(""), now),
     };
     Ok(ViewContext {
         signals,
@@ -157,11 +157,9 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
 /// Handles one page view.
 pub async fn handle(
     req: HttpRequest,
-    payload: web::Payload,
+    ApiJson(dto): ApiJson<DecideBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: DecideBody = body::json(&bytes)?;
     let fields = ViewFields {
         site: dto.site,
         page: dto.page,
@@ -181,6 +179,8 @@ pub async fn handle(
     let rules = state.rules.load();
     let decision = decide(&rules, &signals, &consent, &key, dto.slots.as_deref());
     warnings.extend(decision.warnings.iter().cloned());
+    // One request can name thousands of unknown slots; the answer stays small whatever is sent.
+    let warnings = cap_warnings(warnings);
     if consent.purposes.measure {
         let network = state.counts.network_key(client, now);
         count_decision(&state.counts, &decision, &key, network.as_ref(), utc_day(now));
@@ -244,33 +244,6 @@ fn first_party_id(
             Ok(None)
         }
     }
-}
-
-/// The client address: the trusted header's first entry when configured and present, else the TCP peer.
-fn client_ip(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
-    let from_header = state
-        .client_ip_header
-        .as_ref()
-        .and_then(|h| header(req.headers(), h))
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    match from_header {
-        Some(v) => v.parse().ok(),
-        None => req.peer_addr().map(|a| a.ip()),
-    }
-}
-
-/// The cookieless daily key from the client address and User-Agent.
-fn cookieless_key(
-    state: &AppState,
-    client: Option<IpAddr>,
-    site: &str,
-    user_agent: Option<&str>,
-    now: SystemTime,
-) -> VisitorKey {
-    let ip = client.map(|a| a.to_string()).unwrap_or_default();
-    state.keyring.cookieless(site, &ip, user_agent.unwrap_or(""), now)
 }
 
 #[derive(Serialize)]

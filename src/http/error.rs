@@ -67,6 +67,18 @@ pub enum ApiError {
     /// No such route.
     #[error("no such route: see /openapi.yaml")]
     NotFound,
+    /// A browser request from an origin not in `cors.allowed_origins` (or `Origin: null`).
+    #[error("requests from this origin are not allowed: add it to cors.allowed_origins")]
+    OriginNotAllowed,
+    /// The client network is over the route's rate limit.
+    #[error("too many requests from this network; retry after the time in Retry-After")]
+    RateLimited {
+        /// Seconds until the next request would be admitted (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
+    /// The body did not arrive within `server.body_timeout_seconds`.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// Route exists, method does not.
     #[error("method not allowed on this route; use {allow}")]
     MethodNotAllowed {
@@ -91,6 +103,9 @@ impl ApiError {
             ApiError::UnknownExperiment => "unknown_experiment",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::OriginNotAllowed => "origin_not_allowed",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::BodyTimeout => "request_timeout",
         }
     }
 
@@ -131,6 +146,9 @@ impl ResponseError for ApiError {
             ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound | ApiError::UnknownExperiment => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -138,6 +156,29 @@ impl ResponseError for ApiError {
         if let ApiError::MethodNotAllowed { allow } = self {
             return HttpResponse::build(self.status_code())
                 .insert_header(("Allow", *allow))
+                .json(Body {
+                    error: Detail {
+                        code: self.code(),
+                        message: self.to_string(),
+                        field: None,
+                    },
+                });
+        }
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            return HttpResponse::build(self.status_code())
+                .insert_header(("Retry-After", retry_after_secs.to_string()))
+                .json(Body {
+                    error: Detail {
+                        code: self.code(),
+                        message: self.to_string(),
+                        field: None,
+                    },
+                });
+        }
+        if let ApiError::BodyTimeout = self {
+            // The rest of the body may never come: do not keep the connection for it.
+            return HttpResponse::build(self.status_code())
+                .insert_header(("Connection", "close"))
                 .json(Body {
                     error: Detail {
                         code: self.code(),

@@ -3,11 +3,14 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod client;
 pub mod consent;
 pub mod decide;
+pub mod edge;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod limits;
 pub mod logging;
 pub mod reports;
 pub mod routes;
@@ -51,12 +54,20 @@ pub struct AppState {
     pub release: Release,
     /// `user.data[].name` in RTB answers.
     pub rtb_provider: String,
-    /// Header holding the visitor's country.
-    pub country_header: HeaderName,
-    /// Header holding the client address, when a trusted proxy sets one.
-    pub client_ip_header: Option<HeaderName>,
+    /// Client address and country, from forwarded headers only behind a trusted proxy.
+    pub client: client::ClientResolver,
+    /// Origins (besides personify's own) allowed to call the browser routes.
+    pub allowed_origins: Vec<String>,
+    /// Per-client rate limits.
+    pub limits: Arc<limits::Limits>,
+    /// The closed set of consent `source` values.
+    pub consent_sources: Vec<String>,
+    /// The privacy policy versions a consent may name.
+    pub policy_versions: Vec<String>,
     /// Body size limit.
     pub max_body_bytes: usize,
+    /// Time allowed to receive a whole body.
+    pub body_timeout: std::time::Duration,
     /// What to do with personal-looking values.
     pub pii_policy: PiiPolicy,
 }
@@ -64,6 +75,9 @@ pub struct AppState {
 /// Configuration the HTTP layer cannot use.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpConfigError {
+    /// A `server.trusted_proxies` entry is not a CIDR.
+    #[error("configuration: server.trusted_proxies: {0:?} is not a CIDR such as 10.0.0.0/8 or ::1/128")]
+    Cidr(String),
     /// A header name from configuration is not a valid HTTP header name.
     #[error("configuration: {key}: {value:?} is not a valid header name")]
     Header {
@@ -108,6 +122,18 @@ impl AppState {
             counts,
         } = parts;
         let client_ip = settings.server.client_ip_header.trim();
+        let trusted = settings
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|c| client::Cidr::parse(c).ok_or_else(|| HttpConfigError::Cidr(c.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let client_ip_header = if client_ip.is_empty() {
+            None
+        } else {
+            Some(name("server.client_ip_header", client_ip)?)
+        };
+        let country_header = name("geo.country_header", &settings.geo.country_header)?;
         Ok(AppState {
             rules,
             extractor: SignalExtractor::new(settings),
@@ -122,13 +148,13 @@ impl AppState {
                 epsilon: settings.privacy.epsilon,
             },
             rtb_provider: settings.rtb.provider_name.clone(),
-            country_header: name("geo.country_header", &settings.geo.country_header)?,
-            client_ip_header: if client_ip.is_empty() {
-                None
-            } else {
-                Some(name("server.client_ip_header", client_ip)?)
-            },
+            client: client::ClientResolver::new(trusted, client_ip_header, country_header),
+            allowed_origins: settings.cors.allowed_origins.clone(),
+            limits: Arc::new(limits::Limits::new(&settings.limits)),
+            consent_sources: settings.consent.sources.clone(),
+            policy_versions: settings.consent.policy_versions.clone(),
             max_body_bytes: settings.server.max_body_bytes,
+            body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_seconds),
             pii_policy: settings.privacy.pii_policy,
         })
     }
@@ -138,10 +164,8 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-/// Registers every route.
+/// Registers every route of the table, each behind the guard its access needs.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for resource in routes::resources() {
-        cfg.service(resource);
-    }
+    routes::register(cfg);
     cfg.default_service(web::to(not_found));
 }

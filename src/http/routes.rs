@@ -2,10 +2,15 @@
 //! `configure` registers exactly this list, the OpenAPI test compares it with `openapi.yaml`, the
 //! canary sweep sends hostile input to every entry, and `docs/architecture.md` mirrors it.
 
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceRequest;
+use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 
-use super::auth::Scope;
-use super::{admin, consent, decide, events, health, reports, rtb};
+use super::auth::{self, Scope};
+use super::error::ApiError;
+use super::limits::LimitedRoute;
+use super::{admin, consent, decide, edge, events, health, reports, rtb};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +36,9 @@ impl Method {
 pub enum Access {
     /// Anyone, from anywhere (health, the spec, the purpose catalogue).
     Public,
-    /// Browsers and frontend servers: no token; Origin-checked where it writes.
-    Browser,
+    /// Browsers and frontend servers: no token; behind the edge guard (Origin check, then this
+    /// route's rate limit, if any).
+    Browser(Option<LimitedRoute>),
     /// A bearer token with this scope (or `admin`).
     Token(Scope),
 }
@@ -57,12 +63,20 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/healthz", Access::Public),
     r(Method::Get, "/readyz", Access::Public),
     r(Method::Get, "/openapi.yaml", Access::Public),
-    r(Method::Post, "/v1/decide", Access::Browser),
-    r(Method::Post, "/v1/events", Access::Browser),
-    r(Method::Post, "/v1/consent", Access::Browser),
-    r(Method::Get, "/v1/consent/purposes", Access::Public),
-    r(Method::Post, "/v1/consent/status", Access::Browser),
-    r(Method::Post, "/v1/opt-out", Access::Browser),
+    r(Method::Post, "/v1/decide", Access::Browser(None)),
+    r(Method::Post, "/v1/events", Access::Browser(Some(LimitedRoute::Events))),
+    r(
+        Method::Post,
+        "/v1/consent",
+        Access::Browser(Some(LimitedRoute::Consent)),
+    ),
+    r(Method::Get, "/v1/consent/purposes", Access::Browser(None)),
+    r(
+        Method::Post,
+        "/v1/consent/status",
+        Access::Browser(Some(LimitedRoute::ConsentStatus)),
+    ),
+    r(Method::Post, "/v1/opt-out", Access::Browser(Some(LimitedRoute::OptOut))),
     r(Method::Post, "/v1/rtb/segments", Access::Token(Scope::Rtb)),
     r(Method::Post, "/v1/rtb/segments:batch", Access::Token(Scope::Rtb)),
     r(Method::Get, "/v1/admin/consent/log", Access::Token(Scope::Compliance)),
@@ -104,22 +118,34 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
     })
 }
 
-/// Every route of the table with its handler; other methods on a path get a JSON 405.
-pub fn resources() -> Vec<actix_web::Resource> {
-    ROUTES
-        .iter()
-        .filter_map(|info| {
-            let route = handler(info)?;
-            let allow = info.method.as_str();
-            Some(
-                web::resource(info.path)
-                    .route(route)
-                    .default_service(web::to(move || async move {
-                        Err::<actix_web::HttpResponse, _>(super::error::ApiError::MethodNotAllowed { allow })
-                    })),
-            )
-        })
-        .collect()
+/// Registers every route of the table with its handler, behind the guard its access needs; other
+/// methods on a path get a JSON 405.
+pub fn register(cfg: &mut web::ServiceConfig) {
+    for info in ROUTES {
+        let Some(route) = handler(info) else {
+            continue;
+        };
+        let allow = info.method.as_str();
+        let resource = web::resource(info.path)
+            .route(route)
+            .default_service(web::to(move || async move {
+                Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+            }));
+        match info.access {
+            // The RTB handlers check the token themselves: they tell server calls from browser calls.
+            Access::Public | Access::Token(Scope::Rtb) => cfg.service(resource),
+            Access::Browser(limit) => {
+                cfg.service(resource.wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
+                    edge::guard(limit, req, next)
+                })))
+            }
+            Access::Token(scope) => {
+                cfg.service(resource.wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
+                    auth::require_scope(scope, req, next)
+                })))
+            }
+        };
+    }
 }
 
 #[cfg(test)]

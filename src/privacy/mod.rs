@@ -6,6 +6,7 @@
 
 pub mod network;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,8 +19,16 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Longest visitor id accepted.
 pub const MAX_VISITOR_ID_LEN: usize = 128;
+/// Shortest visitor id accepted: 22 base64url characters carry 132 bits, a UUID's 36 characters 122.
+pub const MIN_VISITOR_ID_LEN: usize = 22;
+/// Fewest distinct characters: a random id of 22 or more characters has far more, a made-up one
+/// (`aaaa…`, the nil UUID) has fewer.
+const MIN_DISTINCT_CHARS: usize = 8;
 
-/// A first-party random visitor id as sent by the client: 1–128 visible ASCII characters.
+/// A first-party random visitor id as sent by the client: unguessable, so nobody can read or change
+/// another visitor's consent by trying ids. Either a UUID (`crypto.randomUUID()`) or 22–128 characters
+/// of the base64url alphabet (`A–Z a–z 0–9 _ -`, e.g. 16 random bytes base64url-encoded), with at
+/// least 8 distinct characters. One parse for every route.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VisitorId(String);
 
@@ -32,15 +41,21 @@ impl std::fmt::Debug for VisitorId {
 /// Why a visitor id was refused (the id itself is never repeated).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VisitorIdError {
-    /// Empty or only whitespace.
-    #[error("must not be empty")]
+    /// Empty.
+    #[error("must not be empty; make one with crypto.randomUUID()")]
     Empty,
+    /// Shorter than a random id.
+    #[error("must be a UUID or at least {MIN_VISITOR_ID_LEN} base64url characters; make one with crypto.randomUUID()")]
+    TooShort,
     /// Over the length limit.
     #[error("must be at most {MAX_VISITOR_ID_LEN} characters")]
     TooLong,
-    /// Control characters, spaces or non-ASCII.
-    #[error("must contain only visible ASCII characters")]
+    /// Outside the base64url alphabet.
+    #[error("must contain only A-Z, a-z, 0-9, _ and - (a UUID or base64url); make one with crypto.randomUUID()")]
     BadCharacters,
+    /// Too few distinct characters to be random.
+    #[error("does not look random (too few distinct characters); make one with crypto.randomUUID()")]
+    NotRandom,
 }
 
 impl VisitorId {
@@ -52,8 +67,18 @@ impl VisitorId {
         if raw.len() > MAX_VISITOR_ID_LEN {
             return Err(VisitorIdError::TooLong);
         }
-        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(VisitorIdError::BadCharacters);
+        }
+        if raw.len() < MIN_VISITOR_ID_LEN {
+            return Err(VisitorIdError::TooShort);
+        }
+        let mut seen = [false; 128];
+        raw.bytes()
+            .filter(|&b| b != b'-')
+            .for_each(|b| seen[usize::from(b)] = true);
+        if seen.iter().filter(|&&s| s).count() < MIN_DISTINCT_CHARS {
+            return Err(VisitorIdError::NotRandom);
         }
         Ok(VisitorId(raw.to_string()))
     }
@@ -233,8 +258,9 @@ impl Keyring {
     }
 
     /// The cookieless key for a connection on a site, under the salt of the current UTC day.
-    pub fn cookieless(&self, site: &str, ip: &str, user_agent: &str, now: SystemTime) -> VisitorKey {
+    pub fn cookieless(&self, site: &str, ip: Option<IpAddr>, user_agent: &str, now: SystemTime) -> VisitorKey {
         let day = utc_day(now);
+        let ip = ip.map(|a| a.to_string()).unwrap_or_default();
         let parts: [&[u8]; 3] = [site.as_bytes(), ip.as_bytes(), user_agent.as_bytes()];
         let held = self
             .salts
@@ -295,19 +321,33 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn visitor_ids_are_parsed() {
-        assert!(VisitorId::parse("v-123e4567").is_ok());
+    fn visitor_ids_must_be_unguessable() {
+        assert!(VisitorId::parse("f3b1c9e0-7a4d-4c1e-9a55-1d2e3f4a5b6c").is_ok());
+        assert!(VisitorId::parse("F3B1C9E0-7A4D-4C1E-9A55-1D2E3F4A5B6C").is_ok());
+        assert!(VisitorId::parse("q7Vh2LxN0pRk-3sTz_9WfA").is_ok());
         assert_eq!(VisitorId::parse(""), Err(VisitorIdError::Empty));
+        assert_eq!(VisitorId::parse("1"), Err(VisitorIdError::TooShort));
+        assert_eq!(VisitorId::parse("q7Vh2LxN0pRk-3sTz_9Wf"), Err(VisitorIdError::TooShort));
         assert_eq!(VisitorId::parse(&"a".repeat(1024)), Err(VisitorIdError::TooLong));
         assert_eq!(VisitorId::parse("a b"), Err(VisitorIdError::BadCharacters));
-        assert!(!format!("{:?}", VisitorId::parse("secret-id").unwrap()).contains("secret"));
+        assert_eq!(
+            VisitorId::parse("jane.doe@example.com-0123456789"),
+            Err(VisitorIdError::BadCharacters)
+        );
+        assert_eq!(
+            VisitorId::parse("00000000-0000-0000-0000-000000000000"),
+            Err(VisitorIdError::NotRandom)
+        );
+        assert_eq!(VisitorId::parse(&"ab".repeat(20)), Err(VisitorIdError::NotRandom));
+        let id = VisitorId::parse("secretsecret-q7Vh2LxN0pRk").unwrap();
+        assert!(!format!("{id:?}").contains("secret"));
     }
 
     #[test]
     fn keys_are_stable_per_site_and_salt_changes_daily() {
         let now = UNIX_EPOCH + Duration::from_secs(1_795_390_200);
         let ring = Keyring::new(Secret::from_bytes([7; 32]), now);
-        let id = VisitorId::parse("abc").unwrap();
+        let id = VisitorId::parse("f3b1c9e0-7a4d-4c1e-9a55-1d2e3f4a5b6c").unwrap();
         assert_eq!(
             ring.first_party("bank.example", &id),
             ring.first_party("bank.example", &id)
@@ -316,9 +356,10 @@ mod tests {
             ring.first_party("bank.example", &id),
             ring.first_party("other.example", &id)
         );
-        let today = ring.cookieless("s", "203.0.113.7", "UA", now);
-        assert_eq!(today, ring.cookieless("s", "203.0.113.7", "UA", now));
-        let tomorrow = ring.cookieless("s", "203.0.113.7", "UA", now + Duration::from_secs(86_400));
+        let ip = "203.0.113.7".parse().ok();
+        let today = ring.cookieless("s", ip, "UA", now);
+        assert_eq!(today, ring.cookieless("s", ip, "UA", now));
+        let tomorrow = ring.cookieless("s", ip, "UA", now + Duration::from_secs(86_400));
         assert_ne!(today, tomorrow);
         assert_eq!(tomorrow.kind(), KeyKind::Cookieless);
     }

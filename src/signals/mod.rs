@@ -9,6 +9,7 @@ pub mod clock;
 pub mod device;
 pub mod locale;
 pub mod pii;
+pub mod warnings;
 pub mod web;
 
 use std::time::SystemTime;
@@ -20,6 +21,7 @@ pub use clock::LocalTime;
 pub use device::DeviceClass;
 pub use locale::Country;
 pub use pii::PiiKind;
+pub use warnings::cap_warnings;
 pub use web::{Campaign, PageUrl, ReferrerKind};
 
 use crate::config::{PiiPolicy, Settings};

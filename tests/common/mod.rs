@@ -20,7 +20,22 @@ pub struct TestApp {
 }
 
 /// The token the test servers accept with every scope.
-pub const ADMIN_TOKEN: &str = "test-admin-token-5b1f";
+pub const ADMIN_TOKEN: &str = "test-admin-token-5b1f-9c2e7a40d3b86f15";
+
+/// A valid visitor id (a UUID) derived from `label`: the same label gives the same id, different
+/// labels give unrelated ids, as `crypto.randomUUID()` would.
+pub fn vid(label: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = hex::encode(Sha256::digest(label.as_bytes()));
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
 
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,12 +45,14 @@ pub fn example_rules() -> PathBuf {
     manifest_dir().join("segment_rules")
 }
 
-/// Test settings: embedded defaults, random port, one worker, the shipped rules.
+/// Test settings: embedded defaults, random port, one worker, the shipped rules. Rate limits are
+/// off (every test client is the same loopback network); the tests of the limits turn them on.
 pub fn test_settings() -> Settings {
     let mut s = Settings::defaults().expect("defaults load");
     s.server.port = 0;
     s.server.workers = 1;
     s.rules.dir = example_rules();
+    s.limits.enabled = false;
     s
 }
 

@@ -28,6 +28,8 @@ impl Server {
             .env("PERSONIFY__RULES__DIR", example_rules())
             .env("RUST_LOG", "debug")
             .env("PERSONIFY__STORE__URL", store)
+            // Every test client is the same loopback network; the limits have their own tests.
+            .env("PERSONIFY__LIMITS__ENABLED", "false")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

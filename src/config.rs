@@ -68,6 +68,9 @@ pub struct StoreSettings {
 pub struct RulesSettings {
     /// Directory holding `*.toml` segment rules.
     pub dir: PathBuf,
+    /// Phrases content shown to sensitive segments must not contain.
+    #[serde(default)]
+    pub tone: crate::rules::ToneLists,
 }
 
 /// What to do with a signal value that looks like personal data.

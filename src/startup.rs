@@ -147,7 +147,7 @@ impl Application {
     /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
     /// picks a free port) and prepares the server.
     pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-        let ruleset = rules::load_dir(&settings.rules.dir)?;
+        let ruleset = rules::load_dir_with(&settings.rules.dir, &rules::LoadOptions::from_settings(settings))?.rules;
         let rules = Arc::new(ArcSwap::from_pointee(ruleset));
         let store = store::open(&settings.store.url).await?;
         let now = SystemTime::now();

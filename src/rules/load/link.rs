@@ -54,13 +54,13 @@ impl Raw {
             let slot_i = slot_index.get(slot_id).copied();
             if slot_i.is_none() && !self.broken.contains(&format!("slot:{slot_id}")) {
                 let mut e = slot_loc.err(ErrorKind::UnknownReference, format!("unknown slot `{slot_id}`"));
-                e.suggestion = closest(slot_id, slot_index.keys().map(String::as_str));
+                e.suggestion = closest(slot_id, slot_index.keys().map(String::as_str).chain(broken_ids(&self.broken, "slot")));
                 errors.push(e);
             }
             let seg_i = seg_index.get(seg_id.as_str()).copied();
             if seg_i.is_none() && !self.broken.contains(&format!("segment:{seg_id}")) {
                 let mut e = seg_loc.err(ErrorKind::UnknownReference, format!("unknown segment `{seg_id}`"));
-                e.suggestion = closest(seg_id, seg_index.keys().copied());
+                e.suggestion = closest(seg_id, seg_index.keys().copied().chain(broken_ids(&self.broken, "segment")));
                 errors.push(e);
             }
             let Some(slot_i) = slot_i else {
@@ -106,6 +106,11 @@ impl Raw {
         slots.sort_by(|a, b| a.id.cmp(&b.id));
         (errors.len() == before).then_some(Linked { segments, slots, goals })
     }
+}
+
+/// Ids of sections of `kind` that had errors: still worth suggesting for a misspelt reference.
+fn broken_ids<'a>(broken: &'a HashSet<String>, kind: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    broken.iter().filter_map(move |b| b.strip_prefix(kind)?.strip_prefix(':'))
 }
 
 /// Merges each slot's defining `[[slot]]` (the one with `default`) with the ones adding variants.

@@ -166,7 +166,11 @@ pub fn check(settings: &Settings, dir: Option<&Path>, format: CheckFormat) -> Ex
             Ok(json) => drop(writeln!(std::io::stdout(), "{json}")),
             Err(e) => eprintln!("{e}"),
         }
-        return if loaded.is_some() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        return if loaded.is_some() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     print_diagnostics(&diagnostics);
     let Some(set) = loaded else {
@@ -220,7 +224,11 @@ fn print_taxonomy_names(settings: &Settings, set: &rules::RuleSet) {
             ("content_taxonomy", &s.content_taxonomy, &content),
         ] {
             for id in ids {
-                lines.push(format!("  {:<26} {kind} {id:>5}  {}", s.id, tax.name(id).unwrap_or("?")));
+                lines.push(format!(
+                    "  {:<26} {kind} {id:>5}  {}",
+                    s.id,
+                    tax.name(id).unwrap_or("?")
+                ));
             }
         }
     }

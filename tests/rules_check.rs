@@ -208,11 +208,23 @@ x = 1
     )];
     let errors = load_sources(&files).unwrap_err();
     for (kind, line, message) in [
-        (ErrorKind::Duplicate, 7, "duplicate segment id `a` (first defined at r.toml:2:1)"),
+        (
+            ErrorKind::Duplicate,
+            7,
+            "duplicate segment id `a` (first defined at r.toml:2:1)",
+        ),
         (ErrorKind::MissingKey, 12, "missing `id`"),
         (ErrorKind::MissingKey, 12, "missing `when`"),
-        (ErrorKind::UnknownReference, 17, "default variant `nope` is not a variant of slot `s`"),
-        (ErrorKind::MissingKey, 21, "a rule needs exactly one of `variant` or `experiment`"),
+        (
+            ErrorKind::UnknownReference,
+            17,
+            "default variant `nope` is not a variant of slot `s`",
+        ),
+        (
+            ErrorKind::MissingKey,
+            21,
+            "a rule needs exactly one of `variant` or `experiment`",
+        ),
         (ErrorKind::UnknownSection, 27, "unknown section `surprise`"),
     ] {
         assert!(
@@ -427,7 +439,10 @@ fn a_path_without_a_leading_slash_is_a_warning_that_does_not_fail_check() {
     assert!(stderr.contains(&format!("{file}:9:51: warning:")), "{stderr}");
 
     let loaded = personify::rules::load::load_sources_with(
-        &[("s.toml".into(), std::fs::read_to_string(dir.path().join("s.toml")).unwrap())],
+        &[(
+            "s.toml".into(),
+            std::fs::read_to_string(dir.path().join("s.toml")).unwrap(),
+        )],
         &LoadOptions::default(),
     )
     .unwrap();
@@ -466,8 +481,15 @@ fn a_campaign_file_adds_variants_to_a_slot_defined_elsewhere() {
         ("campaign.toml".into(), clash.into()),
     ])
     .unwrap_err();
-    let dup = errors.0.iter().find(|e| e.kind == ErrorKind::Duplicate).expect("a duplicate");
-    assert_eq!((dup.file.as_str(), dup.span.as_ref().unwrap().line), ("campaign.toml", 3));
+    let dup = errors
+        .0
+        .iter()
+        .find(|e| e.kind == ErrorKind::Duplicate)
+        .expect("a duplicate");
+    assert_eq!(
+        (dup.file.as_str(), dup.span.as_ref().unwrap().line),
+        ("campaign.toml", 3)
+    );
     assert!(
         dup.message
             .starts_with("duplicate variant id `generic` in slot `hero` (first defined at base.toml:9:"),
@@ -510,7 +532,11 @@ fn goals_are_declared_globally_or_per_experiment_and_nothing_else_is_known() {
 
     let bad = format!("{GOALS}\n[[goal]]\nid = \"signup\"\n\n[[goal]]\nid = \"Sign Up\"\n");
     let errors = load_sources(&[("g.toml".into(), bad)]).unwrap_err();
-    let kinds: Vec<(ErrorKind, usize)> = errors.0.iter().map(|e| (e.kind, e.span.as_ref().unwrap().line)).collect();
+    let kinds: Vec<(ErrorKind, usize)> = errors
+        .0
+        .iter()
+        .map(|e| (e.kind, e.span.as_ref().unwrap().line))
+        .collect();
     assert_eq!(kinds, [(ErrorKind::Duplicate, 23), (ErrorKind::BadId, 26)], "{errors}");
 }
 
@@ -550,7 +576,11 @@ fn content_a_sensitive_segment_receives_must_not_celebrate_or_sell() {
     assert_eq!(e.kind, ErrorKind::Tone);
     let span = e.span.as_ref().unwrap();
     assert_eq!((span.line, span.col), (13, 24), "{errors}");
-    assert!(e.message.contains("sensitive segment `bereavement_support` (life_event)"), "{errors}");
+    assert!(
+        e.message
+            .contains("sensitive segment `bereavement_support` (life_event)"),
+        "{errors}"
+    );
     assert!(e.message.ends_with("celebrates: \"congratulations\""), "{errors}");
 
     let errors = tone_errors("A limited time offer: 20% off", &defaults).unwrap_err();
@@ -565,7 +595,10 @@ fn content_a_sensitive_segment_receives_must_not_celebrate_or_sell() {
         ..LoadOptions::default()
     };
     tone_errors("Congratulations", &custom).expect("celebration list emptied");
-    assert_eq!(tone_errors("Apply today", &custom).unwrap_err().0[0].kind, ErrorKind::Tone);
+    assert_eq!(
+        tone_errors("Apply today", &custom).unwrap_err().0[0].kind,
+        ErrorKind::Tone
+    );
 }
 
 #[test]
@@ -573,12 +606,18 @@ fn check_refuses_a_celebrating_bereavement_variant_with_its_place() {
     let dir = tempfile::tempdir().unwrap();
     write_rules(
         dir.path(),
-        &[("b.toml", &BEREAVEMENT.replace("HEADLINE", "Congratulations on your recent loss"))],
+        &[(
+            "b.toml",
+            &BEREAVEMENT.replace("HEADLINE", "Congratulations on your recent loss"),
+        )],
     );
     let (ok, _, stderr) = check(dir.path());
     assert!(!ok);
     let file = dir.path().join("b.toml").display().to_string();
-    assert!(stderr.contains(&format!("{file}:13:24: variant `bereavement_help`")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:13:24: variant `bereavement_help`")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -594,19 +633,28 @@ fn serve_refuses_an_unknown_taxonomy_id_with_the_same_message_as_check() {
     let (ok, _, check_err) = check(dir.path());
     assert!(!ok);
     let message = check_err.lines().next().unwrap().to_string();
-    assert!(message.ends_with("audience_taxonomy id \"99999\" of segment `x` is not in the IAB Audience Taxonomy 1.1"), "{message}");
+    assert!(
+        message.ends_with("audience_taxonomy id \"99999\" of segment `x` is not in the IAB Audience Taxonomy 1.1"),
+        "{message}"
+    );
 
     let data = tempfile::tempdir().unwrap();
     let serve = Command::new(env!("CARGO_BIN_EXE_personify"))
         .args(["--config", manifest_dir().join("config").to_str().unwrap(), "serve"])
         .env("PERSONIFY__SERVER__PORT", "0")
         .env("PERSONIFY__RULES__DIR", dir.path())
-        .env("PERSONIFY__STORE__URL", format!("sqlite://{}/p.db", data.path().display()))
+        .env(
+            "PERSONIFY__STORE__URL",
+            format!("sqlite://{}/p.db", data.path().display()),
+        )
         .output()
         .expect("personify runs");
     assert!(!serve.status.success());
     let stderr = String::from_utf8_lossy(&serve.stderr);
-    assert!(stderr.lines().any(|l| l == message), "serve said:\n{stderr}\ncheck said: {message}");
+    assert!(
+        stderr.lines().any(|l| l == message),
+        "serve said:\n{stderr}\ncheck said: {message}"
+    );
 }
 
 #[tokio::test]

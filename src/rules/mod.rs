@@ -215,10 +215,13 @@ impl RuleSet {
             .iter()
             .enumerate()
             .flat_map(|(si, slot)| {
-                slot.rules.iter().enumerate().filter_map(move |(ri, r)| match &r.action {
-                    Action::Experiment(e) => Some((e.id.clone(), (si, ri))),
-                    Action::Variant(_) => None,
-                })
+                slot.rules
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(ri, r)| match &r.action {
+                        Action::Experiment(e) => Some((e.id.clone(), (si, ri))),
+                        Action::Variant(_) => None,
+                    })
             })
             .collect();
         let index = SegmentIndex::build(segments.iter().map(|s| &s.when));
@@ -311,7 +314,10 @@ impl<'a> ExperimentRef<'a> {
     /// The variant ids of the arms, in order.
     pub fn arm_labels(&self) -> impl Iterator<Item = &'a str> + 'a {
         let slot = self.slot;
-        self.experiment.arms.iter().map(move |a| slot.variants[a.variant].id.as_str())
+        self.experiment
+            .arms
+            .iter()
+            .map(move |a| slot.variants[a.variant].id.as_str())
     }
 }
 

@@ -7,7 +7,8 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::diagnostic::{closest, ErrorKind, Severity};
-use super::read::{as_i64, type_name, FileCtx, Node};
+use super::read::{type_name, FileCtx, Node};
+use super::values::Values;
 use crate::rules::condition::{Condition, IntOp, Op, OpName, Test};
 use crate::signals::{SignalId, SignalKind};
 
@@ -37,7 +38,11 @@ impl FileCtx<'_> {
     pub(super) fn condition(&mut self, node: &Node<'_>, depth: usize) -> Option<Condition> {
         let span = node.span();
         if depth > MAX_DEPTH {
-            self.err(span, ErrorKind::WrongType, format!("condition nested deeper than {MAX_DEPTH} levels"));
+            self.err(
+                span,
+                ErrorKind::WrongType,
+                format!("condition nested deeper than {MAX_DEPTH} levels"),
+            );
             return None;
         }
         let Some(t) = node.get_ref().as_table() else {
@@ -66,14 +71,22 @@ impl FileCtx<'_> {
             Combinator::Not => Some(Condition::Not(Box::new(self.condition(inner, depth + 1)?))),
             Combinator::All | Combinator::Any => {
                 let Some(items) = inner.get_ref().as_array() else {
-                    self.err(inner.span(), ErrorKind::WrongType, format!("`{key}` must be an array of conditions"));
+                    self.err(
+                        inner.span(),
+                        ErrorKind::WrongType,
+                        format!("`{key}` must be an array of conditions"),
+                    );
                     return None;
                 };
                 let children: Vec<Option<Condition>> = items.iter().map(|c| self.condition(c, depth + 1)).collect();
                 let children: Vec<Condition> = children.into_iter().collect::<Option<_>>()?;
                 match combinator {
                     Combinator::Any if children.is_empty() => {
-                        self.err(inner.span(), ErrorKind::InvalidValue, "`any` with no conditions never matches");
+                        self.err(
+                            inner.span(),
+                            ErrorKind::InvalidValue,
+                            "`any` with no conditions never matches",
+                        );
                         None
                     }
                     Combinator::Any => Some(Condition::Any(children)),
@@ -165,7 +178,10 @@ impl FileCtx<'_> {
             self.err(
                 op_at.clone(),
                 ErrorKind::OpNotApplicable,
-                format!("op `{name}` does not apply to {sig} (use one of: {})", allowed.join(", ")),
+                format!(
+                    "op `{name}` does not apply to {sig} (use one of: {})",
+                    allowed.join(", ")
+                ),
             );
             return None;
         }
@@ -174,7 +190,11 @@ impl FileCtx<'_> {
                 None => Some(Op::Exists(true)),
                 Some(DeValue::Boolean(b)) => Some(Op::Exists(*b)),
                 Some(other) => {
-                    self.err(at, ErrorKind::WrongType, format!("`exists` takes true or false, not {}", type_name(other)));
+                    self.err(
+                        at,
+                        ErrorKind::WrongType,
+                        format!("`exists` takes true or false, not {}", type_name(other)),
+                    );
                     None
                 }
             };
@@ -202,7 +222,11 @@ impl FileCtx<'_> {
             (K::Int { min, max }, O::Between) => {
                 let b = values.ints(self, min, max, Some(2))?;
                 if b[0] > b[1] {
-                    self.err(values.at, ErrorKind::InvalidValue, format!("`between` bounds are inverted: [{}, {}]", b[0], b[1]));
+                    self.err(
+                        values.at,
+                        ErrorKind::InvalidValue,
+                        format!("`between` bounds are inverted: [{}, {}]", b[0], b[1]),
+                    );
                     return None;
                 }
                 Op::Between(b[0], b[1])
@@ -222,146 +246,13 @@ impl FileCtx<'_> {
             | (K::Text | K::Enum(_) | K::Bool | K::TextList, O::Gt | O::Gte | O::Lt | O::Lte | O::Between)
             | (K::Bool, O::In | O::NotIn)
             | (K::TextList, O::Eq | O::Ne) => {
-                self.err(op_at.clone(), ErrorKind::OpNotApplicable, format!("op `{name}` does not apply to {sig}"));
+                self.err(
+                    op_at.clone(),
+                    ErrorKind::OpNotApplicable,
+                    format!("op `{name}` does not apply to {sig}"),
+                );
                 return None;
             }
         })
     }
-}
-
-/// The `value` of one test, read as the operator needs it.
-struct Values<'v, 'i> {
-    signal: SignalId,
-    op: OpName,
-    v: &'v DeValue<'i>,
-    at: Range<usize>,
-}
-
-impl Values<'_, '_> {
-    fn one(&self, file: &mut FileCtx<'_>) -> Option<String> {
-        match self.v {
-            DeValue::String(s) => {
-                let s = self.signal.normalise(s);
-                check_enum(file, self.signal, &s, &self.at).then_some(s)
-            }
-            other => {
-                file.err(
-                    self.at.clone(),
-                    ErrorKind::WrongType,
-                    format!("op `{}` on {} needs a string value, not {}", self.op.name(), self.signal.name(), type_name(other)),
-                );
-                None
-            }
-        }
-    }
-
-    fn many(&self, file: &mut FileCtx<'_>) -> Option<Vec<String>> {
-        let (op, sig) = (self.op.name(), self.signal.name());
-        let Some(items) = self.v.as_array().filter(|a| !a.is_empty()) else {
-            file.err(self.at.clone(), ErrorKind::WrongType, format!("op `{op}` on {sig} needs a non-empty array of strings"));
-            return None;
-        };
-        let mut out = Vec::new();
-        for item in items {
-            match item.get_ref().as_str() {
-                Some(s) => {
-                    let s = self.signal.normalise(s);
-                    if check_enum(file, self.signal, &s, &item.span()) {
-                        out.push(s);
-                    }
-                }
-                None => file.err(
-                    item.span(),
-                    ErrorKind::WrongType,
-                    format!("op `{op}` on {sig} needs strings, not {}", type_name(item.get_ref())),
-                ),
-            }
-        }
-        (out.len() == items.len()).then_some(out)
-    }
-
-    fn regex(&self, file: &mut FileCtx<'_>) -> Option<Op> {
-        let pattern = self.one(file)?;
-        match regex::RegexBuilder::new(&pattern).size_limit(1 << 20).build() {
-            Ok(re) => Some(Op::Matches(re)),
-            Err(e) => {
-                let msg = e.to_string();
-                let last = msg.lines().last().unwrap_or("invalid").trim();
-                file.err(self.at.clone(), ErrorKind::InvalidValue, format!("bad regex for {}: {last}", self.signal.name()));
-                None
-            }
-        }
-    }
-
-    fn boolean(&self, file: &mut FileCtx<'_>) -> Option<bool> {
-        match self.v {
-            DeValue::Boolean(b) => Some(*b),
-            other => {
-                file.err(
-                    self.at.clone(),
-                    ErrorKind::WrongType,
-                    format!("op `{}` on {} needs true or false, not {}", self.op.name(), self.signal.name(), type_name(other)),
-                );
-                None
-            }
-        }
-    }
-
-    fn int(&self, file: &mut FileCtx<'_>, min: i64, max: i64, v: &DeValue<'_>, at: Range<usize>) -> Option<i64> {
-        let sig = self.signal.name();
-        match as_i64(v) {
-            Some(i) if (min..=max).contains(&i) => Some(i),
-            Some(i) => {
-                file.err(at, ErrorKind::InvalidValue, format!("{sig} is between {min} and {max}; {i} can never match"));
-                None
-            }
-            None => {
-                file.err(
-                    at,
-                    ErrorKind::WrongType,
-                    format!("op `{}` on {sig} needs an integer, not {}", self.op.name(), type_name(v)),
-                );
-                None
-            }
-        }
-    }
-
-    fn ints(&self, file: &mut FileCtx<'_>, min: i64, max: i64, exact: Option<usize>) -> Option<Vec<i64>> {
-        let items = self
-            .v
-            .as_array()
-            .filter(|a| !a.is_empty() && exact.is_none_or(|n| a.len() == n));
-        let Some(items) = items else {
-            let what = exact.map_or("a non-empty array of integers".to_string(), |n| format!("an array of {n} integers"));
-            file.err(
-                self.at.clone(),
-                ErrorKind::WrongType,
-                format!("op `{}` on {} needs {what}", self.op.name(), self.signal.name()),
-            );
-            return None;
-        };
-        let out: Vec<Option<i64>> = items
-            .iter()
-            .map(|i| self.int(file, min, max, i.get_ref(), i.span()))
-            .collect();
-        out.into_iter().collect()
-    }
-}
-
-/// Whether `value` is one of an enum signal's words; reports it (with the closest word) when not.
-fn check_enum(file: &mut FileCtx<'_>, signal: SignalId, value: &str, at: &Range<usize>) -> bool {
-    let SignalKind::Enum(words) = signal.kind() else {
-        return true;
-    };
-    if words.contains(&value) {
-        return true;
-    }
-    file.report(
-        at.clone(),
-        ErrorKind::InvalidValue,
-        Severity::Error,
-        format!("{} is one of {}; {value:?} can never match", signal.name(), words.join(", ")),
-        closest(value, words.iter().copied()),
-    );
-    false
 }

@@ -111,16 +111,28 @@ impl FileCtx<'_> {
             return None;
         }
         let Some(body) = node.get_ref().as_table() else {
-            self.err(node.span(), ErrorKind::WrongType, format!("variant `{id}` must be a table with `content`"));
+            self.err(
+                node.span(),
+                ErrorKind::WrongType,
+                format!("variant `{id}` must be a table with `content`"),
+            );
             return None;
         };
         self.known_keys(body, "a variant", &["content", "description"]);
         let Some(content) = body.get("content") else {
-            self.err(node.span(), ErrorKind::MissingKey, format!("variant `{id}` is missing `content`"));
+            self.err(
+                node.span(),
+                ErrorKind::MissingKey,
+                format!("variant `{id}` is missing `content`"),
+            );
             return None;
         };
         if content.get_ref().as_table().is_none() {
-            self.err(content.span(), ErrorKind::WrongType, format!("`content` of variant `{id}` must be a table"));
+            self.err(
+                content.span(),
+                ErrorKind::WrongType,
+                format!("`content` of variant `{id}` must be a table"),
+            );
             return None;
         }
         let mut texts = Vec::new();
@@ -133,7 +145,11 @@ impl FileCtx<'_> {
                 texts,
             }),
             Err(e) => {
-                self.err(content.span(), ErrorKind::WrongType, format!("content cannot be served as JSON: {e}"));
+                self.err(
+                    content.span(),
+                    ErrorKind::WrongType,
+                    format!("content cannot be served as JSON: {e}"),
+                );
                 None
             }
         }
@@ -141,7 +157,11 @@ impl FileCtx<'_> {
 
     /// A table as JSON (for the version hash: no checks).
     pub(super) fn json_table(&mut self, t: &DeTable<'_>) -> serde_json::Value {
-        serde_json::Value::Object(t.iter().map(|(k, v)| (k.get_ref().to_string(), self.json(v, None))).collect())
+        serde_json::Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.get_ref().to_string(), self.json(v, None)))
+                .collect(),
+        )
     }
 
     /// TOML as JSON; with `texts`, flags identity placeholders and collects every string.

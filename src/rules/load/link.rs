@@ -42,7 +42,8 @@ impl Raw {
         let seg_index: HashMap<&str, usize> = segments.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
 
         let mut slots = build_slots(self.slots, errors);
-        let slot_index: HashMap<String, usize> = slots.iter().enumerate().map(|(i, s)| (s.slot.id.clone(), i)).collect();
+        let slot_index: HashMap<String, usize> =
+            slots.iter().enumerate().map(|(i, s)| (s.slot.id.clone(), i)).collect();
         let goals = link_goals(self.goals, errors);
 
         let mut experiment_ids: HashMap<String, Loc> = HashMap::new();
@@ -54,13 +55,22 @@ impl Raw {
             let slot_i = slot_index.get(slot_id).copied();
             if slot_i.is_none() && !self.broken.contains(&format!("slot:{slot_id}")) {
                 let mut e = slot_loc.err(ErrorKind::UnknownReference, format!("unknown slot `{slot_id}`"));
-                e.suggestion = closest(slot_id, slot_index.keys().map(String::as_str).chain(broken_ids(&self.broken, "slot")));
+                e.suggestion = closest(
+                    slot_id,
+                    slot_index
+                        .keys()
+                        .map(String::as_str)
+                        .chain(broken_ids(&self.broken, "slot")),
+                );
                 errors.push(e);
             }
             let seg_i = seg_index.get(seg_id.as_str()).copied();
             if seg_i.is_none() && !self.broken.contains(&format!("segment:{seg_id}")) {
                 let mut e = seg_loc.err(ErrorKind::UnknownReference, format!("unknown segment `{seg_id}`"));
-                e.suggestion = closest(seg_id, seg_index.keys().copied().chain(broken_ids(&self.broken, "segment")));
+                e.suggestion = closest(
+                    seg_id,
+                    seg_index.keys().copied().chain(broken_ids(&self.broken, "segment")),
+                );
                 errors.push(e);
             }
             let Some(slot_i) = slot_i else {
@@ -110,7 +120,9 @@ impl Raw {
 
 /// Ids of sections of `kind` that had errors: still worth suggesting for a misspelt reference.
 fn broken_ids<'a>(broken: &'a HashSet<String>, kind: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    broken.iter().filter_map(move |b| b.strip_prefix(kind)?.strip_prefix(':'))
+    broken
+        .iter()
+        .filter_map(move |b| b.strip_prefix(kind)?.strip_prefix(':'))
 }
 
 /// Merges each slot's defining `[[slot]]` (the one with `default`) with the ones adding variants.
@@ -132,7 +144,10 @@ fn build_slots(raw: Vec<RawSlot>, errors: &mut Vec<RuleError>) -> Vec<Building> 
             if let Some(first) = base {
                 errors.push(extra.loc.err(
                     ErrorKind::Duplicate,
-                    format!("duplicate slot id `{id}` (first defined at {}); a [[slot]] without `default` adds variants", first.loc.at()),
+                    format!(
+                        "duplicate slot id `{id}` (first defined at {}); a [[slot]] without `default` adds variants",
+                        first.loc.at()
+                    ),
                 ));
             }
         }
@@ -156,7 +171,11 @@ fn build_slots(raw: Vec<RawSlot>, errors: &mut Vec<RuleError>) -> Vec<Building> 
                 if let Some(first) = variant_locs.get(&v.id) {
                     errors.push(v.loc.err(
                         ErrorKind::Duplicate,
-                        format!("duplicate variant id `{}` in slot `{id}` (first defined at {})", v.id, first.at()),
+                        format!(
+                            "duplicate variant id `{}` in slot `{id}` (first defined at {})",
+                            v.id,
+                            first.at()
+                        ),
                     ));
                     continue;
                 }
@@ -167,7 +186,10 @@ fn build_slots(raw: Vec<RawSlot>, errors: &mut Vec<RuleError>) -> Vec<Building> 
         let default = default_ref.and_then(|(d, loc)| {
             let found = variants.iter().position(|v| v.id == d);
             if found.is_none() {
-                let mut e = loc.err(ErrorKind::UnknownReference, format!("default variant `{d}` is not a variant of slot `{id}`"));
+                let mut e = loc.err(
+                    ErrorKind::UnknownReference,
+                    format!("default variant `{d}` is not a variant of slot `{id}`"),
+                );
                 e.suggestion = closest(&d, variants.iter().map(|v| v.id.as_str()));
                 errors.push(e);
             }
@@ -194,7 +216,10 @@ fn link_goals(raw: Vec<(String, Loc)>, errors: &mut Vec<RuleError>) -> Vec<Strin
     let mut seen: HashMap<&str, &Loc> = HashMap::new();
     for (id, loc) in &raw {
         if let Some(first) = seen.insert(id, loc) {
-            errors.push(loc.err(ErrorKind::Duplicate, format!("duplicate goal id `{id}` (first defined at {})", first.at())));
+            errors.push(loc.err(
+                ErrorKind::Duplicate,
+                format!("duplicate goal id `{id}` (first defined at {})", first.at()),
+            ));
         }
     }
     let mut goals: Vec<String> = raw.into_iter().map(|(id, _)| id).collect();
@@ -206,7 +231,10 @@ fn link_goals(raw: Vec<(String, Loc)>, errors: &mut Vec<RuleError>) -> Vec<Strin
 fn variant_index(slot: &Slot, name: &str, loc: &Loc, errors: &mut Vec<RuleError>) -> Option<usize> {
     let i = slot.variants.iter().position(|v| v.id == name);
     if i.is_none() {
-        let mut e = loc.err(ErrorKind::UnknownReference, format!("unknown variant `{name}` in slot `{}`", slot.id));
+        let mut e = loc.err(
+            ErrorKind::UnknownReference,
+            format!("unknown variant `{name}` in slot `{}`", slot.id),
+        );
         e.suggestion = closest(name, slot.variants.iter().map(|v| v.id.as_str()));
         errors.push(e);
     }
@@ -226,16 +254,25 @@ fn experiment(slot: &Slot, raw: RawExperiment, errors: &mut Vec<RuleError>) -> O
     let mut arms = Vec::new();
     for (v, loc, weight) in &raw.arms {
         if !names.insert(v.as_str()) {
-            errors.push(loc.err(ErrorKind::Duplicate, format!("variant `{v}` appears twice in experiment `{id}`")));
+            errors.push(loc.err(
+                ErrorKind::Duplicate,
+                format!("variant `{v}` appears twice in experiment `{id}`"),
+            ));
         }
         if let Some(variant) = variant_index(slot, v, loc, errors) {
-            arms.push(Arm { variant, weight: *weight });
+            arms.push(Arm {
+                variant,
+                weight: *weight,
+            });
         }
     }
     let mut goals: Vec<String> = Vec::new();
     for (goal, loc) in raw.goals {
         if goals.contains(&goal) {
-            errors.push(loc.err(ErrorKind::Duplicate, format!("goal `{goal}` appears twice in experiment `{id}`")));
+            errors.push(loc.err(
+                ErrorKind::Duplicate,
+                format!("goal `{goal}` appears twice in experiment `{id}`"),
+            ));
         } else {
             goals.push(goal);
         }
@@ -250,7 +287,11 @@ fn experiment(slot: &Slot, raw: RawExperiment, errors: &mut Vec<RuleError>) -> O
             let v = &slot.variants[a.variant];
             render(&v.id, &v.content, Some((&id, &v.id)))
         })
-        .chain(std::iter::once(render(&default.id, &default.content, Some((&id, "holdout")))))
+        .chain(std::iter::once(render(
+            &default.id,
+            &default.content,
+            Some((&id, "holdout")),
+        )))
         .collect();
     Some(Experiment {
         rendered,

@@ -10,6 +10,7 @@ mod link;
 mod read;
 mod sections;
 mod taxonomy;
+mod values;
 mod version;
 
 use std::collections::BTreeMap;
@@ -110,9 +111,17 @@ pub fn load_sources_with(sources: &[(String, String)], options: &LoadOptions) ->
         }),
         _ => {
             // In file order, then by place, whichever phase found them.
-            let rank: std::collections::HashMap<&str, usize> =
-                sources.iter().enumerate().map(|(i, (name, _))| (name.as_str(), i)).collect();
-            errors.sort_by_key(|e| (rank.get(e.file.as_str()).copied(), e.span.as_ref().map(|s| s.bytes.start)));
+            let rank: std::collections::HashMap<&str, usize> = sources
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| (name.as_str(), i))
+                .collect();
+            errors.sort_by_key(|e| {
+                (
+                    rank.get(e.file.as_str()).copied(),
+                    e.span.as_ref().map(|s| s.bytes.start),
+                )
+            });
             errors.extend(warnings);
             Err(LoadErrors(errors))
         }

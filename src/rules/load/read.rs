@@ -233,7 +233,11 @@ impl FileCtx<'_> {
             return Some(Vec::new());
         };
         let Some(items) = v.get_ref().as_array() else {
-            self.err(v.span(), ErrorKind::WrongType, format!("`{key}` must be an array of ids"));
+            self.err(
+                v.span(),
+                ErrorKind::WrongType,
+                format!("`{key}` must be an array of ids"),
+            );
             return None;
         };
         let mut out = Vec::new();

@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use super::content::RawVariant;
 use super::diagnostic::{closest, ErrorKind, Severity};
-use super::read::{type_name, FileCtx, Loc, Node};
+use super::read::{FileCtx, Loc, Node};
 use super::taxonomy::Taxonomies;
 use crate::rules::{Segment, SENSITIVE_CATEGORIES};
 
@@ -94,7 +94,11 @@ impl FileCtx<'_> {
         }
     }
 
-    fn array_of_tables<'t, 'i>(&mut self, key: &str, value: &'t Node<'i>) -> Option<Vec<(&'t DeTable<'i>, Range<usize>)>> {
+    fn array_of_tables<'t, 'i>(
+        &mut self,
+        key: &str,
+        value: &'t Node<'i>,
+    ) -> Option<Vec<(&'t DeTable<'i>, Range<usize>)>> {
         if !SECTIONS.contains(&key) {
             let suggestion = closest(key, SECTIONS);
             self.report(
@@ -107,14 +111,22 @@ impl FileCtx<'_> {
             return None;
         }
         let Some(items) = value.get_ref().as_array() else {
-            self.err(value.span(), ErrorKind::WrongType, format!("`{key}` must be an array of tables: write [[{key}]]"));
+            self.err(
+                value.span(),
+                ErrorKind::WrongType,
+                format!("`{key}` must be an array of tables: write [[{key}]]"),
+            );
             return None;
         };
         let mut out = Vec::new();
         for item in items {
             match item.get_ref().as_table() {
                 Some(t) => out.push((t, item.span())),
-                None => self.err(item.span(), ErrorKind::WrongType, format!("each `{key}` must be a table")),
+                None => self.err(
+                    item.span(),
+                    ErrorKind::WrongType,
+                    format!("each `{key}` must be a table"),
+                ),
             }
         }
         Some(out)
@@ -134,7 +146,10 @@ impl FileCtx<'_> {
         let keys_ok = self.known_keys(t, "[[segment]]", KEYS);
         let id = self.id(t, "id", span);
         let name = self.string(t, "name", span, true);
-        let description = self.string(t, "description", span, false).map(|d| d.0).unwrap_or_default();
+        let description = self
+            .string(t, "description", span, false)
+            .map(|d| d.0)
+            .unwrap_or_default();
         let priority = match t.get("priority") {
             None => Some(0),
             Some(_) => self.integer(t, "priority").map(|p| p.0),
@@ -146,7 +161,10 @@ impl FileCtx<'_> {
                     at,
                     ErrorKind::InvalidValue,
                     Severity::Error,
-                    format!("`sensitive` {c:?} is not a known category (one of: {})", SENSITIVE_CATEGORIES.join(", ")),
+                    format!(
+                        "`sensitive` {c:?} is not a known category (one of: {})",
+                        SENSITIVE_CATEGORIES.join(", ")
+                    ),
                     suggestion,
                 );
                 None
@@ -159,7 +177,11 @@ impl FileCtx<'_> {
         let when = match t.get("when") {
             Some(w) => self.condition(w, 0),
             None => {
-                self.err(span.clone(), ErrorKind::MissingKey, "missing `when` (a segment needs a condition)");
+                self.err(
+                    span.clone(),
+                    ErrorKind::MissingKey,
+                    "missing `when` (a segment needs a condition)",
+                );
                 None
             }
         };
@@ -185,40 +207,6 @@ impl FileCtx<'_> {
         })
     }
 
-    /// Taxonomy ids, checked against the IAB files when they are given.
-    fn taxonomy_ids(
-        &mut self,
-        t: &DeTable<'_>,
-        key: &str,
-        segment: Option<&str>,
-        taxonomies: Option<&Taxonomies>,
-    ) -> Option<Vec<String>> {
-        let Some(v) = t.get(key) else { return Some(Vec::new()) };
-        let Some(items) = v.get_ref().as_array() else {
-            self.err(v.span(), ErrorKind::WrongType, format!("`{key}` must be an array of taxonomy ids"));
-            return None;
-        };
-        let mut out = Vec::new();
-        for item in items {
-            let id = match item.get_ref() {
-                DeValue::String(s) => s.to_string(),
-                DeValue::Integer(i) => i.as_str().to_string(),
-                other => {
-                    self.err(item.span(), ErrorKind::WrongType, format!("`{key}` entries must be ids, not {}", type_name(other)));
-                    continue;
-                }
-            };
-            if !id.bytes().all(|b| b.is_ascii_alphanumeric()) || !(1..=16).contains(&id.len()) {
-                self.err(item.span(), ErrorKind::InvalidValue, format!("`{key}` entry {id:?} is not a taxonomy id"));
-            } else if let Some(message) = taxonomies.and_then(|tx| tx.missing(key, &id, segment.unwrap_or("?"))) {
-                self.err(item.span(), ErrorKind::UnknownTaxonomyId, message);
-            } else {
-                out.push(id);
-            }
-        }
-        (out.len() == items.len()).then_some(out)
-    }
-
     fn slot(&mut self, t: &DeTable<'_>, span: &Range<usize>) -> Option<RawSlot> {
         let keys_ok = self.known_keys(t, "[[slot]]", &["id", "description", "default", "variants"]);
         let id = self.id(t, "id", span);
@@ -226,7 +214,11 @@ impl FileCtx<'_> {
         let default = self.string(t, "default", span, false).map(|(d, at)| (d, self.loc(&at)));
         let mut variants = Vec::new();
         match t.get("variants").map(|v| (v.get_ref().as_table(), v.span())) {
-            None => self.err(span.clone(), ErrorKind::MissingKey, "missing `variants` (add [slot.variants.<id>] tables)"),
+            None => self.err(
+                span.clone(),
+                ErrorKind::MissingKey,
+                "missing `variants` (add [slot.variants.<id>] tables)",
+            ),
             Some((None, at)) => self.err(at, ErrorKind::WrongType, "`variants` must be a table of variant tables"),
             Some((Some(vt), at)) => {
                 for (vid, node) in vt.iter() {
@@ -263,7 +255,11 @@ impl FileCtx<'_> {
         let segment = self.string(t, "segment", span, true).map(|(s, at)| (s, self.loc(&at)));
         let action = match (t.get("variant"), t.get("experiment")) {
             (Some(_), Some(_)) | (None, None) => {
-                self.err(span.clone(), ErrorKind::MissingKey, "a rule needs exactly one of `variant` or `experiment`");
+                self.err(
+                    span.clone(),
+                    ErrorKind::MissingKey,
+                    "a rule needs exactly one of `variant` or `experiment`",
+                );
                 None
             }
             (Some(_), None) => self
@@ -284,7 +280,11 @@ impl FileCtx<'_> {
     fn experiment(&mut self, node: &Node<'_>) -> Option<RawExperiment> {
         let span = node.span();
         let Some(t) = node.get_ref().as_table() else {
-            self.err(span, ErrorKind::WrongType, "`experiment` must be a table with `id`, `holdout_percent` and `arms`");
+            self.err(
+                span,
+                ErrorKind::WrongType,
+                "`experiment` must be a table with `id`, `holdout_percent` and `arms`",
+            );
             return None;
         };
         let keys_ok = self.known_keys(t, "an experiment", &["id", "holdout_percent", "arms", "goals"]);
@@ -294,7 +294,11 @@ impl FileCtx<'_> {
             None => None,
             Some((h, _)) if (0..=90).contains(&h) => u32::try_from(h).ok(),
             Some((h, at)) => {
-                self.err(at, ErrorKind::InvalidValue, format!("`holdout_percent` must be between 0 and 90, not {h}"));
+                self.err(
+                    at,
+                    ErrorKind::InvalidValue,
+                    format!("`holdout_percent` must be between 0 and 90, not {h}"),
+                );
                 None
             }
         };
@@ -307,13 +311,21 @@ impl FileCtx<'_> {
         };
         let arms_loc = self.loc(&a.span());
         let Some(items) = a.get_ref().as_array().filter(|x| !x.is_empty()) else {
-            self.err(a.span(), ErrorKind::WrongType, "`arms` must be a non-empty array of { variant, weight }");
+            self.err(
+                a.span(),
+                ErrorKind::WrongType,
+                "`arms` must be a non-empty array of { variant, weight }",
+            );
             return None;
         };
         let mut arms = Vec::new();
         for item in items {
             let Some(arm) = item.get_ref().as_table() else {
-                self.err(item.span(), ErrorKind::WrongType, "each arm must be a table { variant, weight }");
+                self.err(
+                    item.span(),
+                    ErrorKind::WrongType,
+                    "each arm must be a table { variant, weight }",
+                );
                 continue;
             };
             self.known_keys(arm, "an arm", &["variant", "weight"]);
@@ -321,7 +333,11 @@ impl FileCtx<'_> {
             let weight = match self.integer(arm, "weight") {
                 Some((w, _)) if (1..=100).contains(&w) => u32::try_from(w).ok(),
                 Some((w, at)) => {
-                    self.err(at, ErrorKind::InvalidValue, format!("`weight` must be between 1 and 100, not {w}"));
+                    self.err(
+                        at,
+                        ErrorKind::InvalidValue,
+                        format!("`weight` must be between 1 and 100, not {w}"),
+                    );
                     None
                 }
                 None => {

@@ -37,7 +37,7 @@ pub struct Settings {
 pub struct RtbSettings {
     /// Provider name in `user.data`.
     pub provider_name: String,
-    /// IAB taxonomy files for `personify check`.
+    /// IAB taxonomy files segment taxonomy ids are verified against (check and startup).
     pub taxonomy_dir: PathBuf,
 }
 

@@ -235,6 +235,6 @@ pub fn closest<'a>(wrong: &str, known: impl IntoIterator<Item = &'a str>) -> Opt
         .into_iter()
         .map(|k| (strsim::damerau_levenshtein(wrong, k), k))
         .filter(|&(d, _)| d > 0 && d <= limit)
-        .min_by_key(|&(d, _)| d)
+        .min_by_key(|&(d, k)| (d, k))
         .map(|(_, k)| k.to_string())
 }

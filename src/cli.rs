@@ -419,7 +419,7 @@ fn reason_text(reason: &Reason<'_>, set: &rules::RuleSet) -> String {
                 segment.id,
                 experiment.id,
                 experiment.holdout_bp / 100,
-                arms.join("; ")
+                arms.join(", ")
             )
         }
     }

@@ -701,3 +701,22 @@ async fn an_undeclared_goal_is_a_400_naming_the_field_and_stores_nothing() {
     assert!(count("%mortgage_application%").await > 0);
     assert_eq!(count("%203-0-113-77%").await, 0);
 }
+
+#[test]
+fn the_default_a_sensitive_segments_holdout_sees_is_checked_too() {
+    let text = BEREAVEMENT
+        .replace("Banking that works around you", "Our best deals this week")
+        .replace("HEADLINE", "We're here to help")
+        .replace(
+            "variant = \"bereavement_help\"",
+            "experiment = { id = \"e\", holdout_percent = 10, arms = [{ variant = \"bereavement_help\", weight = 100 }] }",
+        );
+    let errors = load_sources(&[("b.toml".into(), text)]).unwrap_err();
+    let tone: Vec<(ErrorKind, usize)> = errors
+        .0
+        .iter()
+        .map(|e| (e.kind, e.span.as_ref().unwrap().line))
+        .collect();
+    assert_eq!(tone, [(ErrorKind::Tone, 11)], "{errors}");
+    assert!(errors.0[0].message.contains("variant `generic`"), "{errors}");
+}

@@ -199,3 +199,18 @@ impl FileCtx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ToneLists;
+
+    #[test]
+    fn phrases_match_as_whole_words_case_insensitively() {
+        let tone = ToneLists::default();
+        assert_eq!(tone.find("CONGRATULATIONS!"), Some(("celebrates", "congratulations")));
+        assert_eq!(tone.find("Party time 🎉"), Some(("celebrates", "🎉")));
+        assert_eq!(tone.find("Now 20% off"), Some(("sells", "% off")));
+        assert_eq!(tone.find("Help with dealing with an estate"), None);
+        assert_eq!(tone.find("Someone to talk to, when it suits you"), None);
+    }
+}

@@ -46,6 +46,8 @@ pub struct RuleSet {
     experiment_index: HashMap<String, (usize, usize)>,
     /// Conversion goals declared for every experiment and segment (`[[goal]]`), sorted.
     pub goals: Vec<String>,
+    /// Every goal any experiment declares, for events that name no experiment.
+    experiment_goals: std::collections::HashSet<String>,
     /// Which segments a page view could match, so most are never evaluated.
     index: SegmentIndex,
 }
@@ -224,6 +226,15 @@ impl RuleSet {
                     })
             })
             .collect();
+        let experiment_goals = slots
+            .iter()
+            .flat_map(|s| &s.rules)
+            .filter_map(|r| match &r.action {
+                Action::Experiment(e) => Some(e.goals.iter().cloned()),
+                Action::Variant(_) => None,
+            })
+            .flatten()
+            .collect();
         let index = SegmentIndex::build(segments.iter().map(|s| &s.when));
         RuleSet {
             version,
@@ -232,6 +243,7 @@ impl RuleSet {
             slot_index,
             experiment_index,
             goals,
+            experiment_goals,
             index,
         }
     }
@@ -254,7 +266,7 @@ impl RuleSet {
         self.goals.binary_search_by(|g| g.as_str().cmp(goal)).is_ok()
             || match experiment {
                 Some(id) => self.experiment(id).is_some_and(|e| declared(e.experiment)),
-                None => self.experiments().any(|(_, _, e)| declared(e)),
+                None => self.experiment_goals.contains(goal),
             }
     }
 

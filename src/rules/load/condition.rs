@@ -80,18 +80,20 @@ impl FileCtx<'_> {
                 };
                 let children: Vec<Option<Condition>> = items.iter().map(|c| self.condition(c, depth + 1)).collect();
                 let children: Vec<Condition> = children.into_iter().collect::<Option<_>>()?;
-                match combinator {
-                    Combinator::Any if children.is_empty() => {
-                        self.err(
-                            inner.span(),
-                            ErrorKind::InvalidValue,
-                            "`any` with no conditions never matches",
-                        );
-                        None
-                    }
-                    Combinator::Any => Some(Condition::Any(children)),
-                    Combinator::All | Combinator::Not => Some(Condition::All(children)),
+                let any = matches!(combinator, Combinator::Any);
+                if any && children.is_empty() {
+                    self.err(
+                        inner.span(),
+                        ErrorKind::InvalidValue,
+                        "`any` with no conditions never matches",
+                    );
+                    return None;
                 }
+                Some(if any {
+                    Condition::Any(children)
+                } else {
+                    Condition::All(children)
+                })
             }
         }
     }

@@ -24,7 +24,7 @@ const SALT_TASK_PERIOD: Duration = Duration::from_secs(60);
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// The rules directory has errors; each is `file:line: message`.
+    /// The rules directory has errors; each is `file:line:col: message`, as `personify check` prints.
     #[error("segment rules are invalid:\n{0}")]
     Rules(#[from] LoadErrors),
     /// The store could not be opened or read.

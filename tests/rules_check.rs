@@ -720,3 +720,32 @@ fn the_default_a_sensitive_segments_holdout_sees_is_checked_too() {
     assert_eq!(tone, [(ErrorKind::Tone, 11)], "{errors}");
     assert!(errors.0[0].message.contains("variant `generic`"), "{errors}");
 }
+
+#[test]
+fn json_output_of_a_valid_set_lists_only_its_warnings_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rules(
+        dir.path(),
+        &[(
+            "s.toml",
+            "[[segment]]\nid = \"savers\"\nname = \"Savers\"\nwhen = { signal = \"page.path\", op = \"starts_with\", value = \"savings\" }\n",
+        )],
+    );
+    let (ok, stdout, _) = check_with(dir.path(), &["--format", "json"]);
+    assert!(ok);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("only JSON on stdout");
+    assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json[0]["severity"], "warning");
+    assert_eq!(json[0]["kind"], "never_matches");
+    assert_eq!(json[0]["suggestion"], "/savings");
+}
+
+#[test]
+fn a_misspelt_key_gets_the_key_it_was_meant_to_be() {
+    let text = "[[segment]]\nid = \"a\"\nname = \"A\"\ndescripton = \"typo\"\nwhen = { signal = \"lang\", op = \"eq\", value = \"en\" }\n";
+    let errors = load_sources(&[("k.toml".into(), text.into())]).unwrap_err();
+    let e = &errors.0[0];
+    assert_eq!(e.kind, ErrorKind::UnknownKey);
+    assert_eq!(e.suggestion.as_deref(), Some("description"));
+    assert_eq!(e.span.as_ref().map(|s| (s.line, s.col)), Some((4, 1)));
+}

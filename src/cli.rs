@@ -1,5 +1,6 @@
 //! The `personify` command line: `serve` (default), `check [DIR]`, `explain --url URL …`.
 
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -11,7 +12,8 @@ use crate::consent::{ConsentInput, ConsentPolicy};
 use crate::decide::{decide, Reason};
 use crate::privacy::{Keyring, Secret, VisitorId};
 use crate::rtb::taxonomy::Taxonomy;
-use crate::rules::{self, Action};
+use crate::rules::load::{JsonDiagnostic, Severity};
+use crate::rules::{self, LoadOptions, RuleError};
 use crate::signals::{PageView, RequestMeta, SessionSummary, SignalExtractor};
 
 /// personify: privacy-first personification segment server.
@@ -31,10 +33,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server.
     Serve,
-    /// Validate segment rules; prints `file:line: message` for every problem and exits non-zero.
+    /// Validate segment rules; prints `file:line:col: message` for every problem and exits non-zero
+    /// on errors (warnings alone pass).
     Check {
         /// Rules directory (default: rules.dir from configuration).
         dir: Option<PathBuf>,
+        /// `text` (with a code frame on a terminal) or `json` (an array, for editors and CI).
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
     },
     /// Show what a page view would get, and why.
     Explain(Box<ExplainArgs>),
@@ -49,6 +55,15 @@ pub enum Command {
         /// Output directory (created; existing `.toml` files of the same names are replaced).
         dir: PathBuf,
     },
+}
+
+/// How `check` prints diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// `file:line:col: message`, plus a code frame when stderr is a terminal.
+    Text,
+    /// One JSON array of `{file, line, col, severity, kind, message, suggestion}` on stdout.
+    Json,
 }
 
 /// Inputs of a hypothetical page view.
@@ -133,73 +148,45 @@ pub fn generate_rules(segments: usize, seed: u64, dir: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Runs `check`: 0 when the rules are valid and every taxonomy id exists, 1 otherwise.
-pub fn check(settings: &Settings, dir: Option<&Path>) -> ExitCode {
+/// Runs `check`: 0 when the rules load (the same checks as `serve`, taxonomy ids included), 1
+/// otherwise.
+pub fn check(settings: &Settings, dir: Option<&Path>, format: CheckFormat) -> ExitCode {
     let dir = dir.unwrap_or(&settings.rules.dir);
-    let set = match rules::load_dir(dir) {
-        Ok(set) => set,
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
-            }
-            eprintln!("{} error(s)", errors.0.len());
-            return ExitCode::FAILURE;
+    let (loaded, diagnostics) = match rules::load_dir_with(dir, &LoadOptions::from_settings(settings)) {
+        Ok(loaded) => {
+            let warnings = loaded.warnings.clone();
+            (Some(loaded.rules), warnings)
         }
+        Err(errors) => (None, errors.0),
     };
-    let tax_dir = &settings.rtb.taxonomy_dir;
-    let (audience, content) = match (Taxonomy::audience(tax_dir), Taxonomy::content(tax_dir)) {
-        (Ok(a), Ok(c)) => (a, c),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!(
-                "{}: cannot read the IAB taxonomy files to verify ids: {e}",
-                tax_dir.display()
-            );
-            return ExitCode::FAILURE;
+    if format == CheckFormat::Json {
+        let out: Vec<JsonDiagnostic<'_>> = diagnostics.iter().map(JsonDiagnostic::from).collect();
+        match serde_json::to_string_pretty(&out) {
+            // A closed pipe (`| head`) is not worth a panic.
+            Ok(json) => drop(writeln!(std::io::stdout(), "{json}")),
+            Err(e) => eprintln!("{e}"),
         }
-    };
-    let mut errors = 0;
-    let mut lines = Vec::new();
-    for s in &set.segments {
-        for (kind, ids, tax, name) in [
-            (
-                "audience_taxonomy",
-                &s.audience_taxonomy,
-                &audience,
-                "IAB Audience Taxonomy 1.1",
-            ),
-            (
-                "content_taxonomy",
-                &s.content_taxonomy,
-                &content,
-                "IAB Content Taxonomy 3.1",
-            ),
-        ] {
-            for id in ids {
-                match tax.name(id) {
-                    Some(n) => lines.push(format!("  {:<26} {kind} {id:>5}  {n}", s.id)),
-                    None => {
-                        errors += 1;
-                        eprintln!(
-                            "{}: {kind} id {id:?} of segment `{}` is not in the {name}",
-                            s.defined_at, s.id
-                        );
-                    }
-                }
-            }
-        }
+        return if loaded.is_some() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
-    if errors > 0 {
+    print_diagnostics(&diagnostics);
+    let Some(set) = loaded else {
+        let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
         eprintln!("{errors} error(s)");
         return ExitCode::FAILURE;
-    }
+    };
     let experiments = set.experiments().count();
     let sensitive = set.segments.iter().filter(|s| s.sensitive.is_some()).count();
     println!(
-        "ok: {} segments ({} sensitive), {} slots, {} experiments\nversion {}",
+        "ok: {} segments ({} sensitive), {} slots, {} experiments, {} goals\nversion {}",
         set.segments.len(),
         sensitive,
         set.slots.len(),
         experiments,
+        set.goals.len() + set.experiments().map(|(_, _, e)| e.goals.len()).sum::<usize>(),
         set.version
     );
     // Unindexed segments are evaluated on every page view: worth knowing when a rule set grows.
@@ -208,13 +195,49 @@ pub fn check(settings: &Settings, dir: Option<&Path>) -> ExitCode {
         set.unindexed_segments(),
         set.segments.len()
     );
+    print_taxonomy_names(settings, &set);
+    ExitCode::SUCCESS
+}
+
+/// Prints each diagnostic as `file:line:col: message`, with a code frame when stderr is a terminal.
+fn print_diagnostics(diagnostics: &[RuleError]) {
+    let frames = std::io::stderr().is_terminal();
+    for d in diagnostics {
+        let source = frames.then(|| std::fs::read_to_string(&d.file).ok()).flatten();
+        match source {
+            Some(text) if d.span.is_some() => eprintln!("{}\n", d.render_frame(&text, true)),
+            _ => eprintln!("{d}"),
+        }
+    }
+}
+
+/// Lists the names of the taxonomy ids the segments use (already verified while loading).
+fn print_taxonomy_names(settings: &Settings, set: &rules::RuleSet) {
+    let dir = &settings.rtb.taxonomy_dir;
+    let (Ok(audience), Ok(content)) = (Taxonomy::audience(dir), Taxonomy::content(dir)) else {
+        return;
+    };
+    let mut lines = Vec::new();
+    for s in &set.segments {
+        for (kind, ids, tax) in [
+            ("audience_taxonomy", &s.audience_taxonomy, &audience),
+            ("content_taxonomy", &s.content_taxonomy, &content),
+        ] {
+            for id in ids {
+                lines.push(format!(
+                    "  {:<26} {kind} {id:>5}  {}",
+                    s.id,
+                    tax.name(id).unwrap_or("?")
+                ));
+            }
+        }
+    }
     if !lines.is_empty() {
         println!("taxonomy ids (IAB Tech Lab, CC BY 3.0):");
         for l in lines {
             println!("{l}");
         }
     }
-    ExitCode::SUCCESS
 }
 
 /// Runs `explain`.
@@ -233,7 +256,9 @@ pub fn explain(settings: &Settings, args: &ExplainArgs) -> ExitCode {
 
 fn explain_inner(settings: &Settings, a: &ExplainArgs) -> Result<String, String> {
     let dir = a.rules.as_deref().unwrap_or(&settings.rules.dir);
-    let set = rules::load_dir(dir).map_err(|e| e.to_string())?;
+    let set = rules::load_dir_with(dir, &LoadOptions::from_settings(settings))
+        .map_err(|e| e.to_string())?
+        .rules;
     let session =
         (a.pages_viewed.is_some() || !a.session_categories.is_empty() || a.returning).then(|| SessionSummary {
             pages_viewed: a.pages_viewed.unwrap_or(0),
@@ -376,20 +401,14 @@ fn reason_text(reason: &Reason<'_>, set: &rules::RuleSet) -> String {
             arm,
         } => {
             let arms: Vec<String> = set
-                .slots
-                .iter()
-                .flat_map(|sl| sl.rules.iter().map(move |r| (sl, r)))
-                .filter_map(|(sl, r)| match &r.action {
-                    Action::Experiment(e) if e.id == experiment.id => Some(
-                        e.arms
-                            .iter()
-                            .map(|a| format!("{} {}%", sl.variants[a.variant].id, a.weight))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ),
-                    _ => None,
+                .experiment(&experiment.id)
+                .map(|e| {
+                    e.arm_labels()
+                        .zip(&e.experiment.arms)
+                        .map(|(label, a)| format!("{label} {}%", a.weight))
+                        .collect()
                 })
-                .collect();
+                .unwrap_or_default();
             let which = if arm.is_some() {
                 "an arm"
             } else {
@@ -400,7 +419,7 @@ fn reason_text(reason: &Reason<'_>, set: &rules::RuleSet) -> String {
                 segment.id,
                 experiment.id,
                 experiment.holdout_bp / 100,
-                arms.join("; ")
+                arms.join(", ")
             )
         }
     }

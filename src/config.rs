@@ -89,7 +89,7 @@ pub struct RouteLimit {
 pub struct RtbSettings {
     /// Provider name in `user.data`.
     pub provider_name: String,
-    /// IAB taxonomy files for `personify check`.
+    /// IAB taxonomy files segment taxonomy ids are verified against (check and startup).
     pub taxonomy_dir: PathBuf,
 }
 
@@ -124,6 +124,9 @@ pub struct StoreSettings {
 pub struct RulesSettings {
     /// Directory holding `*.toml` segment rules.
     pub dir: PathBuf,
+    /// Phrases content shown to sensitive segments must not contain.
+    #[serde(default)]
+    pub tone: crate::rules::ToneLists,
 }
 
 /// What to do with a signal value that looks like personal data.

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     };
     match args.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
-        Command::Check { dir } => cli::check(&settings, dir.as_deref()),
+        Command::Check { dir, format } => cli::check(&settings, dir.as_deref(), format),
         Command::Explain(a) => cli::explain(&settings, &a),
         Command::GenerateRules { segments, seed, dir } => cli::generate_rules(segments, seed, &dir),
     }

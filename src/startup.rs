@@ -24,7 +24,7 @@ const SALT_TASK_PERIOD: Duration = Duration::from_secs(60);
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// The rules directory has errors; each is `file:line: message`.
+    /// The rules directory has errors; each is `file:line:col: message`, as `personify check` prints.
     #[error("segment rules are invalid:\n{0}")]
     Rules(#[from] LoadErrors),
     /// The store could not be opened or read.
@@ -156,7 +156,7 @@ impl Application {
     /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
     /// picks a free port) and prepares the server.
     pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-        let ruleset = rules::load_dir(&settings.rules.dir)?;
+        let ruleset = rules::load_dir_with(&settings.rules.dir, &rules::LoadOptions::from_settings(settings))?.rules;
         let rules = Arc::new(ArcSwap::from_pointee(ruleset));
         let store = store::open(&settings.store.url).await?;
         let now = SystemTime::now();

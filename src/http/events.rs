@@ -11,7 +11,6 @@ use super::AppState;
 use crate::counts::Kind;
 use crate::decide::{bucket, decide};
 use crate::privacy::utc_day;
-use crate::rules::Action;
 use crate::signals::Warning;
 
 #[derive(Debug, Deserialize)]
@@ -63,17 +62,18 @@ pub async fn handle(
     let rules = state.rules.load();
     let experiment = match dto.experiment.as_deref() {
         None => None,
-        Some(id) => Some(
-            rules
-                .experiments()
-                .find(|(_, _, e)| e.id == id)
-                .map(|(_, _, e)| e)
-                .ok_or_else(|| ApiError::InvalidField {
-                    field: "experiment".into(),
-                    message: "no experiment with this id in the active rules".into(),
-                })?,
-        ),
+        Some(id) => Some(rules.experiment(id).ok_or_else(|| ApiError::InvalidField {
+            field: "experiment".into(),
+            message: "no experiment with this id in the active rules".into(),
+        })?),
     };
+    // Only declared goals become counting keys, so their number is bounded by the rules.
+    if !rules.goal_known(dto.experiment.as_deref(), &goal) {
+        return Err(ApiError::InvalidField {
+            field: "goal".into(),
+            message: "goal is not declared in the active rules ([[goal]] or the experiment's goals)".into(),
+        });
+    }
     let fields = ViewFields {
         site: dto.site,
         page: dto.page,
@@ -92,20 +92,8 @@ pub async fn handle(
     } = view_context(&req, &state, fields)?;
     // The arm comes from the visitor key, exactly as at exposure; a client-sent variant is never trusted.
     let arm = experiment.map(|e| {
-        let arm = e.arm_for_bucket(bucket(&e.id, &key));
-        let label = match arm {
-            Some(a) => rules
-                .slots
-                .iter()
-                .flat_map(|s| s.rules.iter().map(move |r| (s, r)))
-                .find_map(|(s, r)| match &r.action {
-                    Action::Experiment(x) if x.id == e.id => Some(s.variants[e.arms[a].variant].id.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default(),
-            None => "holdout".to_string(),
-        };
-        (e, arm, label)
+        let arm = e.experiment.arm_for_bucket(bucket(&e.experiment.id, &key));
+        (e.experiment, arm, e.arm_label(arm).to_string())
     });
     if let (Some((_, _, label)), Some(sent)) = (&arm, dto.variant.as_deref()) {
         if sent != label {

@@ -10,7 +10,7 @@ use super::AppState;
 use crate::counts::report::{civil_from_days, compare, parse_date, Release, MAX_RANGE_DAYS};
 use crate::counts::{Kind, Seen};
 use crate::privacy::utc_day;
-use crate::rules::{Action, Experiment};
+use crate::rules::Experiment;
 
 #[derive(Debug, Deserialize)]
 struct RangeQuery {
@@ -108,18 +108,9 @@ pub async fn experiment(
     let q = query(&req)?;
     let (from, to) = range(&q)?;
     let rules = state.rules.load();
-    let found = rules.slots.iter().find_map(|slot| {
-        slot.rules.iter().find_map(|r| match &r.action {
-            Action::Experiment(e) if e.id == *path => Some((
-                e,
-                e.arms
-                    .iter()
-                    .map(|a| slot.variants[a.variant].id.clone())
-                    .collect::<Vec<_>>(),
-            )),
-            _ => None,
-        })
-    });
+    let found = rules
+        .experiment(&path)
+        .map(|e| (e.experiment, e.arm_labels().map(str::to_string).collect::<Vec<_>>()));
     let (exp, variant_ids) = found.ok_or(ApiError::UnknownExperiment)?;
     state.counts.flush().await?;
     let exposures = state

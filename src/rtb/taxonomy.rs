@@ -1,5 +1,5 @@
 //! The IAB taxonomies shipped in `taxonomies/` (IAB Tech Lab, CC BY 3.0): id → name, for
-//! `personify check`.
+//! the rules loader (`check` and startup alike).
 
 use std::collections::HashMap;
 use std::path::Path;

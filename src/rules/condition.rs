@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use crate::signals::{SignalId, SignalValue, Signals};
+use crate::signals::{SignalId, SignalKind, SignalValue, Signals};
 
 /// A condition tree as compiled from a rule's `when`.
 #[derive(Debug, Clone)]
@@ -139,5 +139,119 @@ impl Test {
             // The loader only builds operator/signal pairs of matching types.
             _ => false,
         }
+    }
+}
+
+/// The operator names a rule can write, as a closed set: every match over them is exhaustive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpName {
+    /// `eq`
+    Eq,
+    /// `ne`
+    Ne,
+    /// `in`
+    In,
+    /// `not_in`
+    NotIn,
+    /// `starts_with`
+    StartsWith,
+    /// `ends_with`
+    EndsWith,
+    /// `contains`
+    Contains,
+    /// `matches`
+    Matches,
+    /// `gt`
+    Gt,
+    /// `gte`
+    Gte,
+    /// `lt`
+    Lt,
+    /// `lte`
+    Lte,
+    /// `between`
+    Between,
+    /// `exists`
+    Exists,
+}
+
+impl OpName {
+    /// Every operator, in the order the documentation lists them.
+    pub const ALL: [OpName; 14] = [
+        OpName::Eq,
+        OpName::Ne,
+        OpName::In,
+        OpName::NotIn,
+        OpName::StartsWith,
+        OpName::EndsWith,
+        OpName::Contains,
+        OpName::Matches,
+        OpName::Gt,
+        OpName::Gte,
+        OpName::Lt,
+        OpName::Lte,
+        OpName::Between,
+        OpName::Exists,
+    ];
+
+    /// The name rules use.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpName::Eq => "eq",
+            OpName::Ne => "ne",
+            OpName::In => "in",
+            OpName::NotIn => "not_in",
+            OpName::StartsWith => "starts_with",
+            OpName::EndsWith => "ends_with",
+            OpName::Contains => "contains",
+            OpName::Matches => "matches",
+            OpName::Gt => "gt",
+            OpName::Gte => "gte",
+            OpName::Lt => "lt",
+            OpName::Lte => "lte",
+            OpName::Between => "between",
+            OpName::Exists => "exists",
+        }
+    }
+
+    /// Whether the operator applies to signals of this kind (`exists` applies to all).
+    pub fn applies_to(self, kind: SignalKind) -> bool {
+        use OpName as O;
+        match kind {
+            SignalKind::Text => matches!(
+                self,
+                O::Eq | O::Ne | O::In | O::NotIn | O::StartsWith | O::EndsWith | O::Contains | O::Matches | O::Exists
+            ),
+            SignalKind::Enum(_) => matches!(self, O::Eq | O::Ne | O::In | O::NotIn | O::Exists),
+            SignalKind::Int { .. } => matches!(
+                self,
+                O::Eq | O::Ne | O::In | O::NotIn | O::Gt | O::Gte | O::Lt | O::Lte | O::Between | O::Exists
+            ),
+            SignalKind::Bool => matches!(self, O::Eq | O::Ne | O::Exists),
+            SignalKind::TextList => matches!(self, O::Contains | O::In | O::NotIn | O::Exists),
+        }
+    }
+}
+
+impl std::str::FromStr for OpName {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OpName::ALL.into_iter().find(|o| o.name() == s).ok_or(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpName;
+
+    #[test]
+    fn every_op_name_round_trips_and_names_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for op in OpName::ALL {
+            assert_eq!(op.name().parse::<OpName>(), Ok(op));
+            assert!(seen.insert(op.name()));
+        }
+        assert!("starts_wth".parse::<OpName>().is_err());
     }
 }

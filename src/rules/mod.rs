@@ -12,9 +12,25 @@ use serde_json::value::RawValue;
 
 pub use condition::Condition;
 pub use index::SegmentIndex;
-pub use load::{load_dir, LoadErrors, RuleError};
+pub use load::{load_dir, load_dir_with, LoadErrors, LoadOptions, Loaded, RuleError, ToneLists};
 
 use crate::signals::Signals;
+
+/// Categories a segment may declare as `sensitive`: GDPR art. 9 plus vulnerable situations.
+pub const SENSITIVE_CATEGORIES: &[&str] = &[
+    "racial_or_ethnic_origin",
+    "political_opinions",
+    "religious_beliefs",
+    "trade_union_membership",
+    "genetic",
+    "biometric",
+    "health",
+    "sex_life",
+    "sexual_orientation",
+    "life_event",
+    "financial_vulnerability",
+    "children",
+];
 
 /// A compiled, validated set of rules; replaced whole on reload, never mutated.
 #[derive(Debug)]
@@ -26,6 +42,12 @@ pub struct RuleSet {
     /// Slots, by id.
     pub slots: Vec<Slot>,
     slot_index: HashMap<String, usize>,
+    /// Experiment id → (slot index, rule index).
+    experiment_index: HashMap<String, (usize, usize)>,
+    /// Conversion goals declared for every experiment and segment (`[[goal]]`), sorted.
+    pub goals: Vec<String>,
+    /// Every goal any experiment declares, for events that name no experiment.
+    experiment_goals: std::collections::HashSet<String>,
     /// Which segments a page view could match, so most are never evaluated.
     index: SegmentIndex,
 }
@@ -146,6 +168,8 @@ pub struct Experiment {
     pub arms: Vec<Arm>,
     /// Counting keys `experiment/variant`, one per arm.
     pub arm_keys: Vec<std::sync::Arc<str>>,
+    /// Conversion goals declared for this experiment only (`experiment.goals`).
+    pub goals: Vec<String>,
     /// Counting key `experiment/holdout`.
     pub holdout_key: std::sync::Arc<str>,
     /// Each arm's rendered answer (see [`Variant::rendered`]), then the holdout's.
@@ -187,16 +211,63 @@ impl Matches {
 
 impl RuleSet {
     /// Builds the set; `segments` and slot rules must already be in priority order.
-    fn new(version: String, segments: Vec<Segment>, slots: Vec<Slot>) -> RuleSet {
+    fn new(version: String, segments: Vec<Segment>, slots: Vec<Slot>, goals: Vec<String>) -> RuleSet {
         let slot_index = slots.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
+        let experiment_index = slots
+            .iter()
+            .enumerate()
+            .flat_map(|(si, slot)| {
+                slot.rules
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(ri, r)| match &r.action {
+                        Action::Experiment(e) => Some((e.id.clone(), (si, ri))),
+                        Action::Variant(_) => None,
+                    })
+            })
+            .collect();
+        let experiment_goals = slots
+            .iter()
+            .flat_map(|s| &s.rules)
+            .filter_map(|r| match &r.action {
+                Action::Experiment(e) => Some(e.goals.iter().cloned()),
+                Action::Variant(_) => None,
+            })
+            .flatten()
+            .collect();
         let index = SegmentIndex::build(segments.iter().map(|s| &s.when));
         RuleSet {
             version,
             segments,
             slots,
             slot_index,
+            experiment_index,
+            goals,
+            experiment_goals,
             index,
         }
+    }
+
+    /// An experiment by id, with the slot it runs in.
+    pub fn experiment(&self, id: &str) -> Option<ExperimentRef<'_>> {
+        let &(si, ri) = self.experiment_index.get(id)?;
+        let slot = &self.slots[si];
+        match &slot.rules[ri].action {
+            Action::Experiment(experiment) => Some(ExperimentRef { slot, experiment }),
+            Action::Variant(_) => None,
+        }
+    }
+
+    /// Whether `goal` is declared: globally (`[[goal]]`), or by the named experiment; without an
+    /// experiment, by any experiment. Conversions of undeclared goals are refused, so the number
+    /// of counting keys is bounded by the rules, never by traffic.
+    pub fn goal_known(&self, experiment: Option<&str>, goal: &str) -> bool {
+        let declared = |e: &Experiment| e.goals.iter().any(|g| g == goal);
+        self.goals.binary_search_by(|g| g.as_str().cmp(goal)).is_ok()
+            || match experiment {
+                Some(id) => self.experiment(id).is_some_and(|e| declared(e.experiment)),
+                None => self.experiment_goals.contains(goal),
+            }
     }
 
     /// The segments these signals match.
@@ -233,6 +304,32 @@ impl RuleSet {
                 Action::Variant(_) => None,
             })
         })
+    }
+}
+
+/// An experiment and the slot whose variants its arms show.
+#[derive(Debug, Clone, Copy)]
+pub struct ExperimentRef<'a> {
+    /// The slot.
+    pub slot: &'a Slot,
+    /// The experiment.
+    pub experiment: &'a Experiment,
+}
+
+impl<'a> ExperimentRef<'a> {
+    /// The label of an arm: its variant id, or `holdout` for `None`.
+    pub fn arm_label(&self, arm: Option<usize>) -> &'a str {
+        arm.and_then(|a| self.experiment.arms.get(a))
+            .map_or("holdout", |a| self.slot.variants[a.variant].id.as_str())
+    }
+
+    /// The variant ids of the arms, in order.
+    pub fn arm_labels(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let slot = self.slot;
+        self.experiment
+            .arms
+            .iter()
+            .map(move |a| slot.variants[a.variant].id.as_str())
     }
 }
 

@@ -112,3 +112,31 @@ impl SignalId {
         SignalId::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
     }
 }
+
+impl SignalId {
+    /// A rule's comparison value normalised the way this signal's own values are (so `geo.country
+    /// eq "gb"` matches `GB`).
+    pub fn normalise(self, value: &str) -> String {
+        match self {
+            SignalId::GeoCountry => value.to_ascii_uppercase(),
+            SignalId::PageHost
+            | SignalId::ReferrerHost
+            | SignalId::Lang
+            | SignalId::CampaignSource
+            | SignalId::CampaignMedium
+            | SignalId::CampaignName
+            | SignalId::CampaignTerm
+            | SignalId::CampaignContent => value.to_lowercase(),
+            SignalId::Site
+            | SignalId::PagePath
+            | SignalId::PageCategory
+            | SignalId::ReferrerKind
+            | SignalId::DeviceClass
+            | SignalId::TimeHour
+            | SignalId::TimeWeekday
+            | SignalId::SessionPagesViewed
+            | SignalId::SessionCategories
+            | SignalId::SessionReturning => value.to_string(),
+        }
+    }
+}

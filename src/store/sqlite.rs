@@ -173,7 +173,10 @@ impl Store for SqliteStore {
 
     async fn append_consent(&self, change: Change) -> Result<Entry, StoreError> {
         let _guard = self.append.lock().await;
-        let mut tx = self.pool.begin().await?;
+        // Every write transaction here starts IMMEDIATE: a deferred one that reads first and then
+        // writes fails at once with SQLITE_BUSY_SNAPSHOT when the sketch flush committed in between
+        // (busy_timeout cannot help a stale snapshot), and a visitor's choice was lost as a 503.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let last: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, entry_hash FROM consent_log ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
@@ -279,7 +282,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_counts(&self, sketches: Vec<SketchRow>, counters: Vec<CounterRow>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for r in &sketches {
             sqlx::query(
                 "INSERT INTO sketches (kind, key, day, node, blob) VALUES (?, ?, ?, ?, ?) \

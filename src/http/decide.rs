@@ -16,7 +16,7 @@ use crate::counts::{Counts, Kind};
 use crate::decide::{decide, Decision, Reason, SlotDecision};
 use crate::privacy::utc_day;
 use crate::privacy::{VisitorId, VisitorKey};
-use crate::signals::{pii, PageView, RequestMeta, SessionSummary, SignalError, Warning};
+use crate::signals::{pii, ClientHints, PageView, RequestMeta, SessionSummary, SignalError, Warning};
 
 /// The request body as sent; converted to domain types before use.
 #[derive(Debug, Deserialize)]
@@ -112,6 +112,7 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     let user_agent = header(headers, header::USER_AGENT);
     let meta = RequestMeta {
         user_agent,
+        client_hints: ClientHints::from_headers(header(headers, "sec-ch-ua-mobile"), header(headers, "sec-ch-ua-platform")),
         accept_language: header(headers, header::ACCEPT_LANGUAGE),
         country: header(headers, &state.country_header),
     };

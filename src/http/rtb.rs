@@ -9,7 +9,7 @@ use super::auth::Scope;
 use super::body;
 use super::error::ApiError;
 use super::AppState;
-use crate::rtb::{evaluate, Answer, BidRequest, RtbContext};
+use crate::rtb::{evaluate, Answer, BidRequest, Caller, RtbContext};
 
 /// Most bid requests in one batch.
 pub const MAX_BATCH: usize = 100;
@@ -25,7 +25,8 @@ fn answer(state: &AppState, req: BidRequest, now: SystemTime) -> Result<Answer, 
         k: state.release.k,
         rolling_uniques: &rolling,
     };
-    Ok(evaluate(req, &ctx, now)?)
+    // Every caller holds the rtb token today: a server-to-server call, whose geolocation is believed.
+    Ok(evaluate(req, Caller::Server, &ctx, now)?)
 }
 
 /// One bid request.

@@ -16,7 +16,8 @@ use crate::counts::{Counts, Kind};
 use crate::decide::{decide, Decision, Reason, SlotDecision};
 use crate::privacy::utc_day;
 use crate::privacy::{VisitorId, VisitorKey};
-use crate::signals::{pii, ClientHints, PageView, RequestMeta, SessionSummary, SignalError, Warning};
+use crate::rules::RuleSet;
+use crate::signals::{pii, ClientHints, DeviceClass, PageView, RequestMeta, SessionSummary, SignalError, Signals, Warning};
 
 /// The request body as sent; converted to domain types before use.
 #[derive(Debug, Deserialize)]
@@ -173,9 +174,17 @@ pub async fn handle(
         mut warnings,
     } = view_context(&req, &state, fields)?;
     let rules = state.rules.load();
-    let decision = decide(&rules, &signals, &consent, &key, dto.slots.as_deref());
+    // Crawlers get the defaults unless a rule is written for them, and are never counted.
+    let bot = signals.device == Some(DeviceClass::Bot);
+    let decision = if bot && !rules_target_bots(&rules, &signals) {
+        let mut defaults = consent.clone();
+        defaults.purposes.personalize = false;
+        decide(&rules, &signals, &defaults, &key, dto.slots.as_deref())
+    } else {
+        decide(&rules, &signals, &consent, &key, dto.slots.as_deref())
+    };
     warnings.extend(decision.warnings.iter().cloned());
-    if consent.purposes.measure {
+    if consent.purposes.measure && !bot {
         count_decision(&state.counts, &decision, &key, utc_day(now));
     }
 
@@ -194,6 +203,16 @@ pub async fn handle(
         warnings: &warnings,
     };
     Ok(HttpResponse::Ok().json(response))
+}
+
+/// Whether a segment matches this page view only because it comes from a crawler.
+fn rules_target_bots(rules: &RuleSet, signals: &Signals) -> bool {
+    let as_bot = rules.match_segments(signals);
+    let mut visitor = signals.clone();
+    visitor.device = None;
+    let as_visitor = rules.match_segments(&visitor);
+    let only_as_bot = as_bot.iter().any(|i| !as_visitor.iter().any(|j| j == i));
+    only_as_bot
 }
 
 /// Segment visitors, segment views and experiment exposures of one decision.

@@ -115,7 +115,8 @@ pub async fn handle(
             });
         }
     }
-    let counted = consent.purposes.measure;
+    // Crawlers are never counted.
+    let counted = consent.purposes.measure && signals.device != Some(crate::signals::DeviceClass::Bot);
     if counted {
         let day = utc_day(now);
         if let Some((e, a, _)) = &arm {

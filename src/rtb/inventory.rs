@@ -37,7 +37,11 @@ fn host_of(raw: &str) -> Option<PageUrl> {
     if raw.is_empty() {
         return None;
     }
-    PageUrl::parse(&with_scheme(raw)).ok()
+    let url = PageUrl::parse(&with_scheme(raw)).ok()?;
+    // A numeric bundle (`1234567890`) parses as an IPv4 address: an address is never a site's host.
+    let host = url.host();
+    let named = host.bytes().any(|b| b.is_ascii_alphabetic()) && host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err();
+    named.then_some(url)
 }
 
 fn first(cats: Option<&Vec<String>>) -> Option<String> {
@@ -173,5 +177,12 @@ mod tests {
         assert_eq!(infer(None, None, Some(&dooh), &mut w).url_field, "dooh.domain");
         let nothing = infer(Some(&Site::default()), Some(&App::default()), None, &mut w);
         assert!(nothing.view.is_none());
+        // A host that is an address is never used, whichever field it comes from.
+        let ip = App {
+            bundle: Some("1234567890".into()),
+            domain: Some("203.0.113.9".into()),
+            cat: None,
+        };
+        assert!(infer(None, Some(&ip), None, &mut w).view.is_none());
     }
 }

@@ -320,3 +320,83 @@ pub fn evaluate(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn answer(body: &str, caller: Caller<'_>) -> Answer {
+        let settings = Settings::defaults().expect("defaults");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("segment_rules");
+        let rules = crate::rules::load_dir(&dir).expect("example rules");
+        let extractor = SignalExtractor::new(&settings);
+        let policy = ConsentPolicy::new(&settings.consent);
+        let rolling = |_: &str| 1_000.0;
+        let ctx = RtbContext {
+            rules: &rules,
+            extractor: &extractor,
+            consent: &policy,
+            provider: "personify",
+            k: 50,
+            rolling_uniques: &rolling,
+        };
+        let req: BidRequest = serde_json::from_str(body).expect("bid request");
+        evaluate(req, caller, &ctx, SystemTime::now()).expect("answer")
+    }
+
+    const US_IN_BODY: &str =
+        r#"{"site":{"page":"https://bank.example/mortgages/fixed-rate"},"device":{"geo":{"country":"USA"}},"regs":{"gdpr":0}}"#;
+
+    #[test]
+    fn a_server_caller_is_believed_on_country_and_gdpr_0() {
+        let a = answer(US_IN_BODY, Caller::Server);
+        assert_eq!(a.personify.released, ["mortgage_intent"]);
+    }
+
+    #[test]
+    fn a_browser_caller_is_judged_by_the_trusted_country_header_not_the_body() {
+        // The body claims the US and no GDPR; the trusted header says Germany: opt-in, nothing released.
+        let a = answer(US_IN_BODY, Caller::Browser { country: Some("DE") });
+        assert!(a.personify.released.is_empty());
+        assert!(!a.personify.consent.purposes.advertise);
+        // No trusted header: the strictest default, whatever the body says.
+        let a = answer(US_IN_BODY, Caller::Browser { country: None });
+        assert!(!a.personify.consent.purposes.advertise);
+        // A trusted US header: the opt-out default applies.
+        let a = answer(US_IN_BODY, Caller::Browser { country: Some("US") });
+        assert_eq!(a.personify.released, ["mortgage_intent"]);
+        // regs.gdpr = 1 from a browser still makes the answer stricter.
+        let eu = US_IN_BODY.replace(r#""gdpr":0"#, r#""gdpr":1"#);
+        let a = answer(&eu, Caller::Browser { country: Some("US") });
+        assert!(!a.personify.consent.purposes.advertise);
+    }
+
+    #[test]
+    fn device_sua_names_the_tablet_the_reduced_user_agent_hides() {
+        let settings = Settings::defaults().expect("defaults");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("segment_rules");
+        let rules = crate::rules::load_dir(&dir).expect("example rules");
+        let extractor = SignalExtractor::new(&settings);
+        let policy = ConsentPolicy::new(&settings.consent);
+        let rolling = |_: &str| 0.0;
+        let ctx = RtbContext {
+            rules: &rules,
+            extractor: &extractor,
+            consent: &policy,
+            provider: "personify",
+            k: 50,
+            rolling_uniques: &rolling,
+        };
+        let ua = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+        let class = |sua: &str| {
+            let body = format!(r#"{{"device":{{"ua":"{ua}","sua":{sua}}}}}"#);
+            let req: BidRequest = serde_json::from_str(&body).expect("bid request");
+            let (s, _) = signals(&req, Caller::Server, &ctx, SystemTime::now(), &mut Vec::new()).expect("signals");
+            s.device
+        };
+        assert_eq!(class(r#"{"mobile":0,"platform":{"brand":"Android"}}"#), Some(DeviceClass::Tablet));
+        assert_eq!(class(r#"{"mobile":1,"platform":{"brand":"Android"}}"#), Some(DeviceClass::Mobile));
+        assert_eq!(class("{}"), Some(DeviceClass::Mobile));
+    }
+}

@@ -28,7 +28,13 @@ fn bench(c: &mut Criterion) {
         rolling_uniques: &rolling,
     };
     let now = SystemTime::now();
-    let answer = evaluate(serde_json::from_str(WEB).expect("bid request"), Caller::Server, &ctx, now).expect("answer");
+    let answer = evaluate(
+        serde_json::from_str(WEB).expect("bid request"),
+        Caller::Server,
+        &ctx,
+        now,
+    )
+    .expect("answer");
     assert!(answer.user.is_some(), "the bench request releases buckets");
 
     let mut group = c.benchmark_group("rtb");

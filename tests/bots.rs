@@ -25,15 +25,12 @@ const CRAWLERS: &[&str] = &[
 const EXPERIMENT: &str = "mortgage_hero_2026q4";
 
 async fn reports(app: &TestApp) -> (Value, Value) {
-    let range = "from=2000-01-01&to=2100-01-01";
-    let segments: Value = app
-        .admin_get(&format!("/v1/admin/reports/segments?{range}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    // The default range: the last 7 days, today included.
+    let segments: Value = app.admin_get("/v1/admin/reports/segments").await.json().await.unwrap();
     let experiment: Value = app
-        .admin_get(&format!("/v1/admin/reports/experiments/{EXPERIMENT}?{range}"))
+        .admin_get(&format!(
+            "/v1/admin/reports/experiments/{EXPERIMENT}?goal=mortgage_application"
+        ))
         .await
         .json()
         .await
@@ -57,9 +54,24 @@ async fn view(app: &TestApp, ua: &str, visitor: &str, url: &str) -> Value {
 
 #[tokio::test]
 async fn a_thousand_crawler_page_views_leave_every_report_unchanged() {
-    let app = spawn_app_with(|s| {
+    // The shipped rules plus a segment written for crawlers: bots matching it get it, uncounted.
+    let rules = tempfile::tempdir().unwrap();
+    for f in ["segments.toml", "content.toml"] {
+        std::fs::copy(example_rules().join(f), rules.path().join(f)).unwrap();
+    }
+    write_rules(
+        rules.path(),
+        &[(
+            "crawlers.toml",
+            "[[segment]]\nid = \"crawlers\"\nname = \"Crawlers\"\ndescription = \"Automated clients.\"\n\
+             when = { signal = \"device.class\", op = \"eq\", value = \"bot\" }\n",
+        )],
+    );
+    let dir = rules.path().to_path_buf();
+    let app = spawn_app_with(move |s| {
         s.privacy.k = 1;
         s.counts.flush_seconds = 1;
+        s.rules.dir = dir;
     })
     .await;
     // A few real visitors, so the reports have rows a bot could move.
@@ -76,6 +88,7 @@ async fn a_thousand_crawler_page_views_leave_every_report_unchanged() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let before = reports(&app).await;
     assert!(before.0.to_string().contains("mortgage_intent"), "{}", before.0);
+    assert!(before.1["arms"].is_array(), "{}", before.1);
 
     let pages = [
         "https://bank.example/mortgages/fixed-rate",
@@ -87,18 +100,18 @@ async fn a_thousand_crawler_page_views_leave_every_report_unchanged() {
         let ua = CRAWLERS[i % CRAWLERS.len()];
         let visitor = format!("crawler-visitor-{i:04}-0123456789abcdef");
         let v = view(&app, ua, &visitor, pages[i % pages.len()]).await;
-        // Decided (the defaults, no segments) but not counted.
-        assert!(segment_ids(&v).is_empty(), "{ua}: {v}");
-        let hero = &v["decisions"]["hero"];
-        assert!(hero.get("experiment").is_none(), "{ua}: {v}");
+        // Decided (a segment is written for crawlers, so they get the full decision) but not counted.
+        assert!(segment_ids(&v).contains(&"crawlers".to_string()), "{ua}: {v}");
         if i % 10 == 0 {
             let res = app
                 .client
                 .post(app.url("/v1/events"))
                 .header("User-Agent", ua)
                 .header("CF-IPCountry", "US")
-                .json(&json!({"type": "conversion", "goal": "mortgage_application", "experiment": EXPERIMENT,
-                              "page": {"url": pages[0]}, "visitor_id": visitor}))
+                .json(
+                    &json!({"type": "conversion", "goal": "mortgage_application", "experiment": EXPERIMENT,
+                              "page": {"url": pages[0]}, "visitor_id": visitor}),
+                )
                 .send()
                 .await
                 .unwrap();
@@ -113,5 +126,31 @@ async fn a_thousand_crawler_page_views_leave_every_report_unchanged() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let after = reports(&app).await;
     assert_eq!(after.0, before.0, "segment report moved");
+    assert!(!after.0.to_string().contains("\"uniques\":1000"), "{}", after.0);
     assert_eq!(after.1, before.1, "experiment report moved");
+}
+
+#[tokio::test]
+async fn crawlers_get_the_defaults_when_no_rule_is_written_for_them() {
+    let app = spawn_app_with(|s| s.privacy.k = 1).await;
+    let human = view(
+        &app,
+        DESKTOP_UA,
+        "human-visitor-00-0123456789abcdef",
+        "https://bank.example/mortgages/fixed-rate",
+    )
+    .await;
+    assert_eq!(segment_ids(&human), ["mortgage_intent"]);
+    for ua in CRAWLERS {
+        let v = view(
+            &app,
+            ua,
+            "crawler-visitor-0000-0123456789abcdef",
+            "https://bank.example/mortgages/fixed-rate",
+        )
+        .await;
+        assert!(segment_ids(&v).is_empty(), "{ua}: {v}");
+        assert_eq!(variant(&v, "hero"), "generic", "{ua}: {v}");
+        assert!(v["decisions"]["hero"].get("experiment").is_none(), "{ua}: {v}");
+    }
 }

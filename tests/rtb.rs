@@ -42,8 +42,7 @@ async fn rtb_app() -> TestApp {
     })
     .await;
     for i in 0..5 {
-        let body =
-            json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": format!("rtb-seed-visitor-{i:02}-0123456789abcdef")});
+        let body = json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": format!("rtb-seed-visitor-{i:02}-0123456789abcdef")});
         assert_eq!(app.decide(&body, Some("US")).await.status(), 200);
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -340,9 +339,17 @@ async fn bid_requests_as_exchanges_send_them_get_200_and_say_why_nothing_was_rel
     let app = rtb_app().await;
     let us = json!({"geo": {"country": "USA"}});
     // site.page without a scheme is read as https.
-    let v = ok(&app, json!({"id": "a", "site": {"page": "bank.example/mortgages/fixed-rate"}, "device": us})).await;
+    let v = ok(
+        &app,
+        json!({"id": "a", "site": {"page": "bank.example/mortgages/fixed-rate"}, "device": us}),
+    )
+    .await;
     assert_eq!(v["personify"]["released"], json!(["mortgage_intent"]), "{v}");
-    let v = ok(&app, json!({"id": "b", "site": {"page": "//bank.example/mortgages/fixed-rate"}, "device": us})).await;
+    let v = ok(
+        &app,
+        json!({"id": "b", "site": {"page": "//bank.example/mortgages/fixed-rate"}, "device": us}),
+    )
+    .await;
     assert_eq!(v["personify"]["released"], json!(["mortgage_intent"]), "{v}");
     // A site with only an id, and a request with nothing to read: no inventory.
     for body in [
@@ -359,10 +366,17 @@ async fn bid_requests_as_exchanges_send_them_get_200_and_say_why_nothing_was_rel
     let v = ok(&app, json!({"site": {"domain": "bank.example"}, "device": us})).await;
     assert_eq!(reasons(&v), all("no_segment"), "{v}");
     // An unusable page falls back to the domain, with a warning that names the field, not the value.
-    let v = ok(&app, json!({"site": {"page": "ftp://bank.example/", "domain": "bank.example"}, "device": us})).await;
+    let v = ok(
+        &app,
+        json!({"site": {"page": "ftp://bank.example/", "domain": "bank.example"}, "device": us}),
+    )
+    .await;
     assert_eq!(reasons(&v), all("no_segment"));
     let warnings = v["personify"]["warnings"].to_string();
-    assert!(warnings.contains("site.page") && !warnings.contains("ftp"), "{warnings}");
+    assert!(
+        warnings.contains("site.page") && !warnings.contains("ftp"),
+        "{warnings}"
+    );
     // App inventory by bundle, domain or numeric store id; DOOH venues; no device at all.
     for body in [
         json!({"app": {"bundle": "com.bank.example", "cat": ["IAB13"]}}),
@@ -374,7 +388,11 @@ async fn bid_requests_as_exchanges_send_them_get_200_and_say_why_nothing_was_rel
         assert_eq!(reasons(&v), all("no_advertise_consent"), "{body}");
         assert_eq!(v["personify"]["consent"]["basis"], "jurisdiction_opt_in", "{body}");
     }
-    let v = ok(&app, json!({"dooh": {"id": "d1", "domain": "screens.example"}, "device": us})).await;
+    let v = ok(
+        &app,
+        json!({"dooh": {"id": "d1", "domain": "screens.example"}, "device": us}),
+    )
+    .await;
     assert_eq!(reasons(&v), all("no_segment"), "{v}");
 }
 
@@ -393,7 +411,11 @@ async fn country_codes_are_read_in_alpha_2_and_alpha_3_in_any_case() {
         ("TST", false),
         ("", false),
     ] {
-        let v = ok(&app, json!({"site": {"page": page}, "device": {"geo": {"country": country}}})).await;
+        let v = ok(
+            &app,
+            json!({"site": {"page": page}, "device": {"geo": {"country": country}}}),
+        )
+        .await;
         let got = v["personify"]["released"] == json!(["mortgage_intent"]);
         assert_eq!(got, released, "{country}: {v}");
     }

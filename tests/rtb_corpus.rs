@@ -74,14 +74,24 @@ fn check_release(name: &str, v: &Value) {
     let p = &v["personify"];
     let released = p["released"].as_array().unwrap();
     if !released.is_empty() {
-        assert_eq!(p["consent"]["advertise"], true, "{name}: released without advertise consent: {v}");
+        assert_eq!(
+            p["consent"]["advertise"], true,
+            "{name}: released without advertise consent: {v}"
+        );
         assert!(v["user"].is_object() || v["site"].is_object(), "{name}: {v}");
     } else {
         assert!(v.get("user").is_none() && v.get("site").is_none(), "{name}: {v}");
-        assert!(!p["withheld"].as_array().unwrap().is_empty(), "{name}: nothing released and no reason: {v}");
+        assert!(
+            !p["withheld"].as_array().unwrap().is_empty(),
+            "{name}: nothing released and no reason: {v}"
+        );
     }
     if p["consent"]["advertise"] == false {
-        assert_eq!(p["withheld"].as_array().unwrap().len(), 1, "{name}: one reason without advertise: {v}");
+        assert_eq!(
+            p["withheld"].as_array().unwrap().len(),
+            1,
+            "{name}: one reason without advertise: {v}"
+        );
         assert!(p["withheld"][0].get("segment").is_none(), "{name}: {v}");
     }
 }
@@ -117,7 +127,10 @@ async fn every_real_bid_request_gets_200_and_releases_only_with_consent_above_k(
         released_somewhere += usize::from(released);
     }
     // The corpus mixes consent situations: some release, some do not.
-    assert!(released_somewhere > 0 && released_somewhere < corpus.len(), "{released_somewhere}");
+    assert!(
+        released_somewhere > 0 && released_somewhere < corpus.len(),
+        "{released_somewhere}"
+    );
 }
 
 #[tokio::test]

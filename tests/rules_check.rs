@@ -151,7 +151,7 @@ fn a_rules_directory_with_several_mistakes_reports_each_with_file_and_line() {
         format!("{seg}:5: unknown signal \"page.pth\""),
         format!("{seg}:10: `between` bounds are inverted: [22, 18]"),
         format!("{seg}:15: bad regex for page.path"),
-        format!("{seg}:20: device.class is one of desktop, mobile, tablet, bot, other; \"phone\" can never match"),
+        format!("{seg}:20: device.class is one of desktop, mobile, tablet, tv, bot, other; \"phone\" can never match"),
         format!("{seg}:25: `priority` must be an integer, not a string"),
         format!("{seg}:26: op \"gte\" on session.pages_viewed needs an integer, not a string"),
         format!("{seg}:31: unknown op \"like\""),

@@ -17,7 +17,9 @@ use crate::decide::{decide, Decision, Reason, SlotDecision};
 use crate::privacy::utc_day;
 use crate::privacy::{VisitorId, VisitorKey};
 use crate::rules::RuleSet;
-use crate::signals::{pii, ClientHints, DeviceClass, PageView, RequestMeta, SessionSummary, SignalError, Signals, Warning};
+use crate::signals::{
+    pii, ClientHints, DeviceClass, PageView, RequestMeta, SessionSummary, SignalError, Signals, Warning,
+};
 
 /// The request body as sent; converted to domain types before use.
 #[derive(Debug, Deserialize)]
@@ -113,7 +115,10 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     let user_agent = header(headers, header::USER_AGENT);
     let meta = RequestMeta {
         user_agent,
-        client_hints: ClientHints::from_headers(header(headers, "sec-ch-ua-mobile"), header(headers, "sec-ch-ua-platform")),
+        client_hints: ClientHints::from_headers(
+            header(headers, "sec-ch-ua-mobile"),
+            header(headers, "sec-ch-ua-platform"),
+        ),
         accept_language: header(headers, header::ACCEPT_LANGUAGE),
         country: header(headers, &state.country_header),
     };
@@ -177,7 +182,7 @@ pub async fn handle(
     // Crawlers get the defaults unless a rule is written for them, and are never counted.
     let bot = signals.device == Some(DeviceClass::Bot);
     let decision = if bot && !rules_target_bots(&rules, &signals) {
-        let mut defaults = consent.clone();
+        let mut defaults = consent;
         defaults.purposes.personalize = false;
         decide(&rules, &signals, &defaults, &key, dto.slots.as_deref())
     } else {

@@ -288,12 +288,19 @@ mod tests {
     #[test]
     fn reads_alpha3_and_alpha2_in_any_case() {
         for code in ["GBR", "gbr", "Gb", "gb ", "GB"] {
-            assert_eq!(super::parse(code).map(|c| c.as_str().to_string()).as_deref(), Some("GB"), "{code}");
+            assert_eq!(
+                super::parse(code).map(|c| c.as_str().to_string()).as_deref(),
+                Some("GB"),
+                "{code}"
+            );
         }
         for code in ["", "XX", "ZZ", "TST", "ATAX", "G", "1A"] {
             assert_eq!(super::parse(code), None, "{code}");
         }
-        assert_eq!(super::parse("ata").map(|c| c.as_str().to_string()).as_deref(), Some("AQ"));
+        assert_eq!(
+            super::parse("ata").map(|c| c.as_str().to_string()).as_deref(),
+            Some("AQ")
+        );
     }
 
     #[test]

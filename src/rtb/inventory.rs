@@ -40,7 +40,8 @@ fn host_of(raw: &str) -> Option<PageUrl> {
     let url = PageUrl::parse(&with_scheme(raw)).ok()?;
     // A numeric bundle (`1234567890`) parses as an IPv4 address: an address is never a site's host.
     let host = url.host();
-    let named = host.bytes().any(|b| b.is_ascii_alphabetic()) && host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err();
+    let named = host.bytes().any(|b| b.is_ascii_alphabetic())
+        && host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_err();
     named.then_some(url)
 }
 
@@ -60,14 +61,23 @@ fn unusable(field: &str, warnings: &mut Vec<Warning>) {
 /// Builds the page view from the first usable of `site.page`, `site.domain`, `app.bundle`,
 /// `app.domain` and `dooh.domain`.
 pub fn infer(site: Option<&Site>, app: Option<&App>, dooh: Option<&Dooh>, warnings: &mut Vec<Warning>) -> Inventory {
-    let site_domain = site.and_then(|s| s.domain.as_deref()).map(str::trim).filter(|d| !d.is_empty());
+    let site_domain = site
+        .and_then(|s| s.domain.as_deref())
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
     let referrer = site.and_then(|s| s.referrer.clone()).filter(|r| !r.trim().is_empty());
     let site_category = site.and_then(|s| first(s.pagecat.as_ref()).or_else(|| first(s.cat.as_ref())));
 
     if let Some(page) = site.and_then(|s| s.page.as_deref()).filter(|p| !p.trim().is_empty()) {
         let url = with_scheme(page);
-        match PageView::parse(site_domain.map(str::to_string), &url, referrer.clone(), site_category.clone(), None, None)
-        {
+        match PageView::parse(
+            site_domain.map(str::to_string),
+            &url,
+            referrer.clone(),
+            site_category.clone(),
+            None,
+            None,
+        ) {
             Ok(view) => {
                 return Inventory {
                     view: Some(view),
@@ -84,13 +94,20 @@ pub fn infer(site: Option<&Site>, app: Option<&App>, dooh: Option<&Dooh>, warnin
     }
     if let Some(app) = app {
         let cat = first(app.cat.as_ref());
-        for (field, v) in [("app.bundle", app.bundle.as_deref()), ("app.domain", app.domain.as_deref())] {
+        for (field, v) in [
+            ("app.bundle", app.bundle.as_deref()),
+            ("app.domain", app.domain.as_deref()),
+        ] {
             if let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) {
                 candidates.push((field, v, cat.clone()));
             }
         }
     }
-    if let Some(d) = dooh.and_then(|d| d.domain.as_deref()).map(str::trim).filter(|d| !d.is_empty()) {
+    if let Some(d) = dooh
+        .and_then(|d| d.domain.as_deref())
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
         candidates.push(("dooh.domain", d, dooh.and_then(|d| first(d.venuetype.as_ref()))));
     }
     for (field, raw, category) in candidates {
@@ -148,7 +165,12 @@ mod tests {
     #[test]
     fn a_domain_alone_gives_the_host_and_an_unusable_page_falls_back_to_it() {
         let mut w = Vec::new();
-        let inv = infer(Some(&site(Some("ftp://bank.example/x"), Some("Bank.Example"))), None, None, &mut w);
+        let inv = infer(
+            Some(&site(Some("ftp://bank.example/x"), Some("Bank.Example"))),
+            None,
+            None,
+            &mut w,
+        );
         assert_eq!(inv.view.expect("host").url.host(), "bank.example");
         assert!(inv.host_only);
         assert_eq!(inv.url_field, "site.domain");

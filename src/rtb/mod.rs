@@ -345,8 +345,7 @@ mod tests {
         evaluate(req, caller, &ctx, SystemTime::now()).expect("answer")
     }
 
-    const US_IN_BODY: &str =
-        r#"{"site":{"page":"https://bank.example/mortgages/fixed-rate"},"device":{"geo":{"country":"USA"}},"regs":{"gdpr":0}}"#;
+    const US_IN_BODY: &str = r#"{"site":{"page":"https://bank.example/mortgages/fixed-rate"},"device":{"geo":{"country":"USA"}},"regs":{"gdpr":0}}"#;
 
     #[test]
     fn a_server_caller_is_believed_on_country_and_gdpr_0() {
@@ -395,8 +394,14 @@ mod tests {
             let (s, _) = signals(&req, Caller::Server, &ctx, SystemTime::now(), &mut Vec::new()).expect("signals");
             s.device
         };
-        assert_eq!(class(r#"{"mobile":0,"platform":{"brand":"Android"}}"#), Some(DeviceClass::Tablet));
-        assert_eq!(class(r#"{"mobile":1,"platform":{"brand":"Android"}}"#), Some(DeviceClass::Mobile));
+        assert_eq!(
+            class(r#"{"mobile":0,"platform":{"brand":"Android"}}"#),
+            Some(DeviceClass::Tablet)
+        );
+        assert_eq!(
+            class(r#"{"mobile":1,"platform":{"brand":"Android"}}"#),
+            Some(DeviceClass::Mobile)
+        );
         assert_eq!(class("{}"), Some(DeviceClass::Mobile));
     }
 }

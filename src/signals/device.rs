@@ -300,13 +300,25 @@ mod tests {
         // Chrome's reduced User-Agent on an Android tablet still says "Android 10; K".
         let reduced = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
         let hints = |m: &'static str, p: &'static str| ClientHints::from_headers(Some(m), Some(p));
-        assert_eq!(DeviceClass::classify(Some(reduced), hints("?0", "\"Android\"")), Some(DeviceClass::Tablet));
-        assert_eq!(DeviceClass::classify(Some(reduced), hints("?1", "\"Android\"")), Some(DeviceClass::Mobile));
-        assert_eq!(DeviceClass::classify(None, hints("?0", "\"Windows\"")), Some(DeviceClass::Desktop));
+        assert_eq!(
+            DeviceClass::classify(Some(reduced), hints("?0", "\"Android\"")),
+            Some(DeviceClass::Tablet)
+        );
+        assert_eq!(
+            DeviceClass::classify(Some(reduced), hints("?1", "\"Android\"")),
+            Some(DeviceClass::Mobile)
+        );
+        assert_eq!(
+            DeviceClass::classify(None, hints("?0", "\"Windows\"")),
+            Some(DeviceClass::Desktop)
+        );
         assert_eq!(DeviceClass::classify(None, hints("garbage", "")), None);
         // A crawler is a crawler whatever hints it sends.
         let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-        assert_eq!(DeviceClass::classify(Some(bot), hints("?1", "\"Android\"")), Some(DeviceClass::Bot));
+        assert_eq!(
+            DeviceClass::classify(Some(bot), hints("?1", "\"Android\"")),
+            Some(DeviceClass::Bot)
+        );
     }
 
     #[test]

@@ -37,7 +37,8 @@ pub async fn segments(
 ) -> Result<HttpResponse, ApiError> {
     state.tokens.require(&req, &[Scope::Rtb])?;
     let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let bid: BidRequest = body::json(&bytes)?;
+    let raw: Value = body::json(&bytes)?;
+    let bid = BidRequest::from_json(&raw)?;
     Ok(HttpResponse::Ok().json(answer(&state, bid, SystemTime::now())?))
 }
 
@@ -67,8 +68,9 @@ pub async fn batch(
     let now = SystemTime::now();
     let mut out = Vec::with_capacity(requests.len());
     for (i, r) in requests.iter().enumerate() {
-        let text = r.to_string();
-        let one = body::json::<BidRequest>(text.as_bytes()).and_then(|bid| answer(&state, bid, now));
+        let one = BidRequest::from_json(r)
+            .map_err(ApiError::from)
+            .and_then(|bid| answer(&state, bid, now));
         out.push(match one {
             Ok(a) => serde_json::to_value(a).unwrap_or(Value::Null),
             Err(e) => {

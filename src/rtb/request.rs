@@ -6,6 +6,54 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::signals::SignalError;
+
+/// The objects personify reads, parents first. An array in their place is the wrong JSON type, though
+/// serde alone would read it as a tuple of the fields.
+const OBJECT_PATHS: &[&str] = &[
+    "site",
+    "app",
+    "dooh",
+    "device",
+    "device.geo",
+    "device.sua",
+    "device.sua.platform",
+    "user",
+    "user.ext",
+    "regs",
+    "regs.ext",
+];
+
+impl BidRequest {
+    /// The bid request in a parsed JSON body; a wrong JSON type at a read path is refused naming the
+    /// path, never the value.
+    pub fn from_json(v: &Value) -> Result<BidRequest, SignalError> {
+        let invalid = |field: &str, message: String| SignalError::Invalid {
+            field: field.to_string(),
+            message,
+        };
+        if !v.is_object() {
+            return Err(invalid("body", "a bid request must be a JSON object".into()));
+        }
+        for path in OBJECT_PATHS {
+            let node = path.split('.').try_fold(v, |node, key| node.get(key));
+            if node.is_some_and(|n| !(n.is_object() || n.is_null())) {
+                return Err(invalid(path, format!("{path} must be an object")));
+            }
+        }
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let field = e.path().to_string();
+            // serde's messages quote the offending value; keep only what was expected.
+            let raw = e.into_inner().to_string();
+            let message = match raw.rsplit_once(", expected ") {
+                Some((_, expected)) => format!("{field} has the wrong type or value: expected {expected}"),
+                None => format!("{field} has the wrong type or value"),
+            };
+            invalid(&field, message)
+        })
+    }
+}
+
 /// OpenRTB BidRequest: the fields personify reads.
 #[derive(Debug, Default, Deserialize)]
 pub struct BidRequest {
@@ -141,4 +189,41 @@ pub struct RegsExt {
     pub gpp_sid: Option<Vec<u16>>,
     /// Global Privacy Control, `"1"` (or 1).
     pub gpc: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field(v: Value) -> String {
+        match BidRequest::from_json(&v) {
+            Err(SignalError::Invalid { field, message }) => {
+                assert!(!message.contains("zq-canary"), "{message}");
+                field
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_types_at_read_paths_are_named_and_never_echoed() {
+        assert_eq!(field(json!(["zq-canary"])), "body");
+        assert_eq!(field(json!({"user": ["zq-canary", null]})), "user");
+        assert_eq!(field(json!({"device": {"geo": ["zq-canary"]}})), "device.geo");
+        assert_eq!(field(json!({"regs": {"ext": "zq-canary"}})), "regs.ext");
+        assert_eq!(field(json!({"site": {"page": ["zq-canary"]}})), "site.page");
+        assert_eq!(
+            field(json!({"device": {"devicetype": "zq-canary"}})),
+            "device.devicetype"
+        );
+        assert_eq!(field(json!({"regs": {"gpp_sid": [7, "zq-canary"]}})), "regs.gpp_sid[1]");
+    }
+
+    #[test]
+    fn nulls_and_unread_fields_of_any_type_are_fine() {
+        let v = json!({"site": null, "user": {"ext": null}, "imp": "zq-canary", "tmax": "${json-unit.any-number}",
+                       "device": {"ifa": 5, "geo": {"lat": "x"}}});
+        assert!(BidRequest::from_json(&v).is_ok());
+    }
 }

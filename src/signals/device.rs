@@ -86,12 +86,13 @@ impl DeviceClass {
         if matches!(from_ua, Some(DeviceClass::Bot | DeviceClass::Tv)) {
             return from_ua;
         }
-        let platform = hints.platform.map(str::to_ascii_lowercase);
-        let from_hints = match (hints.mobile, platform.as_deref()) {
-            (Some(true), _) => Some(DeviceClass::Mobile),
+        let platform = hints.platform.unwrap_or("");
+        let is = |name: &str| platform.eq_ignore_ascii_case(name);
+        let from_hints = match hints.mobile {
+            Some(true) => Some(DeviceClass::Mobile),
             // Android without the mobile hint is a tablet (or a TV, which the User-Agent names).
-            (Some(false), Some("android")) => Some(DeviceClass::Tablet),
-            (Some(false), Some("windows" | "macos" | "linux" | "chrome os" | "chromeos")) => Some(DeviceClass::Desktop),
+            Some(false) if is("android") => Some(DeviceClass::Tablet),
+            Some(false) if DESKTOP_PLATFORMS.iter().any(|p| is(p)) => Some(DeviceClass::Desktop),
             _ => None,
         };
         from_hints.or(from_ua)
@@ -151,6 +152,9 @@ impl DeviceClass {
         Some(DeviceClass::Other)
     }
 }
+
+/// `Sec-CH-UA-Platform` values of desktops and laptops.
+const DESKTOP_PLATFORMS: &[&str] = &["Windows", "macOS", "Linux", "Chrome OS", "ChromeOS"];
 
 /// uap-core OS families of phones and other handhelds.
 const MOBILE_OSES: &[&str] = &[

@@ -36,6 +36,7 @@ fn generated(c: &mut Criterion, n: usize) {
     let id = VisitorId::parse("f3b1c9e0-7a4d-4c1e-9a55-1d2e3f4a5b6c").expect("id");
     let meta = RequestMeta {
         user_agent: Some(UA),
+        client_hints: Default::default(),
         accept_language: Some("en-GB,en;q=0.9"),
         country: Some("US"),
     };
@@ -118,6 +119,7 @@ fn example(c: &mut Criterion) {
     let keyring = Keyring::new(Secret::generate(), now);
     let meta = RequestMeta {
         user_agent: Some(UA),
+        client_hints: Default::default(),
         accept_language: Some("en-GB,en;q=0.9"),
         country: Some("US"),
     };

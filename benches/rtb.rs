@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{criterion_group, criterion_main, Criterion};
 use personify::config::Settings;
 use personify::consent::ConsentPolicy;
-use personify::rtb::{evaluate, BidRequest, RtbContext};
+use personify::rtb::{evaluate, BidRequest, Caller, RtbContext};
 use personify::rules::load_dir;
 use personify::signals::SignalExtractor;
 
@@ -32,7 +32,13 @@ fn bench(c: &mut Criterion) {
         sec_gpc: false,
     };
     let now = SystemTime::now();
-    let answer = evaluate(serde_json::from_str(WEB).expect("bid request"), &ctx, now).expect("answer");
+    let answer = evaluate(
+        serde_json::from_str(WEB).expect("bid request"),
+        Caller::Server,
+        &ctx,
+        now,
+    )
+    .expect("answer");
     assert!(answer.user.is_some(), "the bench request releases buckets");
 
     let mut group = c.benchmark_group("rtb");
@@ -40,7 +46,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("one_request/example", |b| {
         b.iter(|| {
             let req: BidRequest = serde_json::from_str(std::hint::black_box(WEB)).expect("bid request");
-            let answer = evaluate(req, &ctx, now).expect("answer");
+            let answer = evaluate(req, Caller::Server, &ctx, now).expect("answer");
             serde_json::to_vec(&answer).expect("answer JSON").len()
         })
     });

@@ -277,6 +277,7 @@ fn explain_inner(settings: &Settings, a: &ExplainArgs) -> Result<String, String>
     let now = SystemTime::now();
     let meta = RequestMeta {
         user_agent: a.user_agent.as_deref(),
+        client_hints: Default::default(),
         accept_language: a.accept_language.as_deref(),
         country: a.country.as_deref(),
     };

@@ -1,5 +1,6 @@
 //! `POST /v1/rtb/segments` with realistic bid requests: released with consent above k; withheld for
-//! GPC, TCF refusal, GDPR without a string, 1YYN, GPP opt-out, a sensitive page, a segment below k.
+//! GPC, TCF refusal, GDPR without a string, 1YYN, GPP opt-out, a sensitive page, a segment below k;
+//! bid requests as exchanges really send them (no scheme, no page, no device, app ids, DOOH) get 200.
 
 mod common;
 
@@ -79,6 +80,7 @@ async fn rtb(app: &TestApp, body: &Value) -> Value {
     res.json().await.unwrap()
 }
 
+/// `(segment or "*" for a reason about the whole request, reason)`.
 fn reasons(v: &Value) -> Vec<(String, String)> {
     v["personify"]["withheld"]
         .as_array()
@@ -86,11 +88,15 @@ fn reasons(v: &Value) -> Vec<(String, String)> {
         .iter()
         .map(|w| {
             (
-                w["segment"].as_str().unwrap().to_string(),
+                w["segment"].as_str().unwrap_or("*").to_string(),
                 w["reason"].as_str().unwrap().to_string(),
             )
         })
         .collect()
+}
+
+fn all(reason: &str) -> Vec<(String, String)> {
+    vec![("*".to_string(), reason.to_string())]
 }
 
 #[tokio::test]
@@ -105,7 +111,7 @@ async fn released_with_consent_above_k_in_both_consent_locations() {
         ),
     )
     .await;
-    assert_eq!(v["id"], "bid-7f3a");
+    assert!(v.get("id").is_none(), "the request id is not echoed");
     assert_eq!(
         v["user"],
         json!({"data": [{"name": "personify.bank.example", "ext": {"segtax": 4}, "segment": [{"id": "1394"}]}]})
@@ -183,11 +189,9 @@ async fn withheld_for_every_kind_of_refusal() {
     for (body, reason, basis) in cases {
         let v = rtb(&app, &body).await;
         assert!(v.get("user").is_none() && v.get("site").is_none(), "{v}");
-        assert_eq!(
-            reasons(&v),
-            [("mortgage_intent".to_string(), reason.to_string())],
-            "{body}"
-        );
+        // Without advertise: one reason, and which segments the page matched is not said.
+        assert_eq!(reasons(&v), all(reason), "{body}");
+        assert!(!v.to_string().contains("mortgage_intent"), "{v}");
         assert_eq!(v["personify"]["consent"]["basis"], basis, "{body}");
     }
     // Contextual consent (purpose 2) is enough for this contextual segment.
@@ -211,14 +215,14 @@ async fn sensitive_pages_and_small_segments_release_nothing() {
     )
     .await;
     assert!(v.get("user").is_none());
-    assert_eq!(
-        reasons(&v),
-        [("sensitive".to_string(), "sensitive_segment".to_string())]
-    );
+    // A sensitive page is indistinguishable from a page no segment matches.
+    assert_eq!(reasons(&v), all("no_segment"));
     assert!(
-        !v.to_string().contains("bereavement"),
-        "a sensitive segment must never be named: {v}"
+        !v.to_string().contains("bereavement") && !v.to_string().contains("sensitive"),
+        "a sensitive page must never be named: {v}"
     );
+    let plain = rtb(&app, &web("/contact-us", json!({}), json!({}))).await;
+    assert_eq!(plain["personify"], v["personify"]);
     let v = rtb(&app, &web("/students/account", json!({}), json!({}))).await;
     assert!(v.get("user").is_none());
     assert_eq!(reasons(&v), [("students".to_string(), "below_k".to_string())]);
@@ -230,7 +234,7 @@ async fn app_inventory_and_batches() {
     let app_req = json!({"id": "app-1", "app": {"bundle": "com.bank.example", "storeurl": "https://play.google.com/store/apps/details?id=com.bank.example"},
                          "device": {"devicetype": 4, "geo": {"country": "USA"}, "ifa": "ab12cd34-0000-4000-8000-000000000000"}});
     let v = rtb(&app, &app_req).await;
-    assert_eq!(v["id"], "app-1");
+    assert!(v.get("id").is_none());
     assert_eq!(v["personify"]["released"], json!([]));
     assert!(!v.to_string().contains("ab12cd34"));
 
@@ -251,7 +255,11 @@ async fn app_inventory_and_batches() {
     assert_eq!(r[0]["personify"]["released"], json!(["mortgage_intent"]));
     assert_eq!(r[1]["status"], 400);
     assert_eq!(r[1]["error"]["field"], "requests[1].site.page");
-    assert_eq!(r[2]["id"], "app-1");
+    assert_eq!(
+        r[2]["personify"]["released"],
+        json!([]),
+        "answers come in request order"
+    );
     let too_many = json!({"requests": vec![json!({}); 101]});
     let res = app
         .client
@@ -306,11 +314,140 @@ async fn tokens_and_bad_input() {
             json!({"site": {"page": "https://bank.example/"}, "regs": {"gpp_sid": "7"}}),
             "regs.gpp_sid",
         ),
-        (json!({"site": {"page": "ftp://bank.example/"}}), "site.page"),
-        (json!({"device": {"ua": CHROME}}), "site.page"),
+        (json!({"id": 918273645}), "id"),
+        (json!({"app": {"cat": "IAB3"}}), "app.cat"),
+        (json!({"device": {"geo": {"country": 276}}}), "device.geo.country"),
+        (json!({"device": {"sua": {"mobile": "yes-3141"}}}), "device.sua.mobile"),
+        (json!({"user": {"ext": {"consent": 31415926}}}), "user.ext.consent"),
     ] {
         let res = post(b.to_string().into()).await.unwrap();
         assert_eq!(res.status(), 400, "{b}");
+        let text = res.text().await.unwrap();
+        let err: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(err["error"]["field"], field, "{b}");
+        // The path is named, the value never echoed.
+        for echo in ["918273645", "IAB3", "276", "3141", "31415926", "phone"] {
+            assert!(!text.contains(echo), "{text}");
+        }
+    }
+    for (b, field) in [("[1, 2]", "body"), ("\"bid\"", "body"), ("17", "body")] {
+        let res = post(b.into()).await.unwrap();
+        assert_eq!(res.status(), 400, "{b}");
         assert_eq!(res.json::<Value>().await.unwrap()["error"]["field"], field, "{b}");
     }
+}
+
+/// The answer to one bid request, asserting 200.
+async fn ok(app: &TestApp, body: Value) -> Value {
+    rtb(app, &body).await
+}
+
+#[tokio::test]
+async fn bid_requests_as_exchanges_send_them_get_200_and_say_why_nothing_was_released() {
+    let app = rtb_app().await;
+    let us = json!({"geo": {"country": "USA"}});
+    // site.page without a scheme is read as https.
+    let v = ok(
+        &app,
+        json!({"id": "a", "site": {"page": "bank.example/mortgages/fixed-rate"}, "device": us}),
+    )
+    .await;
+    assert_eq!(v["personify"]["released"], json!(["mortgage_intent"]), "{v}");
+    let v = ok(
+        &app,
+        json!({"id": "b", "site": {"page": "//bank.example/mortgages/fixed-rate"}, "device": us}),
+    )
+    .await;
+    assert_eq!(v["personify"]["released"], json!(["mortgage_intent"]), "{v}");
+    // A site with only an id, and a request with nothing to read: no inventory.
+    for body in [
+        json!({"site": {"id": "s-102"}, "device": us}),
+        json!({"site": {"id": "s-102", "content": {"id": "c1", "title": "News"}}, "device": us}),
+        json!({"app": {"id": "app-77"}, "device": us}),
+        json!({"imp": [{"id": "1"}], "device": us}),
+    ] {
+        let v = ok(&app, body.clone()).await;
+        assert_eq!(reasons(&v), all("no_inventory"), "{body}");
+        assert!(v["personify"]["warnings"].as_array().unwrap().is_empty(), "{v}");
+    }
+    // site.domain alone: host-level signals (the host is known, no path is guessed).
+    let v = ok(&app, json!({"site": {"domain": "bank.example"}, "device": us})).await;
+    assert_eq!(reasons(&v), all("no_segment"), "{v}");
+    // An unusable page falls back to the domain, with a warning that names the field, not the value.
+    let v = ok(
+        &app,
+        json!({"site": {"page": "ftp://bank.example/", "domain": "bank.example"}, "device": us}),
+    )
+    .await;
+    assert_eq!(reasons(&v), all("no_segment"));
+    let warnings = v["personify"]["warnings"].to_string();
+    assert!(
+        warnings.contains("site.page") && !warnings.contains("ftp"),
+        "{warnings}"
+    );
+    // App inventory by bundle, domain or numeric store id; DOOH venues; no device at all.
+    for body in [
+        json!({"app": {"bundle": "com.bank.example", "cat": ["IAB13"]}}),
+        json!({"app": {"bundle": "1234567890", "domain": "bank.example"}}),
+        json!({"dooh": {"id": "d1", "venuetype": ["transit_airports"], "domain": "screens.example"}}),
+    ] {
+        let v = ok(&app, body.clone()).await;
+        // No device: the device class is unknown, and the request still gets an answer.
+        assert_eq!(reasons(&v), all("no_advertise_consent"), "{body}");
+        assert_eq!(v["personify"]["consent"]["basis"], "jurisdiction_opt_in", "{body}");
+    }
+    let v = ok(
+        &app,
+        json!({"dooh": {"id": "d1", "domain": "screens.example"}, "device": us}),
+    )
+    .await;
+    assert_eq!(reasons(&v), all("no_segment"), "{v}");
+}
+
+#[tokio::test]
+async fn country_codes_are_read_in_alpha_2_and_alpha_3_in_any_case() {
+    let app = rtb_app().await;
+    let page = "https://bank.example/mortgages/fixed-rate";
+    for (country, released) in [
+        ("USA", true),
+        ("usa", true),
+        ("US", true),
+        ("us", true),
+        ("DEU", false),
+        ("de", false),
+        ("Gb", false),
+        ("TST", false),
+        ("", false),
+    ] {
+        let v = ok(
+            &app,
+            json!({"site": {"page": page}, "device": {"geo": {"country": country}}}),
+        )
+        .await;
+        let got = v["personify"]["released"] == json!(["mortgage_intent"]);
+        assert_eq!(got, released, "{country}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_caller_is_believed_on_the_body_country_not_on_a_country_header() {
+    let app = rtb_app().await;
+    // The rtb token makes this a server-to-server call: device.geo.country is the visitor's country,
+    // and a country header the caller happens to send changes nothing.
+    let body = web("/mortgages/fixed-rate", json!({"gdpr": 0}), json!({}));
+    let res = app
+        .client
+        .post(app.url("/v1/rtb/segments"))
+        .bearer_auth(RTB_TOKEN)
+        .header("CF-IPCountry", "DE")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["personify"]["released"], json!(["mortgage_intent"]), "{v}");
+    let mut de = body.clone();
+    de["device"]["geo"]["country"] = json!("DEU");
+    let v = ok(&app, de).await;
+    assert_eq!(reasons(&v), all("no_advertise_consent"), "{v}");
 }

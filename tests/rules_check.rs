@@ -152,7 +152,9 @@ fn a_rules_directory_with_several_mistakes_reports_each_with_file_and_line() {
         format!("{seg}:5:19: unknown signal `page.pth`; did you mean `page.path`?"),
         format!("{seg}:10:56: `between` bounds are inverted: [22, 18]"),
         format!("{seg}:15:56: bad regex for page.path"),
-        format!("{seg}:20:54: device.class is one of desktop, mobile, tablet, bot, other; \"phone\" can never match"),
+        format!(
+            "{seg}:20:54: device.class is one of desktop, mobile, tablet, tv, bot, other; \"phone\" can never match"
+        ),
         format!("{seg}:25:12: `priority` must be an integer, not a string"),
         format!("{seg}:26:63: op `gte` on session.pages_viewed needs an integer, not a string"),
         format!("{seg}:31:37: unknown op `like`"),

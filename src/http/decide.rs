@@ -18,7 +18,10 @@ use crate::decide::{decide, Decision, Reason, SlotDecision};
 use crate::privacy::network::NetworkKey;
 use crate::privacy::utc_day;
 use crate::privacy::{VisitorId, VisitorKey};
-use crate::signals::{cap_warnings, pii, PageView, RequestMeta, SessionSummary, SignalError, Warning};
+use crate::rules::RuleSet;
+use crate::signals::{
+    cap_warnings, pii, ClientHints, DeviceClass, PageView, RequestMeta, SessionSummary, SignalError, Signals, Warning,
+};
 
 /// The request body as sent; converted to domain types before use.
 #[derive(Debug, Deserialize)]
@@ -116,6 +119,10 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     let user_agent = header(headers, header::USER_AGENT);
     let meta = RequestMeta {
         user_agent,
+        client_hints: ClientHints::from_headers(
+            header(headers, "sec-ch-ua-mobile"),
+            header(headers, "sec-ch-ua-platform"),
+        ),
         accept_language: header(headers, header::ACCEPT_LANGUAGE),
         country: state.client.country(req),
     };
@@ -177,11 +184,19 @@ pub async fn handle(
         mut warnings,
     } = view_context(&req, &state, fields)?;
     let rules = state.rules.load();
-    let decision = decide(&rules, &signals, &consent, &key, dto.slots.as_deref());
+    // Crawlers get the defaults unless a rule is written for them, and are never counted.
+    let bot = signals.device == Some(DeviceClass::Bot);
+    let decision = if bot && !rules_target_bots(&rules, &signals) {
+        let mut defaults = consent;
+        defaults.purposes.personalize = false;
+        decide(&rules, &signals, &defaults, &key, dto.slots.as_deref())
+    } else {
+        decide(&rules, &signals, &consent, &key, dto.slots.as_deref())
+    };
     warnings.extend(decision.warnings.iter().cloned());
     // One request can name thousands of unknown slots; the answer stays small whatever is sent.
     let warnings = cap_warnings(warnings);
-    if consent.purposes.measure {
+    if consent.purposes.measure && !bot {
         let network = state.counts.network_key(client, now);
         count_decision(&state.counts, &decision, &key, network.as_ref(), utc_day(now));
     }
@@ -201,6 +216,16 @@ pub async fn handle(
         warnings: &warnings,
     };
     Ok(HttpResponse::Ok().json(response))
+}
+
+/// Whether a segment matches this page view only because it comes from a crawler.
+fn rules_target_bots(rules: &RuleSet, signals: &Signals) -> bool {
+    let as_bot = rules.match_segments(signals);
+    let mut visitor = signals.clone();
+    visitor.device = None;
+    let as_visitor = rules.match_segments(&visitor);
+    let only_as_bot = as_bot.iter().any(|i| !as_visitor.iter().any(|j| j == i));
+    only_as_bot
 }
 
 /// Segment visitors, segment views and experiment exposures of one decision, each with its network.

@@ -104,7 +104,8 @@ pub async fn handle(
             });
         }
     }
-    let counted = consent.purposes.measure;
+    // Crawlers are never counted.
+    let counted = consent.purposes.measure && signals.device != Some(crate::signals::DeviceClass::Bot);
     if counted {
         let day = utc_day(now);
         let net = state.counts.network_key(client, now);

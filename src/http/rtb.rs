@@ -10,7 +10,7 @@ use super::body;
 use super::error::ApiError;
 use super::AppState;
 use crate::consent::gpc_header;
-use crate::rtb::{evaluate, Answer, BidRequest, RtbContext};
+use crate::rtb::{evaluate, Answer, BidRequest, Caller, RtbContext};
 
 /// Most bid requests in one batch.
 pub const MAX_BATCH: usize = 100;
@@ -27,7 +27,8 @@ fn answer(state: &AppState, req: BidRequest, sec_gpc: bool, now: SystemTime) -> 
         rolling_uniques: &rolling,
         sec_gpc,
     };
-    Ok(evaluate(req, &ctx, now)?)
+    // Every caller holds the rtb token today: a server-to-server call, whose geolocation is believed.
+    Ok(evaluate(req, Caller::Server, &ctx, now)?)
 }
 
 /// One bid request.
@@ -38,7 +39,8 @@ pub async fn segments(
 ) -> Result<HttpResponse, ApiError> {
     state.tokens.require(&req, &[Scope::Rtb])?;
     let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let bid: BidRequest = body::json(&bytes)?;
+    let raw: Value = body::json(&bytes)?;
+    let bid = BidRequest::from_json(&raw)?;
     let sec_gpc = gpc_header(req.headers().get_all("sec-gpc").filter_map(|v| v.to_str().ok()));
     Ok(HttpResponse::Ok().json(answer(&state, bid, sec_gpc, SystemTime::now())?))
 }
@@ -70,8 +72,9 @@ pub async fn batch(
     let sec_gpc = gpc_header(req.headers().get_all("sec-gpc").filter_map(|v| v.to_str().ok()));
     let mut out = Vec::with_capacity(requests.len());
     for (i, r) in requests.iter().enumerate() {
-        let text = r.to_string();
-        let one = body::json::<BidRequest>(text.as_bytes()).and_then(|bid| answer(&state, bid, sec_gpc, now));
+        let one = BidRequest::from_json(r)
+            .map_err(ApiError::from)
+            .and_then(|bid| answer(&state, bid, sec_gpc, now));
         out.push(match one {
             Ok(a) => serde_json::to_value(a).unwrap_or(Value::Null),
             Err(e) => {

@@ -1,5 +1,8 @@
-//! ISO 3166-1 alpha-3 → alpha-2 (OpenRTB `device.geo.country` is alpha-3; personify uses alpha-2).
+//! ISO 3166-1 alpha-3 → alpha-2 (OpenRTB `device.geo.country` is alpha-3 by the specification, some
+//! exchanges send alpha-2; personify uses alpha-2).
 //! Generated from the ISO 3166-1 list (249 countries), sorted by alpha-3 for binary search.
+
+use crate::signals::Country;
 
 /// `(alpha-3, alpha-2)` pairs sorted by alpha-3.
 const ALPHA3_TO_ALPHA2: &[(&str, &str)] = &[
@@ -263,8 +266,43 @@ pub fn alpha2(alpha3: &str) -> Option<&'static str> {
         .map(|i| ALPHA3_TO_ALPHA2[i].1)
 }
 
+/// A country code in either form exchanges send (alpha-3 or alpha-2, any case), if it names a country.
+pub fn parse(code: &str) -> Option<Country> {
+    let code = code.trim();
+    match code.len() {
+        3 => alpha2(code).and_then(Country::parse),
+        2 => {
+            let upper = code.to_ascii_uppercase();
+            ALPHA3_TO_ALPHA2
+                .iter()
+                .any(|(_, a2)| *a2 == upper)
+                .then(|| Country::parse(&upper))
+                .flatten()
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_alpha3_and_alpha2_in_any_case() {
+        for code in ["GBR", "gbr", "Gb", "gb ", "GB"] {
+            assert_eq!(
+                super::parse(code).map(|c| c.as_str().to_string()).as_deref(),
+                Some("GB"),
+                "{code}"
+            );
+        }
+        for code in ["", "XX", "ZZ", "TST", "ATAX", "G", "1A"] {
+            assert_eq!(super::parse(code), None, "{code}");
+        }
+        assert_eq!(
+            super::parse("ata").map(|c| c.as_str().to_string()).as_deref(),
+            Some("AQ")
+        );
+    }
+
     #[test]
     fn converts_common_codes() {
         assert_eq!(super::alpha2("GBR"), Some("GB"));

@@ -22,8 +22,8 @@ pub enum SignalKind {
 
 /// Referrer kinds, in the order documented.
 pub const REFERRER_KINDS: &[&str] = &["search", "social", "email", "internal", "other", "direct"];
-/// Device classes derived from the User-Agent.
-pub const DEVICE_CLASSES: &[&str] = &["desktop", "mobile", "tablet", "bot", "other"];
+/// Device classes derived from the User-Agent and Client Hints (the enum's words, so they stay in step).
+pub const DEVICE_CLASSES: &[&str] = super::DeviceClass::NAMES;
 /// Weekdays as three-letter lowercase names, Monday first.
 pub const WEEKDAYS: &[&str] = &["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 

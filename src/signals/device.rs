@@ -1,35 +1,101 @@
-//! User-Agent → coarse device class. The User-Agent itself is dropped right after.
+//! User-Agent (and User-Agent Client Hints) → coarse device class. The User-Agent itself is dropped
+//! right after.
+//!
+//! The data is maintained elsewhere: uap-core's device and OS regexes (vendored in `uap/`, Apache-2.0)
+//! through the `ua-parser` crate, and the `isbot` crate's crawler patterns (MIT). personify adds only
+//! the mapping from what those name (an OS family, a device family, a crawler) to its six classes.
 
 use std::hash::BuildHasher;
 use std::sync::LazyLock;
 
 use dashmap::DashMap;
+use regex::Regex;
 
 /// Coarse device class, the only thing kept of a User-Agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceClass {
     /// Desktop or laptop browser.
     Desktop,
-    /// Phone.
+    /// Phone, including feature phones.
     Mobile,
-    /// Tablet.
+    /// Tablet or e-reader.
     Tablet,
-    /// Crawler, monitor or other automated client.
+    /// Smart TV, games console or set-top box.
+    Tv,
+    /// Crawler, monitor or other automated client: decided for, never counted.
     Bot,
-    /// Anything else woothee recognises (TV, console, feature phone app).
+    /// Anything else.
     Other,
 }
 
+/// User-Agent Client Hints (`Sec-CH-UA-Mobile`, `Sec-CH-UA-Platform`, or OpenRTB's `device.sua`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientHints<'a> {
+    /// `?1`: the browser presents itself as a mobile device.
+    pub mobile: Option<bool>,
+    /// The platform (`Android`, `Windows`, `macOS`, …), unquoted.
+    pub platform: Option<&'a str>,
+}
+
+impl<'a> ClientHints<'a> {
+    /// Reads the two low-entropy hint headers (structured-field syntax: `?1`, `"Android"`).
+    pub fn from_headers(mobile: Option<&'a str>, platform: Option<&'a str>) -> Self {
+        let mobile = match mobile.map(str::trim) {
+            Some("?1") => Some(true),
+            Some("?0") => Some(false),
+            _ => None,
+        };
+        let platform = platform.map(|p| p.trim().trim_matches('"')).filter(|p| !p.is_empty());
+        ClientHints { mobile, platform }
+    }
+}
+
 impl DeviceClass {
+    /// Every class, in documentation order.
+    pub const ALL: [DeviceClass; 6] = [
+        DeviceClass::Desktop,
+        DeviceClass::Mobile,
+        DeviceClass::Tablet,
+        DeviceClass::Tv,
+        DeviceClass::Bot,
+        DeviceClass::Other,
+    ];
+
+    /// The catalogue words, in the order of [`DeviceClass::ALL`].
+    pub const NAMES: &'static [&'static str] = &["desktop", "mobile", "tablet", "tv", "bot", "other"];
+
     /// The catalogue word.
     pub fn as_str(self) -> &'static str {
         match self {
             DeviceClass::Desktop => "desktop",
             DeviceClass::Mobile => "mobile",
             DeviceClass::Tablet => "tablet",
+            DeviceClass::Tv => "tv",
             DeviceClass::Bot => "bot",
             DeviceClass::Other => "other",
         }
+    }
+
+    /// The class of a request from its User-Agent and Client Hints; `None` when neither says anything.
+    ///
+    /// A crawler or TV named by the User-Agent stays one whatever the hints say (hints are only sent by
+    /// Chromium browsers). Otherwise the hints win: Chrome's reduced User-Agent hides tablets and
+    /// platforms, the hints do not.
+    pub fn classify(user_agent: Option<&str>, hints: ClientHints<'_>) -> Option<DeviceClass> {
+        let from_ua = user_agent.and_then(DeviceClass::from_user_agent);
+        if matches!(from_ua, Some(DeviceClass::Bot | DeviceClass::Tv)) {
+            return from_ua;
+        }
+        let platform = hints.platform.unwrap_or("");
+        let is = |name: &str| platform.eq_ignore_ascii_case(name);
+        let from_hints = match hints.mobile {
+            Some(true) => Some(DeviceClass::Mobile),
+            // Android without the mobile hint is a tablet (or a TV, which the User-Agent names).
+            Some(false) if is("android") => Some(DeviceClass::Tablet),
+            Some(false) if DESKTOP_PLATFORMS.iter().any(|p| is(p)) => Some(DeviceClass::Desktop),
+            _ => None,
+        };
+        from_hints.or(from_ua)
     }
 
     /// Classifies a User-Agent; `None` when it says nothing useful.
@@ -52,37 +118,141 @@ impl DeviceClass {
         class
     }
 
-    /// Classifies a User-Agent with woothee and personify's tablet and bot rules.
+    /// Classifies a User-Agent with the crawler list, uap-core's device and OS regexes, and the
+    /// TV, tablet and feature-phone markers those do not classify.
     pub fn parse_user_agent(ua: &str) -> Option<DeviceClass> {
-        static PARSER: LazyLock<woothee::parser::Parser> = LazyLock::new(woothee::parser::Parser::new);
         let ua = ua.trim();
         if ua.is_empty() {
             return None;
         }
-        let Some(result) = PARSER.parse(ua) else {
-            return Some(if looks_automated(ua) {
-                DeviceClass::Bot
-            } else {
-                DeviceClass::Other
-            });
-        };
-        Some(match result.category {
-            "crawler" => DeviceClass::Bot,
-            "pc" => DeviceClass::Desktop,
-            "smartphone" => {
-                // woothee files tablets under "smartphone"; Android tablets omit the "Mobile" token.
-                if result.os == "iPad" || ua.contains("Tablet") || (ua.contains("Android") && !ua.contains("Mobile")) {
-                    DeviceClass::Tablet
-                } else {
-                    DeviceClass::Mobile
-                }
-            }
-            "mobilephone" => DeviceClass::Mobile,
-            _ if looks_automated(ua) => DeviceClass::Bot,
-            _ => DeviceClass::Other,
-        })
+        let data = &*DATA;
+        if data.bots.is_bot(ua) {
+            return Some(DeviceClass::Bot);
+        }
+        let device = data.devices.extract(ua);
+        let family = device.as_ref().map_or("Other", |d| &*d.device);
+        if family == "Spider" {
+            return Some(DeviceClass::Bot);
+        }
+        if data.tv.is_match(ua) {
+            return Some(DeviceClass::Tv);
+        }
+        let os = data.oses.extract(ua);
+        let os = os.as_ref().map_or("Other", |o| &*o.os);
+        let mobile_token = data.mobile_token.is_match(ua);
+        if family == "iPad" || data.tablet.is_match(ua) || (os == "Android" && !mobile_token) {
+            return Some(DeviceClass::Tablet);
+        }
+        if MOBILE_OSES.contains(&os) || (family != "Other" && family != "Mac") || mobile_token {
+            return Some(DeviceClass::Mobile);
+        }
+        if DESKTOP_OSES.contains(&os) || data.desktop.is_match(ua) {
+            return Some(DeviceClass::Desktop);
+        }
+        Some(DeviceClass::Other)
     }
 }
+
+/// `Sec-CH-UA-Platform` values of desktops and laptops.
+const DESKTOP_PLATFORMS: &[&str] = &["Windows", "macOS", "Linux", "Chrome OS", "ChromeOS"];
+
+/// uap-core OS families of phones and other handhelds.
+const MOBILE_OSES: &[&str] = &[
+    "iOS",
+    "Android",
+    "Windows Phone",
+    "Windows Mobile",
+    "Windows CE",
+    "BlackBerry OS",
+    "BlackBerry Tablet OS",
+    "Symbian OS",
+    "Symbian^3",
+    "KaiOS",
+    "Firefox OS",
+    "Tizen",
+    "Bada",
+    "webOS",
+    "MeeGo",
+    "Maemo",
+    "Sailfish",
+    "Ubuntu Touch",
+];
+
+/// uap-core OS families of desktops and laptops.
+const DESKTOP_OSES: &[&str] = &[
+    "Windows",
+    "Mac OS X",
+    "Mac OS",
+    "Linux",
+    "Ubuntu",
+    "Kubuntu",
+    "Xubuntu",
+    "Debian",
+    "Fedora",
+    "Red Hat",
+    "SUSE",
+    "Gentoo",
+    "Mint",
+    "Arch Linux",
+    "Slackware",
+    "Mandriva",
+    "Chrome OS",
+    "FreeBSD",
+    "OpenBSD",
+    "NetBSD",
+    "Solaris",
+];
+
+/// The compiled data: built on first use (a few milliseconds), then shared.
+struct Data {
+    bots: isbot::Bots,
+    devices: ua_parser::device::Extractor<'static>,
+    oses: ua_parser::os::Extractor<'static>,
+    tv: Regex,
+    tablet: Regex,
+    mobile_token: Regex,
+    desktop: Regex,
+}
+
+/// uap-core's `regexes.yaml` (device and OS parsers), converted to JSON so no YAML parser is needed.
+const UAP_REGEXES: &str = include_str!("uap/regexes.json");
+
+static DATA: LazyLock<Data> = LazyLock::new(|| {
+    // The vendored data and the patterns below are fixed at build time; the tests load them, so a
+    // failure here is a build defect, never something a request can cause.
+    let regexes: ua_parser::Regexes<'static> =
+        serde_json::from_str(UAP_REGEXES).expect("vendored uap-core regexes are valid JSON");
+    let devices = ua_parser::device::Builder::new()
+        .push_all(regexes.device_parsers)
+        .map_err(ua_parser::Error::from)
+        .and_then(|b| b.build().map_err(ua_parser::Error::from))
+        .expect("vendored uap-core device regexes compile");
+    let oses = ua_parser::os::Builder::new()
+        .push_all(regexes.os_parsers)
+        .map_err(ua_parser::Error::from)
+        .and_then(|b| b.build().map_err(ua_parser::Error::from))
+        .expect("vendored uap-core OS regexes compile");
+    let re = |p: &str| Regex::new(p).expect("device class pattern compiles");
+    Data {
+        bots: isbot::Bots::default(),
+        devices,
+        oses,
+        // Smart TVs, streaming sticks, set-top boxes and consoles (uap-core names their makers, not
+        // their kind): HbbTV and the TV platforms' own tokens, Fire TV (`AFT…`), Chromecast (`CrKey`).
+        tv: re(concat!(
+            r"(?i)smart-?tv|hbbtv|\bdtv\b|netcast|google ?tv|android ?tv|apple ?tv|\bcrkey\b|\broku|\bbravia|",
+            r"\btizen\b[^)]*\btv\b|web0s|\bwebos\b[^)]*\btv\b|\baft[a-z]{1,3}\b|playstation|\bxbox|nintendo|",
+            r"inettvbrowser|tsbnettv|opera tv|\bviera\b|philipstv|\baquos\b|set-?top|\(\s*tv\s*;|; ?tv\)"
+        )),
+        tablet: re(r"(?i)\btablet\b|\bipad\b|\bsilk\b|\bkindle\b|\bplaybook\b"),
+        // Feature-phone and mobile-browser tokens uap-core has no OS for (i-mode, PHS, MIDP, Opera Mini).
+        mobile_token: re(concat!(
+            r"(?i)\bmobile\b|\bphone\b|\bmidp\b|\bcldc\b|docomo|\bkddi\b|softbank|vodafone|willcom|ddipocket|",
+            r"up\.browser|opera mini|jig browser|\bj-phone\b|\bnetfront\b|\bobigo\b|\bucweb\b"
+        )),
+        desktop: re(r"(?i)windows|macintosh|\bx11\b|mac_powerpc"),
+    }
+});
 
 /// Distinct User-Agents remembered before the memo starts over.
 const MEMO_CAPACITY: usize = 4_096;
@@ -98,22 +268,6 @@ static MEMO: LazyLock<Memo> = LazyLock::new(|| Memo {
     classes: DashMap::new(),
 });
 
-fn looks_automated(ua: &str) -> bool {
-    let lower = ua.to_ascii_lowercase();
-    [
-        "bot",
-        "crawler",
-        "spider",
-        "curl/",
-        "wget/",
-        "python-requests",
-        "headless",
-        "monitor",
-    ]
-    .iter()
-    .any(|w| lower.contains(w))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,7 +281,13 @@ mod tests {
             ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", DeviceClass::Mobile),
             ("Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", DeviceClass::Tablet),
             ("Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", DeviceClass::Tablet),
+            ("Mozilla/5.0 (Linux; Android 9; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/118.4.1 like Chrome/118.0.5993.159 Safari/537.36", DeviceClass::Tablet),
+            ("Mozilla/5.0 (Linux; Android 9; AFTMM Build/PS7233; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/70.0.3538.110 Mobile Safari/537.36", DeviceClass::Tv),
+            ("Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36", DeviceClass::Tv),
+            ("Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko)", DeviceClass::Tv),
+            ("Opera/9.80 (J2ME/MIDP; Opera Mini/9.80 (S60; SymbOS; Opera Mobi/23.348; U; en) Presto/2.5.25 Version/10.54", DeviceClass::Mobile),
             ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", DeviceClass::Bot),
+            ("Scrapy/2.11.0 (+https://scrapy.org)", DeviceClass::Bot),
             ("curl/8.5.0", DeviceClass::Bot),
         ];
         for (ua, want) in cases {
@@ -137,6 +297,39 @@ mod tests {
             assert_eq!(DeviceClass::from_user_agent(ua), Some(want), "{ua}");
         }
         assert_eq!(DeviceClass::from_user_agent("  "), None);
+    }
+
+    #[test]
+    fn client_hints_name_what_the_reduced_user_agent_hides() {
+        // Chrome's reduced User-Agent on an Android tablet still says "Android 10; K".
+        let reduced = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+        let hints = |m: &'static str, p: &'static str| ClientHints::from_headers(Some(m), Some(p));
+        assert_eq!(
+            DeviceClass::classify(Some(reduced), hints("?0", "\"Android\"")),
+            Some(DeviceClass::Tablet)
+        );
+        assert_eq!(
+            DeviceClass::classify(Some(reduced), hints("?1", "\"Android\"")),
+            Some(DeviceClass::Mobile)
+        );
+        assert_eq!(
+            DeviceClass::classify(None, hints("?0", "\"Windows\"")),
+            Some(DeviceClass::Desktop)
+        );
+        assert_eq!(DeviceClass::classify(None, hints("garbage", "")), None);
+        // A crawler is a crawler whatever hints it sends.
+        let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+        assert_eq!(
+            DeviceClass::classify(Some(bot), hints("?1", "\"Android\"")),
+            Some(DeviceClass::Bot)
+        );
+    }
+
+    #[test]
+    fn names_follow_the_enum() {
+        for (class, name) in DeviceClass::ALL.iter().zip(DeviceClass::NAMES) {
+            assert_eq!(class.as_str(), *name);
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 pub use catalogue::{SignalId, SignalKind};
 pub use clock::LocalTime;
-pub use device::DeviceClass;
+pub use device::{ClientHints, DeviceClass};
 pub use locale::Country;
 pub use pii::PiiKind;
 pub use warnings::cap_warnings;
@@ -175,6 +175,8 @@ fn text_field(field: &'static str, v: Option<String>) -> Result<Option<String>, 
 pub struct RequestMeta<'a> {
     /// `User-Agent`: reduced to a device class.
     pub user_agent: Option<&'a str>,
+    /// User-Agent Client Hints: refine the device class.
+    pub client_hints: ClientHints<'a>,
     /// `Accept-Language`: reduced to the primary language.
     pub accept_language: Option<&'a str>,
     /// The configured country header.
@@ -342,7 +344,7 @@ impl SignalExtractor {
         s.referrer_host = referrer_host;
         s.page_host = Some(host);
 
-        s.device = meta.user_agent.and_then(DeviceClass::from_user_agent);
+        s.device = DeviceClass::classify(meta.user_agent, meta.client_hints);
         s.country = meta.country.and_then(Country::parse);
         s.lang = meta.accept_language.and_then(locale::primary_language);
         s.time = Some(LocalTime::at(now, view.tz_offset_minutes.unwrap_or(0)));

@@ -10,7 +10,7 @@ use crate::signals::{Signals, Warning};
 /// Number of buckets visitors are spread over.
 pub const BUCKETS: u32 = 10_000;
 
-/// The bucket of a visitor in an experiment (DESIGN §8):
+/// The bucket of a visitor in an experiment (published in docs/architecture.md):
 /// `u64::from_be_bytes(SHA-256(experiment_id ‖ ":" ‖ key)[0..8]) % 10_000`, with the key's 32 raw bytes.
 pub fn bucket(experiment_id: &str, key: &VisitorKey) -> u32 {
     let mut h = Sha256::new();
@@ -88,7 +88,7 @@ pub fn decide<'r>(
     } else {
         None
     };
-    // A sensitive segment needs an explicit choice, never a default (DESIGN §2.6). Without one, a page
+    // A sensitive segment needs an explicit choice, never a default (docs/architecture.md, "How a TC string maps to purposes"). Without one, a page
     // that matches it gets no personalisation at all: no offers beside a bereavement page.
     let sensitive_page = !consent.explicit
         && matches

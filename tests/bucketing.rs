@@ -1,4 +1,4 @@
-//! Variant bucketing (DESIGN §8): published test vectors and the arm split of the example experiment.
+//! Variant bucketing (docs/architecture.md, published algorithms): published test vectors and the arm split of the example experiment.
 
 use personify::decide::bucket;
 use personify::privacy::VisitorKey;

@@ -1,4 +1,4 @@
-//! The server log never records an IP, User-Agent, query string, visitor id or body (DESIGN §2.1).
+//! The server log never records an IP, User-Agent, query string, visitor id or body (docs/architecture.md, invariant 1).
 
 mod common;
 

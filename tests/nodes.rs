@@ -1,4 +1,4 @@
-//! Several personify nodes on one PostgreSQL database (DESIGN §6), and a database that goes away.
+//! Several personify nodes on one PostgreSQL database (docs/architecture.md, the store contract), and a database that goes away.
 //! Skipped, saying so, without PERSONIFY_TEST_POSTGRES_URL.
 
 mod common;

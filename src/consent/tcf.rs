@@ -1,5 +1,5 @@
 //! IAB TCF v2.2 / v2.3 TC string decoder, written here because no crate is both correct and
-//! panic-free (STANDARDS). Every read is bounds-checked: truncated or garbage input is an error.
+//! panic-free (docs/decisions/001-tcf-decoded-in-house.md). Every read is bounds-checked: truncated or garbage input is an error.
 
 use std::collections::BTreeSet;
 
@@ -278,7 +278,7 @@ pub fn decode(s: &str) -> Result<TcString, TcfError> {
     Ok(tc)
 }
 
-/// What a TC string grants personify, per STANDARDS "personify's mapping".
+/// What a TC string grants personify, as tabled in docs/architecture.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcfGrant {
     /// Purpose 1: storage on the device (without it `visitor_id` is ignored).

@@ -1,5 +1,5 @@
 //! Request logging that records the route pattern, method, status and latency — never the client
-//! address, User-Agent, query string, path parameters or body (DESIGN §2.1).
+//! address, User-Agent, query string, path parameters or body (docs/architecture.md, invariant 1).
 
 use std::time::Instant;
 

@@ -36,7 +36,7 @@ async fn app() -> TestApp {
 
 /// One page view of `visitor` from `addr`, in an opt-out jurisdiction (everything is counted).
 async fn view(app: &TestApp, path: &str, visitor: &str, addr: &str) {
-    let body = json!({"page": {"url": format!("https://bank.example{path}")}, "visitor_id": visitor});
+    let body = json!({"page": {"url": format!("https://bank.example{path}")}, "visitor_id": vid(visitor)});
     let res = app.decide_with(&body, Some("US"), &[("X-Forwarded-For", addr)]).await;
     assert_eq!(res.status(), 200);
 }
@@ -205,12 +205,12 @@ async fn experiment_report(k: u64, converts: impl Fn(u32) -> bool) -> Value {
     for i in 0..150u32 {
         let addr = format!("10.{}.{}.5", i / 200, i % 200);
         let visitor = format!("exp-visitor-{i:04}");
-        let body = json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": visitor});
+        let body = json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": vid(&visitor)});
         let res = app.decide_with(&body, Some("US"), &[("X-Forwarded-For", &addr)]).await;
         assert_eq!(res.status(), 200);
         if converts(i) {
             let event = json!({"type": "conversion", "goal": "mortgage_application", "experiment": "mortgage_hero_2026q4",
-                               "page": {"url": "https://bank.example/mortgages/apply/done"}, "visitor_id": visitor});
+                               "page": {"url": "https://bank.example/mortgages/apply/done"}, "visitor_id": vid(&visitor)});
             let res = app
                 .client
                 .post(app.url("/v1/events"))

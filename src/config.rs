@@ -213,7 +213,7 @@ pub struct TokenSettings {
     pub name: String,
     /// Lowercase hex SHA-256 of the token value.
     pub sha256: String,
-    /// `admin`, `compliance`, `analyst`, `rtb`.
+    /// `admin`, `compliance`, `analyst`, `rtb`, `ops`.
     pub scopes: Vec<String>,
 }
 

@@ -203,6 +203,7 @@ impl Application {
             counts: Arc::clone(&counts),
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
+        state.metrics.set_rules_version(&rules.load().version);
         tokio::spawn(sweep_task(Arc::clone(&state.limits)));
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {

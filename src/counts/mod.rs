@@ -418,6 +418,15 @@ impl Counts {
         Ok(())
     }
 
+    /// How many segments the release set currently holds at or above k (for the metrics gauge).
+    pub fn released_segments(&self, k: u64) -> usize {
+        self.release
+            .load()
+            .values()
+            .filter(|seen| report::k_anonymous(k, **seen))
+            .count()
+    }
+
     /// The rolling 7-day distinct visitors and networks of a segment, from the last refresh (zero
     /// when unknown).
     pub fn rolling_uniques(&self, segment: &str) -> Seen {

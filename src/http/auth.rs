@@ -22,6 +22,8 @@ pub enum Scope {
     Analyst,
     /// RTB targeting.
     Rtb,
+    /// Operations: metrics.
+    Ops,
 }
 
 impl Scope {
@@ -31,6 +33,7 @@ impl Scope {
             "compliance" => Some(Scope::Compliance),
             "analyst" => Some(Scope::Analyst),
             "rtb" => Some(Scope::Rtb),
+            "ops" => Some(Scope::Ops),
             _ => None,
         }
     }
@@ -84,7 +87,7 @@ impl Tokens {
                 .map(|s| {
                     Scope::parse(s).ok_or_else(|| AuthConfigError {
                         key: format!("auth.tokens[{index}]"),
-                        message: format!("unknown scope {s:?} (admin, compliance, analyst, rtb)"),
+                        message: format!("unknown scope {s:?} (admin, compliance, analyst, rtb, ops)"),
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;

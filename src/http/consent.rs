@@ -136,6 +136,13 @@ async fn record(
     };
     // Durable first: the in-memory book only learns of a choice the store has committed.
     let entry = state.store.append_consent(change).await?;
+    state
+        .metrics
+        .consent_writes
+        .get_or_create(&crate::metrics::ActionLabel {
+            action: action.as_str(),
+        })
+        .inc();
     state.book.put(
         subject,
         Record {

@@ -1,4 +1,4 @@
-//! Request logging that records the route pattern, method, status and latency — never the client
+//! Request logging and request metrics, which record the route pattern, method, status and latency — never the client
 //! address, User-Agent, query string, path parameters or body (docs/architecture.md, invariant 1).
 
 use std::time::Instant;
@@ -6,8 +6,11 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::web;
 
-/// Middleware: one `info` line per request.
+use super::AppState;
+
+/// Middleware: one `info` line and one metrics observation per request.
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -20,11 +23,19 @@ pub async fn log_request(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_string());
+    let status = res.status().as_u16();
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        let m = &state.metrics;
+        m.record_request(m.route_index(Some(&route)), status, started.elapsed());
+        if status == 429 {
+            m.rate_limited.inc();
+        }
+    }
     tracing::info!(
         target: "personify::http",
         method = %method,
         route = %route,
-        status = res.status().as_u16(),
+        status,
         micros = started.elapsed().as_micros() as u64,
         "request"
     );

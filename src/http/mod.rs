@@ -12,6 +12,7 @@ pub mod events;
 pub mod health;
 pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod reports;
 pub mod routes;
 pub mod rtb;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// What to do with personal-looking values.
     pub pii_policy: PiiPolicy,
+    /// Operational metrics (no personal labels, no per-segment counts).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Configuration the HTTP layer cannot use.
@@ -156,6 +159,7 @@ impl AppState {
             max_body_bytes: settings.server.max_body_bytes,
             body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_seconds),
             pii_policy: settings.privacy.pii_policy,
+            metrics: Arc::new(crate::metrics::Metrics::new(&routes::patterns())),
         })
     }
 }

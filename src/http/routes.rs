@@ -10,7 +10,7 @@ use actix_web::web;
 use super::auth::{self, Scope};
 use super::error::ApiError;
 use super::limits::LimitedRoute;
-use super::{admin, consent, decide, edge, events, health, reports, rtb};
+use super::{admin, consent, decide, edge, events, health, metrics, reports, rtb};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,7 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/healthz", Access::Public),
     r(Method::Get, "/readyz", Access::Public),
     r(Method::Get, "/openapi.yaml", Access::Public),
+    r(Method::Get, "/metrics", Access::Token(Scope::Ops)),
     r(Method::Post, "/v1/decide", Access::Browser(None)),
     r(Method::Post, "/v1/events", Access::Browser(Some(LimitedRoute::Events))),
     r(
@@ -93,6 +94,11 @@ pub const ROUTES: &[RouteInfo] = &[
     ),
 ];
 
+/// Every route pattern, in table order (the metrics' `route` label values).
+pub fn patterns() -> Vec<&'static str> {
+    ROUTES.iter().map(|r| r.path).collect()
+}
+
 /// The handler of a table entry. A path the table lists but this match forgets is a compile-time
 /// omission caught by the unit test below, never a silent 404.
 fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
@@ -102,6 +108,7 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/healthz" => get().to(health::healthz),
         "/readyz" => get().to(health::readyz),
         "/openapi.yaml" => get().to(health::openapi),
+        "/metrics" => get().to(metrics::scrape),
         "/v1/decide" => post().to(decide::handle),
         "/v1/events" => post().to(events::handle),
         "/v1/consent" => post().to(consent::give),

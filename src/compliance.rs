@@ -112,6 +112,8 @@ pub struct Record {
     pub rules_version: String,
     /// Release thresholds.
     pub release: Release,
+    /// The store holding it all: `sqlite` (one file) or `postgres` (shared by nodes).
+    pub store: &'static str,
     /// What is stored, where, for how long.
     pub data_inventory: Vec<Table>,
     /// Never stored or logged anywhere.
@@ -210,6 +212,7 @@ pub fn record(rules: &RuleSet, inputs: Inputs) -> Record {
         purposes,
         segments,
         rules_version: rules.version.clone(),
+        store: inputs.store_kind,
         release: Release {
             k: inputs.k,
             epsilon: inputs.epsilon,

@@ -48,6 +48,9 @@ pub struct Settings {
     pub cors: CorsSettings,
     /// Per-client rate limits on the public write routes.
     pub limits: LimitSettings,
+    /// Who is responsible for the processing (shown in the record of processing).
+    #[serde(default)]
+    pub controller: crate::compliance::Controller,
 }
 
 /// `[cors]`

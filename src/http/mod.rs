@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod compliance;
 pub mod consent;
 pub mod decide;
 pub mod edge;
@@ -71,8 +72,23 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// What to do with personal-looking values.
     pub pii_policy: PiiPolicy,
+    /// What the record of processing reports besides the rules.
+    pub processing: ProcessingFacts,
     /// Operational metrics (no personal labels, no per-segment counts).
     pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// Configuration facts the record of processing reports.
+#[derive(Debug, Clone)]
+pub struct ProcessingFacts {
+    /// The controller.
+    pub controller: crate::compliance::Controller,
+    /// `privacy.retention_days`.
+    pub retention_days: u32,
+    /// Countries with the opt-in default.
+    pub opt_in_countries: Vec<String>,
+    /// `sqlite` or `postgres`.
+    pub store_kind: &'static str,
 }
 
 /// Configuration the HTTP layer cannot use.
@@ -159,6 +175,16 @@ impl AppState {
             max_body_bytes: settings.server.max_body_bytes,
             body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_seconds),
             pii_policy: settings.privacy.pii_policy,
+            processing: ProcessingFacts {
+                controller: settings.controller.clone(),
+                retention_days: settings.privacy.retention_days,
+                opt_in_countries: settings.consent.opt_in_countries.clone(),
+                store_kind: if settings.store.url.starts_with("postgres") {
+                    "postgres"
+                } else {
+                    "sqlite"
+                },
+            },
             metrics: Arc::new(crate::metrics::Metrics::new(&routes::patterns())),
         })
     }

@@ -10,7 +10,7 @@ use actix_web::web;
 use super::auth::{self, Scope};
 use super::error::ApiError;
 use super::limits::LimitedRoute;
-use super::{admin, consent, decide, edge, events, health, metrics, reports, rtb};
+use super::{admin, compliance, consent, decide, edge, events, health, metrics, reports, rtb};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +86,7 @@ pub const ROUTES: &[RouteInfo] = &[
         "/v1/admin/consent/verify",
         Access::Token(Scope::Compliance),
     ),
+    r(Method::Get, "/v1/admin/compliance", Access::Token(Scope::Compliance)),
     r(Method::Get, "/v1/admin/reports/segments", Access::Token(Scope::Analyst)),
     r(
         Method::Get,
@@ -119,6 +120,7 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/rtb/segments:batch" => post().to(rtb::batch),
         "/v1/admin/consent/log" => get().to(admin::log),
         "/v1/admin/consent/verify" => get().to(admin::verify),
+        "/v1/admin/compliance" => get().to(compliance::record),
         "/v1/admin/reports/segments" => get().to(reports::segments),
         "/v1/admin/reports/experiments/{id}" => get().to(reports::experiment),
         _ => return None,

@@ -20,17 +20,34 @@
 //! - [`counts`]: HLL sketches and counters per worker shard, flushed to the store; report statistics.
 //! - [`store`]: the one `Store` trait (consent, secrets, salts, sketches) and its SQLite implementation.
 //! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring.
+//!
+//! The `server` feature (on by default) builds the HTTP server, the store and the CLI; without it the
+//! library is the pure domain above, which is what the fuzz targets in `fuzz/` link.
 
+#[cfg(feature = "server")]
 pub mod cli;
 pub mod config;
 pub mod consent;
+#[cfg(feature = "server")]
 pub mod counts;
 pub mod decide;
+#[cfg(feature = "server")]
 pub mod http;
 pub mod privacy;
 pub mod rtb;
 pub mod rules;
 pub mod signals;
+#[cfg(feature = "server")]
 pub mod startup;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
 pub mod telemetry;
+
+/// Without the `server` feature only the sketch envelope codec of [`counts`] is built: the rest
+/// needs the store, and the fuzz targets need only the decoder.
+#[cfg(not(feature = "server"))]
+pub mod counts {
+    pub mod sketch;
+    pub use sketch::{Sketch, SketchError};
+}

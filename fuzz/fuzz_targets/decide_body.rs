@@ -61,8 +61,12 @@ struct Headers {
     sec_gpc: Option<String>,
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(body) = serde_json::from_slice::<Body>(data) else { return };
+fuzz_target!(|data: &[u8]| common::run(|| one(data)));
+
+fn one(data: &[u8]) {
+    let Ok(body) = serde_json::from_slice::<Body>(data) else {
+        return;
+    };
     let session = body.session.map(|s| SessionSummary {
         pages_viewed: s.pages_viewed,
         categories: s.categories,
@@ -85,7 +89,9 @@ fuzz_target!(|data: &[u8]| {
         accept_language: h.accept_language.as_deref(),
         country: h.country.as_deref(),
     };
-    let Ok(extracted) = common::EXTRACTOR.extract(&view, meta, common::now()) else { return };
+    let Ok(extracted) = common::EXTRACTOR.extract(&view, meta, common::now()) else {
+        return;
+    };
     let signals = extracted.signals;
     let _ = signals.to_json();
     let strings = body.consent.as_ref();
@@ -107,9 +113,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let decision = decide(&common::RULES, &signals, &consent, &key, body.slots.as_deref());
     if !consent.purposes.personalize {
-        assert!(decision.segments.is_empty(), "segments matched without personalize consent");
+        assert!(
+            decision.segments.is_empty(),
+            "segments matched without personalize consent"
+        );
     }
     for slot in &decision.slots {
         let _ = slot.rendered();
     }
-});
+}

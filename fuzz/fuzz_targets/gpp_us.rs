@@ -12,7 +12,9 @@ use personify::consent::us::{decode_gpp, UsPrivacy};
 use personify::consent::ConsentInput;
 use personify::signals::Country;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| common::run(|| one(data)));
+
+fn one(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let mut lines = text.splitn(4, '\n');
     let mut field = || lines.next().filter(|l| !l.is_empty());
@@ -26,7 +28,12 @@ fuzz_target!(|data: &[u8]| {
     if let Some(u) = usp {
         let _ = UsPrivacy::parse(u);
     }
-    for (country, gpc) in [(None, false), (Country::parse("US"), false), (Country::parse("US"), true), (Country::parse("DE"), false)] {
+    for (country, gpc) in [
+        (None, false),
+        (Country::parse("US"), false),
+        (Country::parse("US"), true),
+        (Country::parse("DE"), false),
+    ] {
         let input = ConsentInput {
             country,
             gpc,
@@ -41,4 +48,4 @@ fuzz_target!(|data: &[u8]| {
         // Global Privacy Control is never overridden by a string.
         assert!(!(gpc && consent.purposes.advertise), "GPC must deny advertise");
     }
-});
+}

@@ -8,8 +8,12 @@ mod common;
 use libfuzzer_sys::fuzz_target;
 use personify::rtb::{evaluate, BidRequest, RtbContext};
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(req) = serde_json::from_slice::<BidRequest>(data) else { return };
+fuzz_target!(|data: &[u8]| common::run(|| one(data)));
+
+fn one(data: &[u8]) {
+    let Ok(req) = serde_json::from_slice::<BidRequest>(data) else {
+        return;
+    };
     // Every segment counts as above k, so the fuzzer reaches the release path.
     let uniques = |_: &str| 1e9;
     let ctx = RtbContext {
@@ -20,11 +24,13 @@ fuzz_target!(|data: &[u8]| {
         k: 50,
         rolling_uniques: &uniques,
     };
-    let Ok(answer) = evaluate(req, &ctx, common::now()) else { return };
+    let Ok(answer) = evaluate(req, &ctx, common::now()) else {
+        return;
+    };
     let released = answer.user.is_some() || answer.site.is_some();
     assert!(
         !released || answer.personify.consent.purposes.advertise,
         "taxonomy released without advertise consent"
     );
     serde_json::to_vec(&answer).expect("an answer serialises");
-});
+}

@@ -9,7 +9,9 @@ use libfuzzer_sys::fuzz_target;
 use personify::rules::load::load_sources;
 use personify::signals::{PageView, RequestMeta, SessionSummary};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| common::run(|| one(data)));
+
+fn one(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let sources = [("fuzz.toml".to_string(), text.to_string())];
     match load_sources(&sources) {
@@ -20,9 +22,21 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(rules) => {
             for (url, referrer, categories) in [
-                ("https://bank.example/mortgages/fixed-rate", Some("https://www.google.com/"), vec![]),
-                ("https://bank.example/students/?utm_campaign=isa", None, vec!["savings".to_string()]),
-                ("https://bank.example/", Some("https://www.linkedin.com/"), vec!["first_time_buyer".to_string()]),
+                (
+                    "https://bank.example/mortgages/fixed-rate",
+                    Some("https://www.google.com/"),
+                    vec![],
+                ),
+                (
+                    "https://bank.example/students/?utm_campaign=isa",
+                    None,
+                    vec!["savings".to_string()],
+                ),
+                (
+                    "https://bank.example/",
+                    Some("https://www.linkedin.com/"),
+                    vec!["first_time_buyer".to_string()],
+                ),
             ] {
                 let session = SessionSummary {
                     pages_viewed: 3,
@@ -50,4 +64,4 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-});
+}

@@ -8,6 +8,8 @@
 
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use personify::counts::sketch::{Sketch, HASHER_ID};
 
@@ -55,13 +57,19 @@ fn exercise(blob: &[u8]) {
     let _ = s.to_envelope();
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+fuzz_target!(|data: &[u8]| common::run(|| one(data)));
+
+fn one(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     match mode % 3 {
         0 => exercise(rest),
         1 => exercise(&wrap(rest)),
         _ => {
-            let Some((n, edits)) = rest.split_first_chunk::<2>() else { return };
+            let Some((n, edits)) = rest.split_first_chunk::<2>() else {
+                return;
+            };
             let mut s = Sketch::new();
             // Up to 16,383 keys: enough to go from the sparse to the dense representation.
             for i in 0..u32::from(u16::from_le_bytes(*n) & 0x3FFF) {
@@ -79,4 +87,4 @@ fuzz_target!(|data: &[u8]| {
             exercise(&wrap(&payload));
         }
     }
-});
+}

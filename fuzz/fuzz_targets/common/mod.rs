@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
-use std::sync::LazyLock;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{LazyLock, Once};
 use std::time::{Duration, SystemTime};
 
 use personify::config::Settings;
@@ -18,8 +20,7 @@ pub fn now() -> SystemTime {
 }
 
 /// The embedded default configuration.
-pub static SETTINGS: LazyLock<Settings> =
-    LazyLock::new(|| Settings::defaults().expect("the embedded defaults load"));
+pub static SETTINGS: LazyLock<Settings> = LazyLock::new(|| Settings::defaults().expect("the embedded defaults load"));
 
 /// Signal extraction under the default PII policy.
 pub static EXTRACTOR: LazyLock<SignalExtractor> = LazyLock::new(|| SignalExtractor::new(&SETTINGS));
@@ -39,3 +40,24 @@ pub static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
     .map(|(name, text)| (name.to_string(), text.to_string()));
     load_sources(&sources).expect("the shipped rules load")
 });
+
+thread_local! {
+    static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+static HOOK: Once = Once::new();
+
+/// Runs one input as the server would: a panic that personify catches itself (it wraps the GPP
+/// crate and the HLL probe in `catch_unwind`, so a bad string stays a bad string) is handled; one
+/// that escapes is a crash. libFuzzer's own hook aborts on every panic, caught or not.
+pub fn run(body: impl FnOnce()) {
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            PANIC.with(|p| *p.borrow_mut() = Some(info.to_string()))
+        }));
+    });
+    if catch_unwind(AssertUnwindSafe(body)).is_err() {
+        let message = PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default();
+        eprintln!("panic escaped personify: {message}");
+        std::process::abort();
+    }
+}

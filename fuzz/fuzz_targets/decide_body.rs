@@ -9,7 +9,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use personify::consent::{gpc_header, ConsentInput};
+use personify::consent::ConsentInput;
 use personify::decide::decide;
 use personify::privacy::VisitorId;
 use personify::signals::{PageView, RequestMeta, SessionSummary};
@@ -97,7 +97,8 @@ fn one(data: &[u8]) {
     let strings = body.consent.as_ref();
     let input = ConsentInput {
         country: signals.country,
-        gpc: gpc_header(h.sec_gpc.as_deref()),
+        // As `consent::gpc_header` reads `Sec-GPC`.
+        gpc: h.sec_gpc.as_deref().is_some_and(|v| v.trim() == "1"),
         record: None,
         tcf: strings.and_then(|c| c.tcf.as_deref()),
         gpp: strings.and_then(|c| c.gpp.as_deref()),
@@ -107,10 +108,10 @@ fn one(data: &[u8]) {
     let mut warnings = Vec::new();
     let consent = common::POLICY.resolve(&input, &mut warnings);
     let site = signals.site.as_deref().unwrap_or_default();
-    let key = match visitor_id.filter(|_| consent.storage) {
-        Some(id) => common::KEYRING.first_party(site, &id),
-        None => common::KEYRING.cookieless(site, "192.0.2.1", h.user_agent.as_deref().unwrap_or(""), common::now()),
-    };
+    // The cookieless key needs a client address; a fixed id stands in (the key only picks arms).
+    let stand_in = VisitorId::parse("0f6a7c2e-5b7d-4b1e-9a53-6f1d2c3b4a59").expect("a UUID is a visitor id");
+    let id = visitor_id.filter(|_| consent.storage).unwrap_or(stand_in);
+    let key = common::KEYRING.first_party(site, &id);
     let decision = decide(&common::RULES, &signals, &consent, &key, body.slots.as_deref());
     if !consent.purposes.personalize {
         assert!(

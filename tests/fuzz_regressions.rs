@@ -21,6 +21,16 @@ fn a_gpp_header_that_overflows_inside_the_gpp_crate_is_an_undecodable_string() {
     assert_eq!(decode_gpp(GPP_RANGE_OVERFLOW, Some(&[7])), Err(UsError::Gpp));
 }
 
+/// Found with the TCF budget: a GPP string may repeat a section id, and every copy of its TCF section
+/// was decoded, each spending a whole budget. The header `DBADNs` lists sections 2, 3 and 2.
+#[test]
+fn a_gpp_string_with_two_tcf_sections_is_undecodable() {
+    let tc = "CQuAQVAQuDWFQAfAECENCWEgAMMgAAAAAAwIF5wAoAAgAGAvMAAAAAAA.IAAA.YAAAAAAAAAAA";
+    let once = decode_gpp(&format!("DBABMA~{tc}"), None).expect("one TCF section decodes");
+    assert!(once.tcf.is_some());
+    assert_eq!(decode_gpp(&format!("DBADNs~{tc}~X~{tc}"), None), Err(UsError::Gpp));
+}
+
 #[tokio::test]
 async fn a_decide_request_with_a_gpp_string_that_breaks_the_gpp_crate_is_answered_with_a_warning() {
     let app = spawn_app().await;

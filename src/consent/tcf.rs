@@ -19,8 +19,8 @@ pub const MAX_TC_STRING_LEN: usize = 16 * 1024;
 
 /// Most vendor ids all ranges of one TC string may name together. Each id named costs a set insert,
 /// and 33 bits can name 65,535 of them, so without a budget one 16 KiB string costs seconds of CPU.
-/// Real strings name a few thousand at most (the GVL has under 2,000 vendor ids).
-pub const MAX_RANGE_IDS: usize = 1 << 17;
+/// Real strings name a few thousand at most (the GVL has under 2,000 vendor ids, in at most four lists).
+pub const MAX_RANGE_IDS: usize = 1 << 15;
 
 /// Why a TC string could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,9 @@ use base64::Engine;
 use common::*;
 use personify::consent::tcf::{self, TcfError};
 use personify::consent::us::{decode_gpp, UsError};
+use personify::counts::sketch::{Sketch, SketchError, HASHER_ID};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 /// `fuzz/` target `gpp_us`: a GPP header whose section-id range overflows an integer inside the
 /// `iab_gpp` crate (a panic in builds with overflow checks).
@@ -132,4 +134,35 @@ async fn a_decide_request_with_a_tc_string_of_huge_vendor_ranges_is_answered_at_
             .any(|w| w["code"] == "consent_string_invalid" && w["field"] == "consent.tcf"),
         "{v}"
     );
+}
+
+/// A stored envelope around `payload`, with a correct checksum.
+fn envelope(payload: &[u8]) -> Vec<u8> {
+    let mut blob = Sketch::new().to_envelope()[..7 + HASHER_ID.len()].to_vec();
+    blob.extend_from_slice(&Sha256::digest(payload));
+    blob.extend_from_slice(payload);
+    blob
+}
+
+/// `fuzz/` target `sketch`, input `02 48 00 00 00 2c 2c`: a sketch of 72 keys whose payload's first
+/// byte (the crate's own precision field) was flipped under a valid checksum. It decoded and counted,
+/// then the next insert or merge overflowed inside the HLL crate, outside any `catch_unwind`.
+#[test]
+fn a_sketch_whose_payload_claims_another_precision_is_refused() {
+    let mut s = Sketch::new();
+    for i in 0u32..72 {
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(&i.to_le_bytes());
+        key[4..8].copy_from_slice(&i.wrapping_mul(0x9E37_79B9).to_le_bytes());
+        s.insert(&key);
+    }
+    let blob = s.to_envelope();
+    let payload = &blob[7 + HASHER_ID.len() + 32..];
+    let mut intact = Sketch::from_envelope(&envelope(payload)).expect("the intact payload decodes");
+    assert_eq!(intact.count(), s.count());
+
+    let mut flipped = payload.to_vec();
+    flipped[0] ^= 0x2c;
+    let decoded = Sketch::from_envelope(&envelope(&flipped));
+    assert_eq!(decoded.as_ref().err(), Some(&SketchError::Payload));
 }

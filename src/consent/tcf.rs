@@ -17,6 +17,11 @@ const B64: GeneralPurpose = GeneralPurpose::new(
 /// Longest TC string accepted; real ones are well under 2 KiB, GVL-wide bitfields under 10 KiB.
 pub const MAX_TC_STRING_LEN: usize = 16 * 1024;
 
+/// Most vendor ids all ranges of one TC string may name together. Each id named costs a set insert,
+/// and 33 bits can name 65,535 of them, so without a budget one 16 KiB string costs seconds of CPU.
+/// Real strings name a few thousand at most (the GVL has under 2,000 vendor ids, in at most four lists).
+pub const MAX_RANGE_IDS: usize = 1 << 15;
+
 /// Why a TC string could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TcfError {
@@ -35,6 +40,9 @@ pub enum TcfError {
     /// A vendor range ends before it starts.
     #[error("has an inverted vendor range")]
     Range,
+    /// Its vendor ranges name more ids than [`MAX_RANGE_IDS`].
+    #[error("names more than {MAX_RANGE_IDS} vendor ids in ranges")]
+    TooManyIds,
     /// A segment type that does not exist.
     #[error("has an unknown segment type {0}")]
     SegmentType(u8),
@@ -170,8 +178,8 @@ impl Bits<'_> {
         Ok([a, b].iter().map(|&c| char::from(b'A' + c.min(25))).collect())
     }
 
-    /// `NumEntries` × (IsARange, Start, End?) → vendor ids.
-    fn ranges(&mut self) -> Result<BTreeSet<u16>, TcfError> {
+    /// `NumEntries` × (IsARange, Start, End?) → vendor ids, taking their number from `budget`.
+    fn ranges(&mut self, budget: &mut usize) -> Result<BTreeSet<u16>, TcfError> {
         let entries = self.u16(12)?;
         let mut out = BTreeSet::new();
         for _ in 0..entries {
@@ -181,16 +189,19 @@ impl Bits<'_> {
             if end < start {
                 return Err(TcfError::Range);
             }
+            *budget = budget
+                .checked_sub(usize::from(end - start) + 1)
+                .ok_or(TcfError::TooManyIds)?;
             out.extend(start..=end);
         }
         Ok(out)
     }
 
     /// MaxVendorId, IsRangeEncoding, then a bitfield or ranges.
-    fn vendors(&mut self) -> Result<BTreeSet<u16>, TcfError> {
+    fn vendors(&mut self, budget: &mut usize) -> Result<BTreeSet<u16>, TcfError> {
         let max = self.u16(16)?;
         if self.flag()? {
-            return self.ranges();
+            return self.ranges(budget);
         }
         if self.pos + usize::from(max) > self.bytes.len() * 8 {
             return Err(TcfError::Truncated);
@@ -239,13 +250,14 @@ pub fn decode(s: &str) -> Result<TcString, TcfError> {
         publisher_cc: b.letters()?,
         ..TcString::default()
     };
-    tc.vendor_consents = b.vendors()?;
-    tc.vendor_legitimate_interests = b.vendors()?;
+    let mut budget = MAX_RANGE_IDS;
+    tc.vendor_consents = b.vendors(&mut budget)?;
+    tc.vendor_legitimate_interests = b.vendors(&mut budget)?;
     let restrictions = b.u16(12)?;
     for _ in 0..restrictions {
         let purpose = b.u8(6)?;
         let restriction_type = b.u8(2)?;
-        let vendors = b.ranges()?;
+        let vendors = b.ranges(&mut budget)?;
         tc.publisher_restrictions.push(PublisherRestriction {
             purpose,
             restriction_type,
@@ -256,7 +268,7 @@ pub fn decode(s: &str) -> Result<TcString, TcfError> {
         let bytes = B64.decode(segment).map_err(|_| TcfError::Base64)?;
         let mut b = Bits { bytes: &bytes, pos: 0 };
         match b.u8(3)? {
-            1 => tc.disclosed_vendors = Some(b.vendors()?),
+            1 => tc.disclosed_vendors = Some(b.vendors(&mut budget)?),
             // Allowed vendors (2) existed for out-of-band CMPs and is deprecated: skipped.
             2 => {}
             3 => {

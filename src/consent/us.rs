@@ -88,6 +88,10 @@ pub fn decode_gpp(s: &str, applicable: Option<&[u16]>) -> Result<GppSignal, UsEr
         }
         match id {
             SectionId::TcfEuV2 => {
+                // A second copy would buy another full decode, and two copies may disagree: refused.
+                if out.tcf.is_some() {
+                    return Err(UsError::Gpp);
+                }
                 let raw = parsed.section(id).ok_or(UsError::Gpp)?;
                 out.tcf = Some(tcf::decode(raw).map_err(UsError::Tcf)?);
             }

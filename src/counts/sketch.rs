@@ -147,13 +147,15 @@ impl Sketch {
         let inner: HyperLogLogPlus<[u8; 32], Mix64> =
             postcard::from_bytes(payload).map_err(|_| SketchError::Payload)?;
         // A payload with a valid checksum was written by personify; still, never let a bad one panic.
-        let mut probe = Sketch(inner);
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe.count().is_finite())).unwrap_or(false);
-        if ok {
-            Ok(probe)
-        } else {
-            Err(SketchError::Payload)
-        }
+        // The blob's own sizes and precision are not trusted (another precision indexes past the
+        // registers on the next insert): its content is merged into a sketch made here, which
+        // refuses another precision, and only that one is kept.
+        let rebuilt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut fresh = Sketch::new();
+            fresh.0.merge(&inner).ok()?;
+            fresh.count().is_finite().then_some(fresh)
+        }));
+        rebuilt.ok().flatten().ok_or(SketchError::Payload)
     }
 }
 

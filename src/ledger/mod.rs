@@ -3,6 +3,7 @@
 //! Why it is built this way: `docs/decisions/002-consent-ledger.md`.
 
 pub mod checkpoint;
+#[cfg(feature = "server")]
 pub mod group_commit;
 pub mod key;
 pub mod leaf;

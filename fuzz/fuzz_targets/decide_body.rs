@@ -86,6 +86,7 @@ fn one(data: &[u8]) {
     let h = &body.headers;
     let meta = RequestMeta {
         user_agent: h.user_agent.as_deref(),
+        client_hints: Default::default(),
         accept_language: h.accept_language.as_deref(),
         country: h.country.as_deref(),
     };

@@ -47,6 +47,7 @@ fn one(data: &[u8]) {
                     .expect("a fixed page view parses");
                 let meta = RequestMeta {
                     user_agent: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"),
+                    client_hints: Default::default(),
                     accept_language: Some("en-GB,en;q=0.8"),
                     country: Some("GB"),
                 };

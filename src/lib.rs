@@ -21,7 +21,7 @@
 //! - [`decide`]: segments → slot variants, experiments with deterministic bucketing.
 //! - [`counts`]: HLL sketches and counters per worker shard, flushed to the store; report statistics.
 //! - [`store`]: the one `Store` trait (consent, secrets, salts, sketches) and its SQLite implementation.
-//! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring.
+//! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring; [`demo`] serves the example site.
 
 pub mod cli;
 pub mod compliance;
@@ -29,6 +29,7 @@ pub mod config;
 pub mod consent;
 pub mod counts;
 pub mod decide;
+pub mod demo;
 pub mod http;
 pub mod ledger;
 pub mod metrics;

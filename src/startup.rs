@@ -203,6 +203,7 @@ impl Application {
             counts: Arc::clone(&counts),
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
+        let browser = http::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
         tokio::spawn(sweep_task(Arc::clone(&state.limits)));
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
@@ -218,7 +219,7 @@ impl Application {
             App::new()
                 .wrap(middleware::from_fn(http::logging::log_request))
                 .app_data(state.clone())
-                .configure(http::configure)
+                .configure(|cfg| http::configure(cfg, &browser))
         })
         .shutdown_timeout(5)
         // The request head must arrive within the body timeout too (actix's default is 5 s).

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod client;
 pub mod consent;
+pub mod cors;
 pub mod decide;
 pub mod edge;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod logging;
 pub mod reports;
 pub mod routes;
 pub mod rtb;
+pub mod sdk;
 
 use std::sync::Arc;
 
@@ -89,6 +91,9 @@ pub enum HttpConfigError {
     /// `[auth]` is invalid.
     #[error(transparent)]
     Auth(#[from] auth::AuthConfigError),
+    /// `[cors]` is invalid.
+    #[error(transparent)]
+    Cors(#[from] cors::CorsConfigError),
 }
 
 /// The long-lived parts the state is built around.
@@ -164,8 +169,8 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-/// Registers every route of the table, each behind the guard its access needs.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    routes::register(cfg);
+/// Registers every route; the browser routes answer pages on `browser` origins (CORS).
+pub fn configure(cfg: &mut web::ServiceConfig, browser: &cors::BrowserOrigins) {
+    routes::register(cfg, browser);
     cfg.default_service(web::to(not_found));
 }

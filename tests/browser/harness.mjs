@@ -11,6 +11,8 @@ export const BIN = process.env.PERSONIFY_BIN || join(REPO, 'target/debug/personi
 export const ARTIFACTS = process.env.PERSONIFY_ARTIFACTS || join(REPO, 'target/browser-artifacts');
 export const ADMIN_TOKEN = 'browser-test-admin-token-0123456789abcdef';
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const VISITOR_UA =
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 mkdirSync(ARTIFACTS, { recursive: true });
 
 const children = new Set();
@@ -130,7 +132,9 @@ export function launch() {
  * front of it would add; page errors and console errors are collected.
  */
 export async function visitor(browser, { country, personify, init, deadlineMs = 3000 } = {}) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  // A visitor's desktop Chrome: headless Chromium says "HeadlessChrome", which personify rightly
+  // classes as a bot (defaults only, never counted).
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, userAgent: VISITOR_UA });
   // Added on the way to personify, after the page's CORS checks, as the CDN in front of it would.
   if (country && personify) {
     await context.route(`${personify}/v1/**`, (route) =>

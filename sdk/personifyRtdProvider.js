@@ -13,7 +13,8 @@
  *   submodule('realTimeData', personifySubmodule);
  * and in the page:
  *   pbjs.setConfig({ realTimeData: { auctionDelay: 100, dataProviders: [{ name: 'personify', waitForIt: true,
- *     params: { endpoint: 'https://personify.bank.example/v1/rtb/segments', token: 'PUBLIC_RTB_TOKEN', timeoutMs: 80 } }] } });
+ *     params: { endpoint: 'https://personify.bank.example/v1/rtb/segments', timeoutMs: 80 } }] } });
+ * (the page's origin must be in personify's cors.allowed_origins; `token` only for server-side use).
  */
 
 const SEGTAX_AUDIENCE = 4;
@@ -85,9 +86,16 @@ export const personifySubmodule = {
     let done = false;
     const finish = () => { if (!done) { done = true; callback(); } };
     const timer = setTimeout(() => { if (controller) controller.abort(); finish(); }, params.timeoutMs || 100);
+    // In a page: no token (a token in a page is public; personify admits allowed origins instead) and
+    // text/plain, so the call is a CORS simple request with no preflight. `token` is for server-side
+    // Prebid setups only.
+    const headers = params.token
+      ? { 'Content-Type': 'application/json', Authorization: `Bearer ${params.token}` }
+      : { 'Content-Type': 'text/plain' };
     fetch(params.endpoint, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${params.token}` },
+      headers,
+      credentials: 'omit',
       body,
       signal: controller ? controller.signal : undefined,
     })

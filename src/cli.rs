@@ -44,6 +44,8 @@ pub enum Command {
     },
     /// Show what a page view would get, and why.
     Explain(Box<ExplainArgs>),
+    /// Serve the example bank site on a second origin (default http://127.0.0.1:8081).
+    Demo(crate::demo::DemoArgs),
     /// Write a synthetic rule set of N segments (for load tests and benchmarks) into DIR.
     GenerateRules {
         /// Number of segments.

@@ -76,6 +76,8 @@ pub struct LimitSettings {
     pub opt_out: RouteLimit,
     /// `POST /v1/events`
     pub events: RouteLimit,
+    /// `POST /v1/rtb/segments` from a page (no token)
+    pub rtb_page: RouteLimit,
 }
 
 /// One route's token bucket, per client network.
@@ -358,6 +360,7 @@ impl Settings {
             ("limits.consent_status", self.limits.consent_status),
             ("limits.opt_out", self.limits.opt_out),
             ("limits.events", self.limits.events),
+            ("limits.rtb_page", self.limits.rtb_page),
         ] {
             if limit.per_minute == 0 || limit.burst == 0 {
                 return Err(ConfigError::Invalid {

@@ -30,7 +30,7 @@
 //!   metrics with closed-set labels.
 //! - [`store`]: the one `Store` trait (consent, secrets, salts, sketches) and its SQLite and
 //!   PostgreSQL implementations.
-//! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring.
+//! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring; [`demo`] serves the example site.
 //!
 //! The `server` feature (on by default) builds the HTTP server, the store and the CLI; without it the
 //! library is the pure domain above, which is what the fuzz targets in `fuzz/` link.
@@ -43,6 +43,8 @@ pub mod consent;
 #[cfg(feature = "server")]
 pub mod counts;
 pub mod decide;
+#[cfg(feature = "server")]
+pub mod demo;
 #[cfg(feature = "server")]
 pub mod http;
 pub mod ledger;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(settings),
         Command::Check { dir, format } => cli::check(&settings, dir.as_deref(), format),
         Command::Explain(a) => cli::explain(&settings, &a),
+        Command::Demo(a) => personify::demo::run(&a),
         Command::GenerateRules { segments, seed, dir } => cli::generate_rules(segments, seed, &dir),
     }
 }

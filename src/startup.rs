@@ -204,6 +204,7 @@ impl Application {
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
         state.metrics.set_rules_version(&rules.load().version);
+        let browser = http::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
         tokio::spawn(sweep_task(Arc::clone(&state.limits)));
         let addr = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
@@ -219,7 +220,7 @@ impl Application {
             App::new()
                 .wrap(middleware::from_fn(http::logging::log_request))
                 .app_data(state.clone())
-                .configure(http::configure)
+                .configure(|cfg| http::configure(cfg, &browser))
         })
         .shutdown_timeout(5)
         // The request head must arrive within the body timeout too (actix's default is 5 s).

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { personifySubmodule, mergeFragment, buildBidRequest } from '../personifyRtdProvider.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TOKEN = 'prebid-test-token';
+const TOKEN = 'prebid-test-token-0123456789abcdef'; // tokens are at least 32 characters
 let server;
 let base;
 let dataDir;
@@ -23,7 +23,8 @@ before(async () => {
       PERSONIFY__SERVER__PORT: '0',
       PERSONIFY__SERVER__WORKERS: '1',
       PERSONIFY__STORE__URL: `sqlite://${dataDir}/p.db`,
-      PERSONIFY__PRIVACY__K: '2',
+      // k counts distinct networks too, and every request here comes from loopback: one network.
+      PERSONIFY__PRIVACY__K: '1',
       PERSONIFY__COUNTS__FLUSH_SECONDS: '1',
       PERSONIFY__COUNTS__RELEASE_REFRESH_SECONDS: '1',
       PERSONIFY_ADMIN_TOKEN: TOKEN,
@@ -44,7 +45,7 @@ before(async () => {
     server.stderr.on('data', onData);
     server.on('exit', (code) => reject(new Error(`server exited ${code}: ${log}`)));
   });
-  // Two consenting US visitors on a mortgage page put mortgage_intent above k = 2.
+  // Two consenting US visitors on a mortgage page put mortgage_intent at or above k = 1.
   for (const id of ['0b7e2a4c-5d1f-4e8a-9c3b-6f2d1a0e9b47', '9d3c5e71-2b8a-4f06-8e1d-c4a7b5f2e093']) {
     const res = await fetch(`${base}/v1/decide`, {
       method: 'POST',

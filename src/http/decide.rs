@@ -58,6 +58,9 @@ pub struct ConsentBody {
     gpp: Option<String>,
     gpp_sid: Option<Vec<u16>>,
     us_privacy: Option<String>,
+    /// `navigator.globalPrivacyControl`, for browsers whose page scripts see it but whose requests
+    /// carry no `Sec-GPC`; it can only take `advertise` away, so a forged value harms nobody.
+    gpc: Option<bool>,
 }
 
 fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
@@ -137,7 +140,8 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     let strings = f.consent.as_ref();
     let input = ConsentInput {
         country: signals.country,
-        gpc: gpc_header(headers.get_all("sec-gpc").filter_map(|v| v.to_str().ok())),
+        gpc: gpc_header(headers.get_all("sec-gpc").filter_map(|v| v.to_str().ok()))
+            || strings.and_then(|c| c.gpc) == Some(true),
         record: record.as_ref(),
         tcf: strings.and_then(|c| c.tcf.as_deref()),
         gpp: strings.and_then(|c| c.gpp.as_deref()),

@@ -25,6 +25,8 @@ pub enum LimitedRoute {
     OptOut,
     /// `POST /v1/events`
     Events,
+    /// `POST /v1/rtb/segments` from a page (no token).
+    RtbPage,
 }
 
 /// The bucket a network's requests draw on when the table is full (or the address is unknown).
@@ -42,6 +44,7 @@ pub struct Limits {
     consent_status: DefaultKeyedRateLimiter<u64>,
     opt_out: DefaultKeyedRateLimiter<u64>,
     events: DefaultKeyedRateLimiter<u64>,
+    rtb_page: DefaultKeyedRateLimiter<u64>,
 }
 
 /// Over the limit: retry after this long.
@@ -69,6 +72,7 @@ impl Limits {
             consent_status: limiter(settings.consent_status),
             opt_out: limiter(settings.opt_out),
             events: limiter(settings.events),
+            rtb_page: limiter(settings.rtb_page),
         }
     }
 
@@ -78,6 +82,7 @@ impl Limits {
             LimitedRoute::ConsentStatus => &self.consent_status,
             LimitedRoute::OptOut => &self.opt_out,
             LimitedRoute::Events => &self.events,
+            LimitedRoute::RtbPage => &self.rtb_page,
         }
     }
 
@@ -123,7 +128,13 @@ impl Limits {
     /// Forgets networks whose bucket is full again (indistinguishable from a fresh one) and returns
     /// the memory; run periodically.
     pub fn sweep(&self) {
-        for l in [&self.consent, &self.consent_status, &self.opt_out, &self.events] {
+        for l in [
+            &self.consent,
+            &self.consent_status,
+            &self.opt_out,
+            &self.events,
+            &self.rtb_page,
+        ] {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -131,10 +142,16 @@ impl Limits {
 
     /// Networks currently tracked, over all routes.
     pub fn tracked(&self) -> usize {
-        [&self.consent, &self.consent_status, &self.opt_out, &self.events]
-            .iter()
-            .map(|l| l.len())
-            .sum()
+        [
+            &self.consent,
+            &self.consent_status,
+            &self.opt_out,
+            &self.events,
+            &self.rtb_page,
+        ]
+        .iter()
+        .map(|l| l.len())
+        .sum()
     }
 }
 
@@ -162,6 +179,7 @@ mod tests {
             consent_status: r,
             opt_out: r,
             events: r,
+            rtb_page: r,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod body;
 pub mod client;
 pub mod compliance;
 pub mod consent;
+pub mod cors;
 pub mod decide;
 pub mod edge;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod reports;
 pub mod routes;
 pub mod rtb;
+pub mod sdk;
 
 use std::sync::Arc;
 
@@ -108,6 +110,9 @@ pub enum HttpConfigError {
     /// `[auth]` is invalid.
     #[error(transparent)]
     Auth(#[from] auth::AuthConfigError),
+    /// `[cors]` is invalid.
+    #[error(transparent)]
+    Cors(#[from] cors::CorsConfigError),
 }
 
 /// The long-lived parts the state is built around.
@@ -194,8 +199,8 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-/// Registers every route of the table, each behind the guard its access needs.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    routes::register(cfg);
+/// Registers every route; the browser routes answer pages on `browser` origins (CORS).
+pub fn configure(cfg: &mut web::ServiceConfig, browser: &cors::BrowserOrigins) {
+    routes::register(cfg, browser);
     cfg.default_service(web::to(not_found));
 }

@@ -8,9 +8,10 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 
 use super::auth::{self, Scope};
+use super::cors::BrowserOrigins;
 use super::error::ApiError;
 use super::limits::LimitedRoute;
-use super::{admin, compliance, consent, decide, edge, events, health, metrics, reports, rtb};
+use super::{admin, compliance, consent, decide, edge, events, health, metrics, reports, rtb, sdk};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,8 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/readyz", Access::Public),
     r(Method::Get, "/openapi.yaml", Access::Public),
     r(Method::Get, "/metrics", Access::Token(Scope::Ops)),
+    r(Method::Get, "/sdk/personify.js", Access::Public),
+    r(Method::Get, "/sdk/personify.mjs", Access::Public),
     r(Method::Post, "/v1/decide", Access::Browser(None)),
     r(Method::Post, "/v1/events", Access::Browser(Some(LimitedRoute::Events))),
     r(
@@ -110,6 +113,8 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/readyz" => get().to(health::readyz),
         "/openapi.yaml" => get().to(health::openapi),
         "/metrics" => get().to(metrics::scrape),
+        "/sdk/personify.js" => get().to(sdk::classic),
+        "/sdk/personify.mjs" => get().to(sdk::module),
         "/v1/decide" => post().to(decide::handle),
         "/v1/events" => post().to(events::handle),
         "/v1/consent" => post().to(consent::give),
@@ -127,9 +132,15 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
     })
 }
 
-/// Registers every route of the table with its handler, behind the guard its access needs; other
-/// methods on a path get a JSON 405.
-pub fn register(cfg: &mut web::ServiceConfig) {
+/// Whether pages on other origins call this route (CORS for `cors.allowed_origins`): the browser
+/// routes, the SDK, and the RTB route Prebid's provider calls from a page. Never an admin route.
+pub fn answers_pages(info: &RouteInfo) -> bool {
+    matches!(info.access, Access::Browser(_)) || info.path.starts_with("/sdk/") || info.path == "/v1/rtb/segments"
+}
+
+/// Registers every route of the table with its handler, behind the guard its access needs (and CORS
+/// for the routes pages call); other methods on a path get a JSON 405.
+pub fn register(cfg: &mut web::ServiceConfig, browser: &BrowserOrigins) {
     for info in ROUTES {
         let Some(route) = handler(info) else {
             continue;
@@ -140,14 +151,20 @@ pub fn register(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(move || async move {
                 Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
             }));
+        // CORS is the outermost layer: it answers preflights and adds its headers to every answer,
+        // the guard's refusals included.
+        let page = answers_pages(info);
         match info.access {
             // The RTB handlers check the token themselves: they tell server calls from browser calls.
+            Access::Public | Access::Token(Scope::Rtb) if page => cfg.service(resource.wrap(browser.layer())),
             Access::Public | Access::Token(Scope::Rtb) => cfg.service(resource),
-            Access::Browser(limit) => {
-                cfg.service(resource.wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
-                    edge::guard(limit, req, next)
-                })))
-            }
+            Access::Browser(limit) => cfg.service(
+                resource
+                    .wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
+                        edge::guard(limit, req, next)
+                    }))
+                    .wrap(browser.layer()),
+            ),
             Access::Token(scope) => {
                 cfg.service(resource.wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
                     auth::require_scope(scope, req, next)

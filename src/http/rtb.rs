@@ -2,12 +2,14 @@
 
 use std::time::SystemTime;
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::auth::Scope;
 use super::body;
 use super::error::ApiError;
+use super::limits::LimitedRoute;
 use super::AppState;
 use crate::consent::gpc_header;
 use crate::rtb::{evaluate, Answer, BidRequest, Caller, RtbContext};
@@ -15,7 +17,35 @@ use crate::rtb::{evaluate, Answer, BidRequest, Caller, RtbContext};
 /// Most bid requests in one batch.
 pub const MAX_BATCH: usize = 100;
 
-fn answer(state: &AppState, req: BidRequest, sec_gpc: bool, now: SystemTime) -> Result<Answer, ApiError> {
+/// Whether this is a page's call (an allowed `Origin`, no token): a token in a page would be public
+/// anyway, so the origin and a rate limit (`[limits.rtb_page]`) stand in for it. Any other call
+/// needs the `rtb` token.
+fn from_page(req: &HttpRequest, state: &AppState) -> Result<bool, ApiError> {
+    let mut origins = req.headers().get_all(header::ORIGIN);
+    let origin = origins.next().and_then(|v| v.to_str().ok());
+    let page = origins.next().is_none()
+        && origin.is_some_and(|o| state.allowed_origins.iter().any(|a| a == o))
+        && !req.headers().contains_key(header::AUTHORIZATION);
+    if !page {
+        state.tokens.require(req, &[Scope::Rtb])?;
+        return Ok(false);
+    }
+    state
+        .limits
+        .check(LimitedRoute::RtbPage, state.client.client_ip(req))
+        .map_err(|l| ApiError::RateLimited {
+            retry_after_secs: l.retry_after_secs,
+        })?;
+    Ok(true)
+}
+
+fn answer(
+    state: &AppState,
+    req: BidRequest,
+    caller: Caller<'_>,
+    sec_gpc: bool,
+    now: SystemTime,
+) -> Result<Answer, ApiError> {
     let rules = state.rules.load();
     let rolling = |id: &str| state.counts.rolling_uniques(id);
     let ctx = RtbContext {
@@ -27,8 +57,7 @@ fn answer(state: &AppState, req: BidRequest, sec_gpc: bool, now: SystemTime) -> 
         rolling_uniques: &rolling,
         sec_gpc,
     };
-    // Every caller holds the rtb token today: a server-to-server call, whose geolocation is believed.
-    Ok(evaluate(req, Caller::Server, &ctx, now)?)
+    Ok(evaluate(req, caller, &ctx, now)?)
 }
 
 /// One bid request.
@@ -37,12 +66,21 @@ pub async fn segments(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.tokens.require(&req, &[Scope::Rtb])?;
+    let page = from_page(&req, &state)?;
     let bytes = body::read(&req, payload, state.max_body_bytes).await?;
     let raw: Value = body::json(&bytes)?;
     let bid = BidRequest::from_json(&raw)?;
+    // A page could claim any country: its jurisdiction comes from the trusted header (none = unknown
+    // = opt-in), never from the bid request.
+    let caller = if page {
+        Caller::Browser {
+            country: state.client.country(&req),
+        }
+    } else {
+        Caller::Server
+    };
     let sec_gpc = gpc_header(req.headers().get_all("sec-gpc").filter_map(|v| v.to_str().ok()));
-    Ok(HttpResponse::Ok().json(answer(&state, bid, sec_gpc, SystemTime::now())?))
+    Ok(HttpResponse::Ok().json(answer(&state, bid, caller, sec_gpc, SystemTime::now())?))
 }
 
 /// Up to 100 bid requests; each answer or error in request order.
@@ -74,7 +112,7 @@ pub async fn batch(
     for (i, r) in requests.iter().enumerate() {
         let one = BidRequest::from_json(r)
             .map_err(ApiError::from)
-            .and_then(|bid| answer(&state, bid, sec_gpc, now));
+            .and_then(|bid| answer(&state, bid, Caller::Server, sec_gpc, now));
         out.push(match one {
             Ok(a) => serde_json::to_value(a).unwrap_or(Value::Null),
             Err(e) => {

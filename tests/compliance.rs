@@ -3,21 +3,17 @@
 mod common;
 
 use common::*;
-use personify::config::TokenSettings;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 const DPO_TOKEN: &str = "compliance-team-token-0123456789abcdefgh";
 const ANALYST_TOKEN: &str = "analyst-team-token-0123456789abcdefghij";
 
 async fn app() -> TestApp {
     spawn_app_with(|s| {
-        let token = |value: &str, scope: &str| TokenSettings {
-            name: scope.into(),
-            sha256: hex::encode(Sha256::digest(value.as_bytes())),
-            scopes: vec![scope.into()],
-        };
-        s.auth.tokens = vec![token(DPO_TOKEN, "compliance"), token(ANALYST_TOKEN, "analyst")];
+        s.auth.tokens = vec![
+            scoped_token(DPO_TOKEN, "compliance"),
+            scoped_token(ANALYST_TOKEN, "analyst"),
+        ];
         s.controller.name = "Example Bank plc".into();
         s.controller.dpo_contact = "dpo@bank.example".into();
     })

@@ -3,21 +3,14 @@
 mod common;
 
 use common::*;
-use personify::config::TokenSettings;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 const OPS_TOKEN: &str = "ops-token-for-the-metrics-scraper-0123456789";
 const ANALYST_TOKEN: &str = "analyst-token-for-the-reports-page-0123456789";
 
 async fn app() -> TestApp {
     spawn_app_with(|s| {
-        let token = |value: &str, scope: &str| TokenSettings {
-            name: scope.into(),
-            sha256: hex::encode(Sha256::digest(value.as_bytes())),
-            scopes: vec![scope.into()],
-        };
-        s.auth.tokens = vec![token(OPS_TOKEN, "ops"), token(ANALYST_TOKEN, "analyst")];
+        s.auth.tokens = vec![scoped_token(OPS_TOKEN, "ops"), scoped_token(ANALYST_TOKEN, "analyst")];
     })
     .await
 }

@@ -327,17 +327,18 @@ mod tests {
     use super::*;
     use crate::config::Settings;
 
-    fn answer(body: &str, caller: Caller<'_>) -> Answer {
+    /// The example rules, default settings, and every segment `seen` times from as many networks.
+    fn with_ctx<T>(seen: f64, f: impl FnOnce(&RtbContext<'_>) -> T) -> T {
         let settings = Settings::defaults().expect("defaults");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("segment_rules");
         let rules = crate::rules::load_dir(&dir).expect("example rules");
         let extractor = SignalExtractor::new(&settings);
         let policy = ConsentPolicy::new(&settings.consent);
         let rolling = |_: &str| Seen {
-            visitors: 1_000.0,
-            networks: 1_000.0,
+            visitors: seen,
+            networks: seen,
         };
-        let ctx = RtbContext {
+        f(&RtbContext {
             rules: &rules,
             extractor: &extractor,
             consent: &policy,
@@ -345,9 +346,14 @@ mod tests {
             k: 50,
             rolling_uniques: &rolling,
             sec_gpc: false,
-        };
+        })
+    }
+
+    fn answer(body: &str, caller: Caller<'_>) -> Answer {
         let req: BidRequest = serde_json::from_str(body).expect("bid request");
-        evaluate(req, caller, &ctx, SystemTime::now()).expect("answer")
+        with_ctx(1_000.0, |ctx| {
+            evaluate(req, caller, ctx, SystemTime::now()).expect("answer")
+        })
     }
 
     const US_IN_BODY: &str = r#"{"site":{"page":"https://bank.example/mortgages/fixed-rate"},"device":{"geo":{"country":"USA"}},"regs":{"gdpr":0}}"#;
@@ -378,30 +384,14 @@ mod tests {
 
     #[test]
     fn device_sua_names_the_tablet_the_reduced_user_agent_hides() {
-        let settings = Settings::defaults().expect("defaults");
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("segment_rules");
-        let rules = crate::rules::load_dir(&dir).expect("example rules");
-        let extractor = SignalExtractor::new(&settings);
-        let policy = ConsentPolicy::new(&settings.consent);
-        let rolling = |_: &str| Seen {
-            visitors: 0.0,
-            networks: 0.0,
-        };
-        let ctx = RtbContext {
-            rules: &rules,
-            extractor: &extractor,
-            consent: &policy,
-            provider: "personify",
-            k: 50,
-            rolling_uniques: &rolling,
-            sec_gpc: false,
-        };
         let ua = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
         let class = |sua: &str| {
             let body = format!(r#"{{"device":{{"ua":"{ua}","sua":{sua}}}}}"#);
             let req: BidRequest = serde_json::from_str(&body).expect("bid request");
-            let (s, _) = signals(&req, Caller::Server, &ctx, SystemTime::now(), &mut Vec::new()).expect("signals");
-            s.device
+            with_ctx(0.0, |ctx| {
+                let (s, _) = signals(&req, Caller::Server, ctx, SystemTime::now(), &mut Vec::new()).expect("signals");
+                s.device
+            })
         };
         assert_eq!(
             class(r#"{"mobile":0,"platform":{"brand":"Android"}}"#),

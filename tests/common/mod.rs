@@ -172,3 +172,13 @@ pub fn write_rules(dir: &Path, files: &[(&str, &str)]) {
         std::fs::write(dir.join(name), text).expect("write rule file");
     }
 }
+
+/// A scoped token configured, as operators do, by the SHA-256 of its value.
+pub fn scoped_token(value: &str, scope: &str) -> personify::config::TokenSettings {
+    use sha2::{Digest, Sha256};
+    personify::config::TokenSettings {
+        name: scope.into(),
+        sha256: hex::encode(Sha256::digest(value.as_bytes())),
+        scopes: vec![scope.into()],
+    }
+}

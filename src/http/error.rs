@@ -17,7 +17,7 @@ pub enum ApiError {
         limit: usize,
     },
     /// A body that is not JSON by its content type.
-    #[error("content type must be application/json")]
+    #[error("content type must be application/json (or another +json type), or text/plain holding JSON as browsers send it without a preflight")]
     UnsupportedMediaType,
     /// The body could not be read from the connection.
     #[error("request body could not be read")]

@@ -176,7 +176,10 @@ async fn wrong_content_type_method_and_route() {
     let e = error_of(post_raw(&app, "<xml/>", "application/xml").await, 415).await;
     assert_eq!(e["code"], "unsupported_media_type");
     let message = e["message"].as_str().unwrap_or_default();
-    assert!(message.contains("application/json") && message.contains("text/plain"), "{message}");
+    assert!(
+        message.contains("application/json") && message.contains("text/plain"),
+        "{message}"
+    );
     // text/plain is what browser SDKs send to skip the CORS preflight.
     let res = post_raw(
         &app,

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use common::*;
 use personify::http::routes::{Method, ROUTES};
+use serde_json::json;
 
 #[tokio::test]
 async fn healthz_and_readyz_answer() {
@@ -127,6 +128,46 @@ async fn openapi_names_the_main_schemas() {
         assert!(
             text.contains(&format!("\n    {schema}")),
             "openapi.yaml lacks schema {schema}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_page_url_pattern_in_the_spec_admits_every_url_the_server_accepts() {
+    let app = spawn_app().await;
+    let spec = app
+        .client
+        .get(app.url("/openapi.yaml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = spec
+        .lines()
+        .find(|l| l.trim_start().starts_with("url: {") && l.contains("pattern"))
+        .expect("page.url has a pattern");
+    let quoted = line
+        .split("pattern: \"")
+        .nth(1)
+        .and_then(|r| r.split("\" }").next())
+        .expect("pattern");
+    let pattern = regex::Regex::new(&quoted.replace("\\\\", "\\")).expect("the pattern compiles");
+    for url in [
+        "https://bank.example/mortgages",
+        "https://my-bank.example/savings?utm_source=x",
+        "http://192.0.2.10:8080/",
+        "https://xn--bcher-kva.example/",
+        "https://bücher.example/",
+        "https://bank.example:10443/students/",
+        "HTTPS://BANK.EXAMPLE",
+    ] {
+        let res = app.decide(&json!({"page": {"url": url}}), Some("US")).await;
+        assert_eq!(res.status(), 200, "the server refuses {url}");
+        assert!(
+            pattern.is_match(url),
+            "the spec's pattern refuses {url}, which the server accepts"
         );
     }
 }

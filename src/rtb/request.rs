@@ -57,7 +57,7 @@ impl BidRequest {
 /// OpenRTB BidRequest: the fields personify reads.
 #[derive(Debug, Default, Deserialize)]
 pub struct BidRequest {
-    /// Request id (echoed so batch callers can match answers).
+    /// Request id: read for its type only, never echoed (batch answers come in request order).
     pub id: Option<String>,
     /// Web inventory.
     pub site: Option<Site>,

@@ -7,6 +7,7 @@ use crate::rules::RuleSet;
 
 /// Who is responsible for the processing, from configuration.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Controller {
     /// Legal name of the controller.
     pub name: String,

@@ -23,6 +23,7 @@ const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
 
 /// Everything personify reads from configuration.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// HTTP listener and request limits.
     pub server: ServerSettings,
@@ -55,6 +56,7 @@ pub struct Settings {
 
 /// `[cors]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CorsSettings {
     /// Exact origins (`https://www.bank.example`) whose pages may call the browser routes, besides
     /// personify's own origin.
@@ -63,6 +65,7 @@ pub struct CorsSettings {
 
 /// `[limits]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     /// Off only for load tests and benchmarks.
     pub enabled: bool,
@@ -82,6 +85,7 @@ pub struct LimitSettings {
 
 /// One route's token bucket, per client network.
 #[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RouteLimit {
     /// Sustained requests per minute.
     pub per_minute: u32,
@@ -91,6 +95,7 @@ pub struct RouteLimit {
 
 /// `[rtb]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RtbSettings {
     /// Provider name in `user.data`.
     pub provider_name: String,
@@ -100,6 +105,7 @@ pub struct RtbSettings {
 
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Address to bind.
     pub host: String,
@@ -119,6 +125,7 @@ pub struct ServerSettings {
 
 /// `[store]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     /// `sqlite://path` or `postgres://…`.
     pub url: String,
@@ -126,6 +133,7 @@ pub struct StoreSettings {
 
 /// `[rules]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RulesSettings {
     /// Directory holding `*.toml` segment rules.
     pub dir: PathBuf,
@@ -146,6 +154,7 @@ pub enum PiiPolicy {
 
 /// `[privacy]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PrivacySettings {
     /// Minimum distinct visitors before a count is released.
     pub k: u64,
@@ -159,6 +168,7 @@ pub struct PrivacySettings {
 
 /// `[counts]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CountsSettings {
     /// Seconds between sketch flushes to the store.
     pub flush_seconds: u64,
@@ -168,6 +178,7 @@ pub struct CountsSettings {
 
 /// `[geo]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GeoSettings {
     /// Header carrying the ISO 3166-1 alpha-2 country, set by a trusted proxy.
     pub country_header: String,
@@ -175,6 +186,7 @@ pub struct GeoSettings {
 
 /// `[consent]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConsentSettings {
     /// Alpha-2 codes of opt-in jurisdictions.
     pub opt_in_countries: Vec<String>,
@@ -190,6 +202,7 @@ pub struct ConsentSettings {
 
 /// `[signals]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignalSettings {
     /// Referrer host patterns classified as search engines.
     pub search_referrers: Vec<String>,
@@ -203,6 +216,7 @@ pub struct SignalSettings {
 
 /// `[auth]`
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// Master token with every scope; never printed.
     pub admin_token: String,
@@ -213,6 +227,7 @@ pub struct AuthSettings {
 
 /// `[[auth.tokens]]`: one scoped token.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenSettings {
     /// Who holds it (for operators).
     pub name: String,
@@ -442,6 +457,20 @@ mod tests {
         for eu in ["DE", "FR", "GB", "CH", "NO"] {
             assert!(s.consent.opt_in_countries.iter().any(|c| c == eu), "{eu}");
         }
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error_naming_it_not_a_silent_default() {
+        let err = Settings::load_with_env(Path::new("config"), env(&[("PERSONIFY__PRIVACY__KK", "5")]))
+            .expect_err("a typo in privacy.k must not fall back to the default");
+        assert!(err.to_string().contains("kk"), "{err}");
+        let err = Settings::load_with_env(Path::new("config"), env(&[("PERSONIFY__PRIVACYY__K", "5")]))
+            .expect_err("an unknown section");
+        assert!(err.to_string().contains("privacyy"), "{err}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("local.toml"), "[server]\nprot = 9000\n").expect("local.toml");
+        let err = Settings::load_with_env(dir.path(), env(&[])).expect_err("a typo in a file");
+        assert!(err.to_string().contains("prot"), "{err}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub(super) struct RawVariant {
 /// Phrases that content shown to a sensitive segment must not contain, matched case-insensitively
 /// as whole words. Configured as `rules.tone`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ToneLists {
     /// Celebration: wrong beside a bereavement, an illness or debt.
     pub celebration: Vec<String>,

@@ -4,7 +4,7 @@
 //! (IPv4 /24, IPv6 /48), so one client cannot dodge its limit by hopping addresses inside its own
 //! network, and the table holds no address. The key dies with the process.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::{LimitSettings, RouteLimit};
+use crate::privacy::network::NetworkPrefix;
 
 /// A route with its own bucket. Add a variant (and a `[limits.*]` entry) to limit another route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,19 +90,9 @@ impl Limits {
     /// The keyed hash of the client's network; unknown addresses share one bucket.
     fn network_key(&self, ip: Option<IpAddr>) -> u64 {
         let Some(ip) = ip else { return SHARED_BUCKET };
-        let mut h = self.hash_key.build_hasher();
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => {
-                4u8.hash(&mut h);
-                v4.octets()[..3].hash(&mut h);
-            }
-            IpAddr::V6(v6) => {
-                6u8.hash(&mut h);
-                v6.octets()[..6].hash(&mut h);
-            }
-        }
-        // 0 is the shared bucket; a real network never lands there.
-        h.finish().max(1)
+        // The same /24 or /48 the k threshold counts as one network; 0 is the shared bucket, which a
+        // real network never lands in.
+        self.hash_key.hash_one(NetworkPrefix::of(ip)).max(1)
     }
 
     /// Takes one token from the client network's bucket for `route`.

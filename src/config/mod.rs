@@ -1,0 +1,313 @@
+//! Layered configuration: embedded defaults < `DIR/default.toml` < `DIR/local.toml` < `PERSONIFY__…` env.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Every list-valued key: each can be set from the environment as comma-separated values
+/// (`PERSONIFY__CORS__ALLOWED_ORIGINS=https://a.example,https://b.example`).
+pub const LIST_KEYS: &[&str] = &[
+    "server.trusted_proxies",
+    "consent.opt_in_countries",
+    "consent.sources",
+    "consent.policy_versions",
+    "signals.search_referrers",
+    "signals.social_referrers",
+    "signals.email_referrers",
+    "signals.internal_hosts",
+    "cors.allowed_origins",
+];
+
+/// The shipped defaults, compiled in so the binary runs even without a `config/` directory.
+const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
+
+/// Everything personify reads from configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP listener and request limits.
+    pub server: ServerSettings,
+    /// Where consent records, secrets and sketches live.
+    pub store: StoreSettings,
+    /// Where the segment rules are.
+    pub rules: RulesSettings,
+    /// Release thresholds, PII policy and retention.
+    pub privacy: PrivacySettings,
+    /// Aggregate counting.
+    pub counts: CountsSettings,
+    /// Coarse location.
+    pub geo: GeoSettings,
+    /// Jurisdiction defaults for consent.
+    pub consent: ConsentSettings,
+    /// How raw request input becomes signals.
+    pub signals: SignalSettings,
+    /// Admin tokens.
+    pub auth: AuthSettings,
+    /// Ad integrations.
+    pub rtb: RtbSettings,
+    /// Which browser origins may call the browser routes.
+    pub cors: CorsSettings,
+    /// Per-client rate limits on the public write routes.
+    pub limits: LimitSettings,
+    /// Who is responsible for the processing (shown in the record of processing).
+    #[serde(default)]
+    pub controller: crate::compliance::Controller,
+}
+
+/// `[cors]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Exact origins (`https://www.bank.example`) whose pages may call the browser routes, besides
+    /// personify's own origin.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Off only for load tests and benchmarks.
+    pub enabled: bool,
+    /// Most client networks tracked at once; beyond it new networks share one bucket.
+    pub max_networks: usize,
+    /// `POST /v1/consent`
+    pub consent: RouteLimit,
+    /// `POST /v1/consent/status`
+    pub consent_status: RouteLimit,
+    /// `POST /v1/opt-out`
+    pub opt_out: RouteLimit,
+    /// `POST /v1/events`
+    pub events: RouteLimit,
+    /// `POST /v1/rtb/segments` from a page (no token)
+    pub rtb_page: RouteLimit,
+}
+
+/// One route's token bucket, per client network.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteLimit {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests allowed at once before the sustained rate applies.
+    pub burst: u32,
+}
+
+/// `[rtb]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtbSettings {
+    /// Provider name in `user.data`.
+    pub provider_name: String,
+    /// IAB taxonomy files segment taxonomy ids are verified against (check and startup).
+    pub taxonomy_dir: PathBuf,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to bind.
+    pub host: String,
+    /// Port to bind; 0 picks a free one (tests).
+    pub port: u16,
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Header with the client address set by a trusted proxy; empty = TCP peer.
+    pub client_ip_header: String,
+    /// CIDRs of proxies whose country and client-address headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// Seconds a client has to send the whole request body (408 after).
+    pub body_timeout_seconds: u64,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite://path` or `postgres://…`.
+    pub url: String,
+}
+
+/// `[rules]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSettings {
+    /// Directory holding `*.toml` segment rules.
+    pub dir: PathBuf,
+    /// Phrases content shown to sensitive segments must not contain.
+    #[serde(default)]
+    pub tone: crate::rules::ToneLists,
+}
+
+/// What to do with a signal value that looks like personal data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiPolicy {
+    /// Drop the signal and name it in `warnings`.
+    Scrub,
+    /// Answer 400 naming the field.
+    Reject,
+}
+
+/// `[privacy]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Minimum distinct visitors before a count is released.
+    pub k: u64,
+    /// Discrete Laplace privacy budget per released count; 0 disables noise.
+    pub epsilon: f64,
+    /// Scrub or reject personal-looking signal values.
+    pub pii_policy: PiiPolicy,
+    /// Days of daily sketches kept.
+    pub retention_days: u32,
+}
+
+/// `[counts]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountsSettings {
+    /// Seconds between sketch flushes to the store.
+    pub flush_seconds: u64,
+    /// Seconds between recomputations of the RTB release set.
+    pub release_refresh_seconds: u64,
+}
+
+/// `[geo]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoSettings {
+    /// Header carrying the ISO 3166-1 alpha-2 country, set by a trusted proxy.
+    pub country_header: String,
+}
+
+/// `[consent]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentSettings {
+    /// Alpha-2 codes of opt-in jurisdictions.
+    pub opt_in_countries: Vec<String>,
+    /// personify's IAB GVL vendor id: when set, TCF grants need this vendor's consent bit and
+    /// publisher restrictions naming it apply.
+    #[serde(default)]
+    pub tcf_vendor_id: Option<u16>,
+    /// The closed set of `source` values `/v1/consent` and `/v1/opt-out` accept.
+    pub sources: Vec<String>,
+    /// The privacy policy versions a consent may name; anything else is refused.
+    pub policy_versions: Vec<String>,
+}
+
+/// `[signals]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalSettings {
+    /// Referrer host patterns classified as search engines.
+    pub search_referrers: Vec<String>,
+    /// Referrer host patterns classified as social networks.
+    pub social_referrers: Vec<String>,
+    /// Referrer host patterns classified as webmail.
+    pub email_referrers: Vec<String>,
+    /// Extra hosts treated as internal referrers.
+    pub internal_hosts: Vec<String>,
+}
+
+/// `[auth]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Master token with every scope; never printed.
+    pub admin_token: String,
+    /// Scoped tokens, stored by the SHA-256 of their value.
+    #[serde(default)]
+    pub tokens: Vec<TokenSettings>,
+}
+
+/// `[[auth.tokens]]`: one scoped token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Who holds it (for operators).
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token value.
+    pub sha256: String,
+    /// `admin`, `compliance`, `analyst`, `rtb`, `ops`.
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let master = if self.admin_token.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("AuthSettings")
+            .field("admin_token", &master)
+            .field("tokens", &self.tokens)
+            .finish()
+    }
+}
+
+/// A configuration that could not be loaded, naming the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or a value has the wrong type.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value parsed but makes no sense.
+    #[error("configuration: {key}: {message}")]
+    Invalid {
+        /// The dotted key at fault.
+        key: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl Settings {
+    /// Loads the layered configuration from `dir` (usually `config/`) and the process environment.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(dir, config::Environment::with_prefix("PERSONIFY"))
+    }
+
+    /// Like [`Settings::load`], with the environment source given (tests pass their own map).
+    pub fn load_with_env(dir: &Path, env: config::Environment) -> Result<Self, ConfigError> {
+        let env = LIST_KEYS.iter().fold(
+            env.prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(","),
+            |env, key| env.with_list_parse_key(key),
+        );
+        let builder = config::Config::builder()
+            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
+            .add_source(config::File::from(dir.join("default.toml")).required(false))
+            .add_source(config::File::from(dir.join("local.toml")).required(false))
+            .add_source(env);
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        if let Ok(token) = std::env::var("PERSONIFY_ADMIN_TOKEN") {
+            settings.auth.admin_token = token;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The embedded defaults alone (benches and unit tests).
+    pub fn defaults() -> Result<Self, ConfigError> {
+        let mut settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+mod validate;
+pub use validate::normalise_origin;
+
+#[cfg(test)]
+mod tests;

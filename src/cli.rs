@@ -57,6 +57,10 @@ pub enum Command {
         /// Output directory (created; existing `.toml` files of the same names are replaced).
         dir: PathBuf,
     },
+    /// Check a consent receipt's inclusion proof against a signed checkpoint, offline.
+    VerifyReceipt(crate::cli_ledger::VerifyReceiptArgs),
+    /// Prove that an old checkpoint is a prefix of the consent log today (nothing changed or removed).
+    Audit(crate::cli_ledger::AuditArgs),
 }
 
 /// How `check` prints diagnostics.

@@ -18,7 +18,7 @@ pub struct Controller {
 }
 
 /// What the store reports about consent.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ConsentCounts {
     /// Entries in the consent log.
     pub log_entries: i64,
@@ -26,6 +26,23 @@ pub struct ConsentCounts {
     pub current_records: i64,
     /// Of those, opt-outs.
     pub opt_outs: i64,
+    /// Tree size of the newest signed checkpoint of the log.
+    pub latest_checkpoint: Option<u64>,
+    /// The log's verifier key (`name+id+base64`), as at `/v1/consent/log/public-key`.
+    pub public_key: String,
+    /// The newest verification of the log (at start, and each `/v1/admin/consent/verify`).
+    pub last_verification: Option<LastVerification>,
+}
+
+/// The verdict of the newest verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastVerification {
+    /// `consistent`, `behind_checkpoint` or `inconsistent`.
+    pub state: String,
+    /// Problems found.
+    pub problems: u64,
+    /// When it ran (RFC 3339).
+    pub at: String,
 }
 
 /// Everything the record is built from, besides the rules.
@@ -259,15 +276,39 @@ pub fn data_inventory(days: u32) -> Vec<Table> {
         },
         Table {
             table: "consent_records",
-            holds: "each visitor's current choice",
+            holds: "each visitor's current choice, as /v1/decide enforces it; after an erasure, only a suppression marker for an opt-out",
             personal_data: "keyed hash of the visitor id (pseudonymous), purposes, source, policy version, time",
-            retention: "while the visitor's choice stands; erasable on request".into(),
+            retention: "while the visitor's choice stands; erasure leaves a suppression marker (opt-out) or nothing (after 24 h)".into(),
+        },
+        Table {
+            table: "consent_leaves",
+            holds: "every choice as a Merkle log leaf, append-only, as proof of consent (art. 7(1)); commits to the visitor only through SHA-256(nonce ‖ keyed hash)",
+            personal_data: "none on its own: purposes, source, policy version, time and a commitment nobody can link without consent_subjects",
+            retention: "for as long as proof of consent is needed (the log cannot shrink without breaking every checkpoint)".into(),
+        },
+        Table {
+            table: "consent_subjects",
+            holds: "the link from each log leaf to its visitor: keyed hash and nonce",
+            personal_data: "keyed hash of the visitor id (pseudonymous)",
+            retention: "until the visitor asks for erasure (POST /v1/consent/erase deletes their rows)".into(),
+        },
+        Table {
+            table: "consent_subtrees",
+            holds: "hashes of complete Merkle subtrees, from which inclusion and consistency proofs are built",
+            personal_data: "none (hashes of hashes)",
+            retention: "as long as the leaves".into(),
+        },
+        Table {
+            table: "consent_checkpoints",
+            holds: "signed tree heads of the consent log (also written to consent.checkpoint_dir)",
+            personal_data: "none",
+            retention: "kept".into(),
         },
         Table {
             table: "consent_log",
-            holds: "every choice, append-only, as proof of consent (art. 7(1))",
+            holds: "the hash-chained log of versions before the Merkle log; converted into consent_leaves at first start and dropped",
             personal_data: "keyed hash of the visitor id (pseudonymous), purposes, source, policy version, time",
-            retention: "for as long as proof of consent is needed; erasure removes the link to the visitor".into(),
+            retention: "none: dropped once converted".into(),
         },
         Table {
             table: "sketches",

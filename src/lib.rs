@@ -37,6 +37,8 @@
 
 #[cfg(feature = "server")]
 pub mod cli;
+#[cfg(feature = "server")]
+pub mod cli_ledger;
 pub mod compliance;
 pub mod config;
 pub mod consent;

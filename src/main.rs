@@ -22,6 +22,8 @@ fn main() -> ExitCode {
         Command::Explain(a) => cli::explain(&settings, &a),
         Command::Demo(a) => personify::demo::run(&a),
         Command::GenerateRules { segments, seed, dir } => cli::generate_rules(segments, seed, &dir),
+        Command::VerifyReceipt(a) => personify::cli_ledger::verify_receipt(&a),
+        Command::Audit(a) => personify::cli_ledger::audit(&a),
     }
 }
 

@@ -9,12 +9,13 @@ use actix_web::{middleware, web, App, HttpServer};
 use arc_swap::ArcSwap;
 
 use crate::config::Settings;
-use crate::consent::{ConsentBook, Record};
+use crate::consent::{self, ConsentBook};
 use crate::counts::Counts;
 use crate::http::{self, AppState, Parts};
-use crate::privacy::{utc_day, ConsentSubject, Keyring, Secret};
+use crate::ledger::node::{Ledger, StartError as LedgerStartError};
+use crate::privacy::{utc_day, Keyring, Secret};
 use crate::rules::{self, LoadErrors};
-use crate::store::{self, Store, StoreError, StoredRecord};
+use crate::store::{self, Store, StoreError};
 
 /// Name of the visitor-key secret in the store.
 const VISITOR_KEY_SECRET: &str = "visitor_key_v1";
@@ -41,6 +42,9 @@ pub enum StartupError {
     /// The HTTP layer's configuration is invalid.
     #[error(transparent)]
     Http(#[from] http::HttpConfigError),
+    /// The consent log's key or store.
+    #[error(transparent)]
+    Ledger(#[from] LedgerStartError),
 }
 
 /// A bound, ready-to-run server.
@@ -83,36 +87,6 @@ async fn sweep_task(limits: Arc<http::limits::Limits>) {
     loop {
         tick.tick().await;
         limits.sweep();
-    }
-}
-
-/// Seconds between full resyncs of consent records from the store.
-const RESYNC_PERIOD: Duration = Duration::from_secs(30);
-
-/// Puts a stored record into the in-memory book (ignoring a malformed subject).
-fn put_record(book: &ConsentBook, r: StoredRecord) {
-    if let Some(subject) = ConsentSubject::from_hex(&r.subject) {
-        book.put(
-            subject,
-            Record {
-                purposes: r.purposes,
-                opted_out: r.opted_out,
-                recorded_at: r.recorded_at,
-            },
-        );
-    }
-}
-
-/// Reloads every consent record periodically: the safety net behind pushed changes.
-async fn resync_task(store: Arc<dyn Store>, book: Arc<ConsentBook>) {
-    let mut tick = tokio::time::interval(RESYNC_PERIOD);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        match store.consent_records().await {
-            Ok(records) => records.into_iter().for_each(|r| put_record(&book, r)),
-            Err(e) => tracing::warn!(error = %e, "consent resync failed; will retry"),
-        }
     }
 }
 
@@ -162,24 +136,26 @@ impl Application {
         let now = SystemTime::now();
         let secret = Secret::from_bytes(store.secret(VISITOR_KEY_SECRET, *Secret::generate().expose()).await?);
         let keyring = Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?));
+        let ledger = Ledger::start(
+            &settings.consent,
+            Arc::clone(&store),
+            store::local_dir(&settings.store.url).as_deref(),
+        )
+        .await?;
         let book = Arc::new(ConsentBook::default());
-        for r in store.consent_records().await? {
-            if ConsentSubject::from_hex(&r.subject).is_none() {
-                return Err(StoreError::Corrupt("a consent record subject is not 64 hex characters".into()).into());
-            }
-            put_record(&book, r);
-        }
+        let pos = consent::sync::load(store.as_ref(), &book).await?;
         tracing::info!(
             records = book.len(),
             opt_outs = book.opt_outs(),
             "consent records loaded"
         );
         tokio::spawn(salt_task(Arc::clone(&store), Arc::clone(&keyring)));
-        // Consent written on other nodes: pushed by the store (LISTEN/NOTIFY on PostgreSQL), plus a
-        // periodic full resync as the safety net after a lost notification.
-        let watcher_book = Arc::clone(&book);
-        store.watch_consent(Arc::new(move |r| put_record(&watcher_book, r)));
-        tokio::spawn(resync_task(Arc::clone(&store), Arc::clone(&book)));
+        // Consent written on other nodes: announced by the store (LISTEN/NOTIFY on PostgreSQL) and
+        // read incrementally by log position, with a periodic read as the safety net.
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let poke = Arc::clone(&changed);
+        store.watch_consent(Arc::new(move || poke.notify_one()));
+        tokio::spawn(consent::sync::run(Arc::clone(&store), Arc::clone(&book), changed, pos));
         // Each process writes its own sketch rows; a report unions every node's (an HLL union is exact).
         let node = format!(
             "{}-{}",
@@ -200,6 +176,7 @@ impl Application {
             keyring,
             book,
             store,
+            ledger,
             counts: Arc::clone(&counts),
         };
         let state = web::Data::new(AppState::new(settings, parts)?);

@@ -83,16 +83,25 @@ async fn the_record_describes_purposes_segments_storage_and_consent_from_what_ru
     for t in [
         "sketches",
         "counters",
-        "consent_log",
+        "consent_leaves",
+        "consent_subjects",
         "consent_records",
         "daily_salts",
         "secrets",
     ] {
         assert!(tables.contains(&t), "{t} missing from {tables:?}");
     }
+    let c = &v["consent"];
     assert_eq!(
-        v["consent"],
-        json!({"log_entries": 2, "current_records": 2, "opt_outs": 1})
+        (&c["log_entries"], &c["current_records"], &c["opt_outs"]),
+        (&json!(2), &json!(2), &json!(1))
+    );
+    assert!(
+        c["public_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("personify.local/consent-log+"),
+        "{c}"
     );
     assert!(v["salts"]["held"].as_u64().unwrap() >= 1);
     assert!(v["salts"]["oldest_age_hours"].as_i64().unwrap() <= 48);

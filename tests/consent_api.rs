@@ -248,13 +248,17 @@ async fn consent_receipts_status_and_purposes() {
             json!({"personalize": true, "measure": true, "advertise": false}),
         )
         .await;
-    assert_eq!(r1["seq"], 1);
+    assert_eq!(r1["leaf_index"], 0);
     assert_eq!(
         r1["purposes"],
         json!({"personalize": true, "measure": true, "advertise": false})
     );
     assert_eq!(r1["receipt_id"].as_str().unwrap().len(), 32);
-    assert_eq!(r1["entry_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(r1["leaf_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        r1["proof"],
+        format!("/v1/consent/receipts/{}/proof", r1["receipt_id"].as_str().unwrap())
+    );
     assert!(r1["recorded_at"].as_str().unwrap().ends_with('Z'));
     let r2 = app.consent(&vid("v-42"), json!({"advertise": true})).await;
     assert_eq!(
@@ -420,19 +424,24 @@ async fn the_log_pages_in_three_formats_and_verifies() {
         .await
         .unwrap();
     assert_eq!(page1["entries"].as_array().unwrap().len(), 4);
-    assert_eq!(page1["next_after"], 4);
+    assert_eq!(page1["next_from"], 4);
     let page2: Value = app
-        .admin_get("/v1/admin/consent/log?after=4&limit=4")
+        .admin_get("/v1/admin/consent/log?from=4&limit=4")
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(page2["entries"].as_array().unwrap().len(), 2);
-    assert_eq!(page2["next_after"], Value::Null);
-    assert_eq!(page2["entries"][0]["prev_hash"], page1["entries"][3]["entry_hash"]);
+    assert_eq!(page2["next_from"], Value::Null);
+    assert_eq!(page2["entries"][0]["index"], 4);
     assert_eq!(page2["entries"][1]["action"], "opt_out");
     for e in page1["entries"].as_array().unwrap() {
-        assert_eq!(e["subject"].as_str().unwrap().len(), 64);
+        assert_eq!(e["commitment"].as_str().unwrap().len(), 64);
+        assert!(
+            e.get("subject").is_none(),
+            "the keyed visitor hash is never exported: {e}"
+        );
+        assert!(e["time"].as_str().unwrap().ends_with('Z'), "times are ISO 8601: {e}");
         for i in 0..5 {
             let raw = vid(&format!("v-{i}"));
             assert!(!e.to_string().contains(&raw), "raw visitor id in the log: {e}");
@@ -448,14 +457,14 @@ async fn the_log_pages_in_three_formats_and_verifies() {
         .text()
         .await
         .unwrap();
-    assert!(csv.starts_with("seq,receipt_id,recorded_at,subject,action,"));
+    assert!(csv.starts_with("index,receipt_id,time,action,"));
     assert_eq!(csv.lines().count(), 7);
 
     for (q, param) in [
         ("limit=0", "limit"),
         ("limit=5000", "limit"),
-        ("after=-1", "after"),
-        ("after=x", "after"),
+        ("from=-1", "from"),
+        ("from=x", "from"),
         ("format=xml", "format"),
     ] {
         let res = app.admin_get(&format!("/v1/admin/consent/log?{q}")).await;
@@ -466,7 +475,8 @@ async fn the_log_pages_in_three_formats_and_verifies() {
     let v: Value = app.admin_get("/v1/admin/consent/verify").await.json().await.unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["entries"], 6);
-    assert_eq!(v["head"], page2["entries"][1]["entry_hash"]);
+    assert_eq!(v["state"], "consistent");
+    assert_eq!(v["records_checked"], 5);
 }
 
 #[tokio::test]
@@ -484,15 +494,15 @@ async fn a_tampered_row_makes_verify_fail_and_name_it() {
         .await
         .unwrap();
     // The table refuses edits; someone with file access can still drop the guard and rewrite history.
-    let refused = sqlx::query("UPDATE consent_log SET advertise = 1 WHERE seq = 3")
+    let refused = sqlx::query("UPDATE consent_leaves SET advertise = 1 WHERE idx = 2")
         .execute(&pool)
         .await;
     assert!(refused.unwrap_err().to_string().contains("append-only"));
-    sqlx::query("DROP TRIGGER consent_log_no_update")
+    sqlx::query("DROP TRIGGER consent_leaves_no_update")
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE consent_log SET advertise = 1 WHERE seq = 3")
+    sqlx::query("UPDATE consent_leaves SET advertise = 1 WHERE idx = 2")
         .execute(&pool)
         .await
         .unwrap();
@@ -500,9 +510,10 @@ async fn a_tampered_row_makes_verify_fail_and_name_it() {
 
     let v: Value = app.admin_get("/v1/admin/consent/verify").await.json().await.unwrap();
     assert_eq!(v["ok"], false);
-    assert_eq!(v["first_broken_seq"], 3);
-    assert_eq!(v["entries"], 2);
-    assert!(v["reason"].as_str().unwrap().contains("altered"), "{v}");
+    assert_eq!(v["state"], "inconsistent");
+    assert_eq!(v["problems"][0]["kind"], "entry_altered");
+    assert_eq!(v["problems"][0]["index"], 2);
+    assert_eq!(v["entries"], 4);
 }
 
 #[tokio::test]
@@ -578,7 +589,7 @@ async fn a_consent_survives_kill_9_and_nothing_raw_reaches_disk_or_log() {
         haystack.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
     let contains = |needle: &str| haystack.windows(needle.len()).any(|w| w == needle.as_bytes());
-    assert!(contains("consent_log"), "the scan must see the database");
+    assert!(contains("consent_leaves"), "the scan must see the database");
     for raw in [visitor, "ScanAgent-4d2e", &tcf_string[..40], us_privacy, "127.0.0.1"] {
         assert!(!contains(raw), "{raw:?} reached the store files or the log");
     }

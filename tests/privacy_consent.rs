@@ -88,18 +88,19 @@ async fn app_with_stored(action: Action, purposes: Purposes, days_ago: u64) -> (
         .await
         .unwrap();
     let ring = Keyring::new(Secret::from_bytes(secret), SystemTime::now());
-    let subject = ring.consent_subject(&VisitorId::parse(VISITOR).unwrap()).to_hex();
+    let subject = ring.consent_subject(&VisitorId::parse(VISITOR).unwrap());
     let when = SystemTime::now() - DAY * days_ago as u32;
     store
-        .append_consent(Change {
-            receipt_id: "receipt-stored-1".into(),
+        .append_consent(vec![Change {
+            receipt_id: "00000000000000000000000000000001".into(),
             recorded_at: when.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64,
             subject,
+            nonce: [1; 16],
             action,
             purposes,
             source: "cmp".into(),
             policy_version: "2026-11".into(),
-        })
+        }])
         .await
         .unwrap();
     let app = spawn_app_with(|s| s.store.url = url).await;

@@ -6,21 +6,35 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use personify::consent::log::{Action, Change, Verifier, GENESIS};
+use personify::consent::log::{Action, Change};
 use personify::consent::Purposes;
-use personify::privacy::utc_day;
-use personify::store::{self, Store};
+use personify::ledger::fetched::{inclusion_keys, root_keys};
+use personify::ledger::merkle::{inclusion_proof, root, verify_inclusion, MemoryTree};
+use personify::privacy::{utc_day, ConsentSubject};
+use personify::store::{self, Store, StoredRecord};
 
-fn change(subject: u8, action: Action, purposes: Purposes) -> Change {
+fn subject(n: u8) -> ConsentSubject {
+    ConsentSubject::from_hex(&hex::encode([n; 32])).unwrap()
+}
+
+fn change(n: u8, action: Action, purposes: Purposes) -> Change {
     Change {
-        receipt_id: format!("receipt-{subject}-{}", rand_suffix()),
+        receipt_id: format!("{:032x}", rand_suffix()),
         recorded_at: 1_795_000_000_000,
-        subject: hex::encode([subject; 32]),
+        subject: subject(n),
+        nonce: [n; 16],
         action,
         purposes,
         source: "cmp".into(),
         policy_version: "2026-11".into(),
     }
+}
+
+async fn records(store: &dyn Store) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    store.consent_records(false, &mut |r| out.push(r)).await.unwrap();
+    out.sort_by(|a, b| a.subject.cmp(&b.subject));
+    out
 }
 
 fn rand_suffix() -> u64 {
@@ -53,69 +67,123 @@ async fn store_contract(store: Arc<dyn Store>) {
     // Week 10's salt is gone for good: asking again creates a new one.
     assert_eq!(store.network_salt(10, [7; 32]).await.unwrap(), [7; 32]);
 
-    // The log chains, and the current record follows the latest change.
-    let e1 = store
-        .append_consent(change(7, Action::Consent, Purposes::ALL))
+    // The log is a Merkle tree: entries get consecutive indices, and the current record follows
+    // the latest change (within one batch too).
+    let first = store
+        .append_consent(vec![
+            change(7, Action::Consent, Purposes::ALL),
+            change(
+                8,
+                Action::Consent,
+                Purposes {
+                    measure: true,
+                    ..Purposes::NONE
+                },
+            ),
+        ])
         .await
         .unwrap();
-    let e2 = store
-        .append_consent(change(
-            8,
-            Action::Consent,
-            Purposes {
-                measure: true,
-                ..Purposes::NONE
-            },
-        ))
+    let third = store
+        .append_consent(vec![change(7, Action::OptOut, Purposes::NONE)])
         .await
         .unwrap();
-    let e3 = store
-        .append_consent(change(7, Action::OptOut, Purposes::NONE))
-        .await
-        .unwrap();
-    assert_eq!((e1.seq, e2.seq, e3.seq), (1, 2, 3));
-    assert_eq!(e1.prev_hash, GENESIS);
-    assert_eq!(e2.prev_hash, e1.entry_hash);
-    assert_eq!(e3.prev_hash, e2.entry_hash);
+    let all: Vec<_> = first.iter().chain(third.iter()).cloned().collect();
+    assert_eq!(all.iter().map(|e| e.index).collect::<Vec<_>>(), [0, 1, 2]);
     let log = store.consent_log(0, 10).await.unwrap();
-    assert_eq!(log, vec![e1.clone(), e2.clone(), e3.clone()]);
-    assert_eq!(store.consent_log(1, 1).await.unwrap(), vec![e2.clone()]);
-    let mut v = Verifier::default();
-    log.iter().for_each(|e| v.push(e).unwrap());
-    assert_eq!(v.finish().entries, 3);
+    assert_eq!(log.iter().map(|r| r.entry.clone()).collect::<Vec<_>>(), all);
+    assert_eq!(log[1].subject, Some((hex::encode([8u8; 32]), vec![8u8; 16])));
+    assert_eq!(store.consent_log(1, 1).await.unwrap()[0].entry, all[1]);
     assert_eq!(
         store.consent_log_for(&hex::encode([7u8; 32])).await.unwrap(),
-        vec![e1, e3]
+        vec![all[0].clone(), all[2].clone()]
     );
-    let mut records = store.consent_records().await.unwrap();
-    records.sort_by(|a, b| a.subject.cmp(&b.subject));
-    assert_eq!(records.len(), 2);
-    assert!(records[0].opted_out && records[0].purposes == Purposes::NONE);
-    assert!(!records[1].opted_out && records[1].purposes.measure);
+    assert_eq!(
+        store.consent_receipt(&all[1].receipt_id).await.unwrap(),
+        Some(all[1].clone())
+    );
+    assert_eq!(store.consent_receipt("0000").await.unwrap(), None);
+    let recs = records(store.as_ref()).await;
+    assert_eq!(recs.len(), 2);
+    assert!(recs[0].opted_out && recs[0].purposes == Purposes::NONE && recs[0].pos == 2);
+    assert!(!recs[1].opted_out && recs[1].purposes.measure && recs[1].pos == 1);
+    assert_eq!(
+        store.consent_records_since(1, 10).await.unwrap().len(),
+        1,
+        "only the record changed after 1"
+    );
     assert_eq!(store.consent_counts().await.unwrap(), (3, 2, 1));
     store.ping().await.unwrap();
 
-    // Concurrent appends never fork the chain.
+    // Concurrent batches never fork the tree: the stored subtrees give the same root and proofs as
+    // the tree rebuilt from the leaves.
     let mut tasks = Vec::new();
     for i in 0..20u8 {
         let s = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            s.append_consent(change(100 + i, Action::Consent, Purposes::ALL))
-                .await
-                .unwrap()
+            s.append_consent(
+                (0..3)
+                    .map(|_| change(100 + i, Action::Consent, Purposes::ALL))
+                    .collect(),
+            )
+            .await
+            .unwrap()
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let mut v = Verifier::default();
-    store
-        .consent_log(0, 1000)
+    assert_eq!(store.consent_size().await.unwrap(), 63);
+    let mut tree = MemoryTree::new();
+    for r in store.consent_log(0, 1000).await.unwrap() {
+        assert_eq!(r.entry.recomputed_hash(), Some(r.entry.leaf_hash));
+        tree.push(r.entry.leaf_hash);
+    }
+    let fetched = store.consent_subtrees(&root_keys(63)).await.unwrap();
+    assert_eq!(root(&fetched, 63).unwrap(), root(&tree, 63).unwrap());
+    let fetched = store.consent_subtrees(&inclusion_keys(17, 63)).await.unwrap();
+    let path = inclusion_proof(&fetched, 17, 63).unwrap();
+    assert_eq!(path, inclusion_proof(&tree, 17, 63).unwrap());
+    let leaf = store.consent_log(17, 1).await.unwrap()[0].entry.leaf_hash;
+    assert!(verify_inclusion(&leaf, 17, 63, &path, &root(&tree, 63).unwrap()));
+
+    // Checkpoints: issued only when the log grew; the newest and one by size are kept.
+    let sign = |size: u64, root: [u8; 32]| format!("note {size} {}\n", hex::encode(root));
+    let cp = store.issue_checkpoint(&sign).await.unwrap().unwrap();
+    assert_eq!(cp.size, 63);
+    assert!(
+        store.issue_checkpoint(&sign).await.unwrap().is_none(),
+        "nothing new, no checkpoint"
+    );
+    assert_eq!(store.checkpoint(None).await.unwrap().unwrap().note, cp.note);
+    assert_eq!(store.checkpoint(Some(63)).await.unwrap().unwrap().size, 63);
+    assert!(store.checkpoint(Some(5)).await.unwrap().is_none());
+
+    // Erasure: the visitor's links go, the leaves stay, an opt-out stays as a suppression marker.
+    let erased = store
+        .erase_consent(&subject(7), change(7, Action::Erasure, Purposes::NONE))
         .await
-        .unwrap()
+        .unwrap();
+    assert_eq!((erased.entries, erased.suppressed, erased.entry.index), (2, true, 63));
+    assert!(store.consent_log_for(&hex::encode([7u8; 32])).await.unwrap().is_empty());
+    let rows = store.consent_log(0, 1).await.unwrap();
+    assert_eq!(rows[0].subject, None, "the leaf stays, unlinked");
+    let marker = records(store.as_ref())
+        .await
+        .into_iter()
+        .find(|r| r.subject == hex::encode([7u8; 32]))
+        .unwrap();
+    assert!(marker.erased && marker.opted_out && marker.pos == 63);
+    // A visitor who had only consented leaves a tombstone, which the purge removes.
+    let e = store
+        .erase_consent(&subject(8), change(8, Action::Erasure, Purposes::NONE))
+        .await
+        .unwrap();
+    assert!(!e.suppressed);
+    assert_eq!(store.purge_consent_tombstones(i64::MAX).await.unwrap(), 1);
+    assert!(!records(store.as_ref())
+        .await
         .iter()
-        .for_each(|e| v.push(e).unwrap());
-    assert_eq!(v.finish().entries, 23);
+        .any(|r| r.subject == hex::encode([8u8; 32])));
 }
 
 #[tokio::test]

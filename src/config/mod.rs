@@ -198,6 +198,19 @@ pub struct ConsentSettings {
     pub sources: Vec<String>,
     /// The privacy policy versions a consent may name; anything else is refused.
     pub policy_versions: Vec<String>,
+    /// The consent log's name in its checkpoints (C2SP origin line), e.g. `bank.example/consent-log`.
+    pub log_origin: String,
+    /// The Ed25519 key file that signs checkpoints: mode 0600, outside the data directory, created on
+    /// first start. `PERSONIFY_CONSENT_LOG_KEY` (a base64 seed) takes its place when set.
+    pub log_key_file: std::path::PathBuf,
+    /// Where each checkpoint is also written as a file, for shipping to write-once storage (empty: none).
+    pub checkpoint_dir: String,
+    /// A checkpoint is issued at least this often while the log grows.
+    pub checkpoint_seconds: u64,
+    /// … and as soon as this many entries arrived since the last one.
+    pub checkpoint_entries: u64,
+    /// Most consent writes committed in one transaction (group commit).
+    pub write_batch: usize,
 }
 
 /// `[signals]`

@@ -56,6 +56,27 @@ impl Settings {
         }
         closed_set("consent.sources", &self.consent.sources)?;
         closed_set("consent.policy_versions", &self.consent.policy_versions)?;
+        // A signed note's origin line: printable, no spaces, and it names the key too (C2SP).
+        let origin = &self.consent.log_origin;
+        if origin.is_empty() || origin.len() > 128 || !origin.bytes().all(|b| b.is_ascii_graphic() && b != b'+') {
+            return Err(ConfigError::Invalid {
+                key: "consent.log_origin",
+                message: "must be 1-128 printable characters without spaces or '+', e.g. bank.example/consent-log"
+                    .into(),
+            });
+        }
+        for (key, v) in [
+            ("consent.checkpoint_seconds", self.consent.checkpoint_seconds),
+            ("consent.checkpoint_entries", self.consent.checkpoint_entries),
+            ("consent.write_batch", self.consent.write_batch as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
         for origin in &mut self.cors.allowed_origins {
             *origin = normalise_origin(origin).ok_or_else(|| ConfigError::Invalid {
                 key: "cors.allowed_origins",

@@ -1,13 +1,18 @@
-//! The consent log: append-only, hash-chained. Each entry holds the SHA-256 of the previous entry
-//! and of its own canonical content, so any edit, deletion or reordering breaks the chain.
+//! The consent log's entries: what a change records, and how it becomes a Merkle leaf
+//! (`crate::ledger::leaf`). The tree, checkpoints and proofs are in `crate::ledger`; why the log is
+//! a transparency log rather than a hash chain: `docs/decisions/002-consent-ledger.md`.
+
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::Purposes;
+use crate::ledger::leaf::{subject_commitment, Leaf, LeafError};
+use crate::ledger::merkle::{leaf_hash, Hash};
+use crate::privacy::ConsentSubject;
 
-/// `prev_hash` of the first entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// `source` of entries converted from the old chain whose source or policy version was free text.
+pub const LEGACY: &str = "legacy";
 
 /// What a log entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,6 +22,8 @@ pub enum Action {
     Consent,
     /// An opt-out of everything.
     OptOut,
+    /// The visitor's entries were erased (GDPR art. 17); the leaf records that it happened.
+    Erasure,
 }
 
 impl Action {
@@ -25,6 +32,7 @@ impl Action {
         match self {
             Action::Consent => "consent",
             Action::OptOut => "opt_out",
+            Action::Erasure => "erasure",
         }
     }
 
@@ -33,42 +41,52 @@ impl Action {
         match s {
             "consent" => Some(Action::Consent),
             "opt_out" => Some(Action::OptOut),
+            "erasure" => Some(Action::Erasure),
             _ => None,
         }
     }
 }
 
-/// A change to append: everything but the chain fields, which the store fills in under its lock.
+/// RFC 3339 UTC with milliseconds, as leaves, receipts and exports show times.
+pub fn rfc3339(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// A change to append; the store gives it its index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// Random receipt id given to the visitor.
     pub receipt_id: String,
     /// Unix milliseconds.
     pub recorded_at: i64,
-    /// Hex keyed hash of the visitor id (never the id).
-    pub subject: String,
-    /// Consent or opt-out.
+    /// Keyed hash of the visitor id (never the id).
+    pub subject: ConsentSubject,
+    /// Random per entry: the leaf commits to `SHA-256(nonce ‖ subject)`.
+    pub nonce: [u8; 16],
+    /// Consent, opt-out or erasure.
     pub action: Action,
     /// The purposes as recorded.
     pub purposes: Purposes,
-    /// Who recorded it: one of `consent.sources` (`cmp`, `banner`, `preference_centre`, `api`).
+    /// Who recorded it: one of `consent.sources`.
     pub source: String,
-    /// Version of the privacy policy shown.
+    /// Version of the privacy policy shown (`-` for an opt-out or erasure).
     pub policy_version: String,
 }
 
-/// A stored log entry.
+/// A stored log entry: a leaf and what it was built from. It never holds the visitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
-    /// Position in the chain, from 1.
-    pub seq: i64,
+    /// Position in the tree, from 0.
+    pub index: u64,
     /// Receipt id.
     pub receipt_id: String,
     /// Unix milliseconds.
+    #[serde(skip)]
     pub recorded_at: i64,
-    /// Hex keyed hash of the visitor id.
-    pub subject: String,
-    /// Consent or opt-out.
+    /// RFC 3339 UTC, exactly as in the leaf.
+    pub time: String,
+    /// Consent, opt-out or erasure.
     pub action: Action,
     /// Purposes recorded.
     pub purposes: Purposes,
@@ -76,128 +94,62 @@ pub struct Entry {
     pub source: String,
     /// Policy version.
     pub policy_version: String,
-    /// `entry_hash` of the previous entry ([`GENESIS`] for the first).
-    pub prev_hash: String,
-    /// SHA-256 of this entry's canonical content.
-    pub entry_hash: String,
+    /// `SHA-256(nonce ‖ keyed visitor hash)`, hex.
+    #[serde(serialize_with = "hex32")]
+    pub commitment: Hash,
+    /// `SHA-256(0x00 ‖ leaf)`, hex.
+    #[serde(serialize_with = "hex32")]
+    pub leaf_hash: Hash,
+}
+
+fn hex32<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(h))
 }
 
 impl Change {
-    /// The entry this change becomes at `seq` after `prev_hash`.
-    pub fn into_entry(self, seq: i64, prev_hash: String) -> Entry {
+    /// The entry this change becomes at `index`.
+    pub fn into_entry(self, index: u64) -> Result<Entry, LeafError> {
+        let commitment = subject_commitment(&self.nonce, self.subject.as_bytes());
+        let time = rfc3339(self.recorded_at);
         let mut e = Entry {
-            seq,
+            index,
             receipt_id: self.receipt_id,
             recorded_at: self.recorded_at,
-            subject: self.subject,
+            time,
             action: self.action,
             purposes: self.purposes,
             source: self.source,
             policy_version: self.policy_version,
-            prev_hash,
-            entry_hash: String::new(),
+            commitment,
+            leaf_hash: [0; 32],
         };
-        e.entry_hash = e.compute_hash();
-        e
+        e.leaf_hash = leaf_hash(&e.leaf_bytes()?);
+        Ok(e)
     }
 }
 
 impl Entry {
-    /// SHA-256 (hex) of the canonical content: a JSON array of every field but `entry_hash`, in a
-    /// fixed order. JSON escaping keeps field boundaries unambiguous.
-    pub fn compute_hash(&self) -> String {
-        let p = self.purposes;
-        let canonical = serde_json::json!([
-            self.seq,
-            self.receipt_id,
-            self.recorded_at,
-            self.subject,
-            self.action.as_str(),
-            p.personalize,
-            p.measure,
-            p.advertise,
-            self.source,
-            self.policy_version,
-            self.prev_hash,
-        ]);
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
-    }
-}
-
-/// The outcome of verifying a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
-    /// Whether every entry checks out.
-    pub ok: bool,
-    /// Entries checked.
-    pub entries: u64,
-    /// `entry_hash` of the last good entry.
-    pub head: String,
-    /// First entry that fails, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_broken_seq: Option<i64>,
-    /// Why it fails.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// Incremental verifier: feed entries in `seq` order, page by page.
-#[derive(Debug, Clone)]
-pub struct Verifier {
-    expected_seq: i64,
-    prev_hash: String,
-    entries: u64,
-}
-
-impl Default for Verifier {
-    fn default() -> Self {
-        Verifier {
-            expected_seq: 1,
-            prev_hash: GENESIS.to_string(),
-            entries: 0,
+    /// The leaf as hashed into the tree.
+    pub fn leaf(&self) -> Leaf<'_> {
+        Leaf {
+            index: self.index,
+            time: &self.time,
+            action: self.action.as_str(),
+            purposes: self.purposes,
+            source: &self.source,
+            policy_version: &self.policy_version,
+            subject: self.commitment,
         }
     }
-}
 
-impl Verifier {
-    /// Checks the next entry; `Err` carries the failed verification.
-    pub fn push(&mut self, e: &Entry) -> Result<(), Verification> {
-        let fail = |reason: String| Verification {
-            ok: false,
-            entries: self.entries,
-            head: self.prev_hash.clone(),
-            first_broken_seq: Some(e.seq),
-            reason: Some(reason),
-        };
-        if e.seq != self.expected_seq {
-            return Err(fail(format!(
-                "expected seq {}, found {} (an entry is missing or reordered)",
-                self.expected_seq, e.seq
-            )));
-        }
-        if e.prev_hash != self.prev_hash {
-            return Err(fail("prev_hash does not match the previous entry's hash".into()));
-        }
-        if e.compute_hash() != e.entry_hash {
-            return Err(fail(
-                "entry_hash does not match the entry's content (the entry was altered)".into(),
-            ));
-        }
-        self.expected_seq += 1;
-        self.prev_hash = e.entry_hash.clone();
-        self.entries += 1;
-        Ok(())
+    /// The leaf's canonical bytes.
+    pub fn leaf_bytes(&self) -> Result<Vec<u8>, LeafError> {
+        self.leaf().bytes()
     }
 
-    /// The result once every entry has been pushed.
-    pub fn finish(self) -> Verification {
-        Verification {
-            ok: true,
-            entries: self.entries,
-            head: self.prev_hash,
-            first_broken_seq: None,
-            reason: None,
-        }
+    /// Recomputes the leaf hash from the stored fields: `None` when they no longer encode.
+    pub fn recomputed_hash(&self) -> Option<Hash> {
+        self.leaf_bytes().ok().map(|b| leaf_hash(&b))
     }
 }
 
@@ -205,11 +157,12 @@ impl Verifier {
 mod tests {
     use super::*;
 
-    fn change(n: u8) -> Change {
+    fn change() -> Change {
         Change {
-            receipt_id: format!("r{n}"),
-            recorded_at: 1_795_000_000_000 + i64::from(n),
-            subject: hex::encode([n; 32]),
+            receipt_id: "r1".into(),
+            recorded_at: 1_795_000_000_000,
+            subject: ConsentSubject::from_hex(&hex::encode([7u8; 32])).unwrap(),
+            nonce: [1; 16],
             action: Action::Consent,
             purposes: Purposes::ALL,
             source: "cmp".into(),
@@ -218,30 +171,25 @@ mod tests {
     }
 
     #[test]
-    fn a_chain_verifies_and_a_tampered_entry_is_named() {
-        let mut chain = Vec::new();
-        let mut prev = GENESIS.to_string();
-        for n in 1..=5u8 {
-            let e = change(n).into_entry(i64::from(n), prev);
-            prev = e.entry_hash.clone();
-            chain.push(e);
-        }
-        let mut v = Verifier::default();
-        chain.iter().try_for_each(|e| v.push(e)).unwrap();
-        assert_eq!(v.finish().entries, 5);
-
-        let mut tampered = chain.clone();
-        tampered[2].purposes.advertise = false;
-        let mut v = Verifier::default();
-        let err = tampered.iter().try_for_each(|e| v.push(e)).unwrap_err();
-        assert_eq!(err.first_broken_seq, Some(3));
-
-        let mut removed = chain.clone();
-        removed.remove(1);
-        let mut v = Verifier::default();
-        assert_eq!(
-            removed.iter().try_for_each(|e| v.push(e)).unwrap_err().first_broken_seq,
-            Some(3)
+    fn an_entry_hashes_its_leaf_and_an_edit_shows() {
+        let e = change().into_entry(4).unwrap();
+        assert_eq!(e.recomputed_hash(), Some(e.leaf_hash));
+        assert_eq!(e.time, "2026-11-18T11:06:40.000Z");
+        let mut edited = e.clone();
+        edited.purposes.advertise = false;
+        assert_ne!(edited.recomputed_hash(), Some(e.leaf_hash));
+        let text = String::from_utf8(e.leaf_bytes().unwrap()).unwrap();
+        assert!(
+            !text.contains(&hex::encode([7u8; 32])),
+            "the leaf never holds the keyed hash"
         );
+    }
+
+    #[test]
+    fn a_free_text_source_cannot_be_encoded() {
+        let mut c = change();
+        c.source = "my banner".into();
+        assert!(c.into_entry(0).is_err());
+        assert_eq!(Action::parse("erasure"), Some(Action::Erasure));
     }
 }

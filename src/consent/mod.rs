@@ -14,6 +14,8 @@
 
 pub mod book;
 pub mod log;
+#[cfg(feature = "server")]
+pub mod sync;
 pub mod tcf;
 pub mod us;
 

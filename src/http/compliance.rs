@@ -26,6 +26,9 @@ pub async fn record(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             log_entries,
             current_records,
             opt_outs,
+            latest_checkpoint: state.ledger.latest().await?.map(|c| c.size),
+            public_key: state.ledger.vkey(),
+            last_verification: state.ledger.last_verification(),
         },
         salt_ages_hours: state
             .keyring

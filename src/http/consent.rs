@@ -1,6 +1,6 @@
 //! Consent routes: the purpose catalogue, recording choices and opt-outs, and a visitor's status.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::{web, HttpResponse};
 use rand::RngCore;
@@ -10,7 +10,7 @@ use serde_json::json;
 use super::body::ApiJson;
 use super::error::ApiError;
 use super::AppState;
-use crate::consent::log::{Action, Change, Entry};
+use crate::consent::log::{rfc3339, Action, Change, Entry};
 use crate::consent::{Purposes, Record, PURPOSE_NAMES};
 use crate::privacy::{ConsentSubject, VisitorId};
 
@@ -33,34 +33,31 @@ pub struct VisitorBody {
     source: Option<String>,
 }
 
-/// A receipt for a recorded choice.
+/// A receipt for a recorded choice: what was recorded, and where to fetch its inclusion proof.
 #[derive(Debug, Serialize)]
 struct Receipt<'a> {
     receipt_id: &'a str,
-    recorded_at: String,
+    recorded_at: &'a str,
     action: Action,
     purposes: Purposes,
     source: &'a str,
     policy_version: &'a str,
-    seq: i64,
-    entry_hash: &'a str,
-}
-
-fn rfc3339(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(t).to_string()
+    leaf_index: u64,
+    leaf_hash: String,
+    proof: String,
 }
 
 fn receipt(e: &Entry) -> Receipt<'_> {
     Receipt {
         receipt_id: &e.receipt_id,
-        recorded_at: rfc3339(e.recorded_at),
+        recorded_at: &e.time,
         action: e.action,
         purposes: e.purposes,
         source: &e.source,
         policy_version: &e.policy_version,
-        seq: e.seq,
-        entry_hash: &e.entry_hash,
+        leaf_index: e.index,
+        leaf_hash: hex::encode(e.leaf_hash),
+        proof: format!("/v1/consent/receipts/{}/proof", e.receipt_id),
     }
 }
 
@@ -111,10 +108,30 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn receipt_id() -> String {
-    let mut b = [0u8; 16];
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
     rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
+    b
+}
+
+/// A change for `subject`, with a fresh receipt id and nonce.
+fn change(
+    subject: ConsentSubject,
+    action: Action,
+    purposes: Purposes,
+    source: String,
+    policy_version: String,
+) -> Change {
+    Change {
+        receipt_id: hex::encode(random::<16>()),
+        recorded_at: now_ms(),
+        subject,
+        nonce: random(),
+        action,
+        purposes,
+        source,
+        policy_version,
+    }
 }
 
 async fn record(
@@ -125,17 +142,11 @@ async fn record(
     source: String,
     policy_version: String,
 ) -> Result<HttpResponse, ApiError> {
-    let change = Change {
-        receipt_id: receipt_id(),
-        recorded_at: now_ms(),
-        subject: subject.to_hex(),
-        action,
-        purposes,
-        source,
-        policy_version,
-    };
     // Durable first: the in-memory book only learns of a choice the store has committed.
-    let entry = state.store.append_consent(change).await?;
+    let entry = state
+        .ledger
+        .append(change(subject, action, purposes, source, policy_version))
+        .await?;
     state
         .metrics
         .consent_writes
@@ -144,7 +155,7 @@ async fn record(
         })
         .inc();
     state.book.put(
-        subject,
+        &subject,
         Record {
             purposes,
             opted_out: action == Action::OptOut,
@@ -192,6 +203,45 @@ pub async fn status(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppStat
         opted_out: current.as_ref().is_some_and(|r| r.opted_out),
         recorded_at: current.as_ref().map(|r| rfc3339(r.recorded_at)),
         receipts: entries.iter().map(receipt).collect(),
+    }))
+}
+
+/// What an erasure did.
+#[derive(Debug, Serialize)]
+struct Erasure<'a> {
+    erased_entries: u64,
+    suppression_kept: bool,
+    receipt: Receipt<'a>,
+}
+
+/// `POST /v1/consent/erase`: deletes the link between a visitor and their log entries (GDPR art.
+/// 17). The leaves stay, so every proof still verifies; an opt-out stays honoured through a
+/// suppression marker (`docs/decisions/002-consent-ledger.md`).
+pub async fn erase(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = VisitorId::parse(&dto.visitor_id)?;
+    let source = match dto.source.as_deref() {
+        Some(s) => one_of("source", s, &state.consent_sources, "consent.sources")?,
+        None => OPT_OUT_DEFAULT_SOURCE.to_string(),
+    };
+    let subject = state.keyring.consent_subject(&id);
+    let erasure = change(subject, Action::Erasure, Purposes::NONE, source, "-".into());
+    let done = state.ledger.erase(&subject, erasure).await?;
+    if done.suppressed {
+        state.book.put(
+            &subject,
+            Record {
+                purposes: Purposes::NONE,
+                opted_out: true,
+                recorded_at: done.entry.recorded_at,
+            },
+        );
+    } else {
+        state.book.remove(&subject);
+    }
+    Ok(HttpResponse::Ok().json(Erasure {
+        erased_entries: done.entries,
+        suppression_kept: done.suppressed,
+        receipt: receipt(&done.entry),
     }))
 }
 

@@ -79,6 +79,18 @@ pub enum ApiError {
     /// The body did not arrive within `server.body_timeout_seconds`.
     #[error("the request body did not arrive in time")]
     BodyTimeout,
+    /// No consent log entry has this receipt id.
+    #[error("no consent log entry has this receipt id")]
+    ReceiptUnknown,
+    /// The entry (or the log) is not yet covered by a checkpoint.
+    #[error("not yet covered by a signed checkpoint; retry after the time in Retry-After")]
+    NotCheckpointed {
+        /// `consent.checkpoint_seconds` (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
+    /// No checkpoint of the asked tree size was issued.
+    #[error("no checkpoint of this tree size was issued")]
+    CheckpointUnknown,
     /// Route exists, method does not.
     #[error("method not allowed on this route; use {allow}")]
     MethodNotAllowed {
@@ -106,6 +118,9 @@ impl ApiError {
             ApiError::OriginNotAllowed => "origin_not_allowed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::BodyTimeout => "request_timeout",
+            ApiError::ReceiptUnknown => "receipt_unknown",
+            ApiError::NotCheckpointed { .. } => "not_checkpointed",
+            ApiError::CheckpointUnknown => "checkpoint_unknown",
         }
     }
 
@@ -144,7 +159,11 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NotFound | ApiError::UnknownExperiment => StatusCode::NOT_FOUND,
+            ApiError::NotFound
+            | ApiError::UnknownExperiment
+            | ApiError::ReceiptUnknown
+            | ApiError::NotCheckpointed { .. }
+            | ApiError::CheckpointUnknown => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -164,7 +183,7 @@ impl ResponseError for ApiError {
                     },
                 });
         }
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        if let ApiError::RateLimited { retry_after_secs } | ApiError::NotCheckpointed { retry_after_secs } = self {
             return HttpResponse::build(self.status_code())
                 .insert_header(("Retry-After", retry_after_secs.to_string()))
                 .json(Body {
@@ -246,5 +265,23 @@ impl From<crate::store::StoreError> for ApiError {
         // The cause goes to the log (it names no visitor); the client gets a clean 503.
         tracing::error!(error = %e, "store operation failed");
         ApiError::StoreUnavailable
+    }
+}
+
+impl From<crate::ledger::node::ProofError> for ApiError {
+    fn from(e: crate::ledger::node::ProofError) -> Self {
+        use crate::ledger::node::ProofError;
+        match e {
+            ProofError::UnknownReceipt => ApiError::ReceiptUnknown,
+            ProofError::NotCheckpointed => ApiError::NotCheckpointed { retry_after_secs: 60 },
+            ProofError::NoSuchCheckpoint => ApiError::CheckpointUnknown,
+            ProofError::OutOfRange => ApiError::InvalidParam {
+                param: "tree_size".into(),
+                message:
+                    "tree sizes must satisfy 1 <= first <= second <= the log's size, and a leaf lie inside the tree"
+                        .into(),
+            },
+            ProofError::Store(e) => e.into(),
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod edge;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod ledger;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
@@ -50,6 +51,10 @@ pub struct AppState {
     pub book: Arc<ConsentBook>,
     /// Durable storage (never touched by `/v1/decide`).
     pub store: Arc<dyn Store>,
+    /// The consent log: writer, checkpoints, proofs.
+    pub ledger: Arc<crate::ledger::node::Ledger>,
+    /// `consent.checkpoint_seconds`: how long until a newer checkpoint (for `Retry-After`).
+    pub checkpoint_seconds: u64,
     /// Admin tokens.
     pub tokens: auth::Tokens,
     /// Aggregate counting.
@@ -125,6 +130,8 @@ pub struct Parts {
     pub book: Arc<ConsentBook>,
     /// The store.
     pub store: Arc<dyn Store>,
+    /// The consent log.
+    pub ledger: Arc<crate::ledger::node::Ledger>,
     /// Counting state.
     pub counts: Arc<Counts>,
 }
@@ -143,6 +150,7 @@ impl AppState {
             keyring,
             book,
             store,
+            ledger,
             counts,
         } = parts;
         let client_ip = settings.server.client_ip_header.trim();
@@ -165,6 +173,8 @@ impl AppState {
             keyring,
             book,
             store,
+            ledger,
+            checkpoint_seconds: settings.consent.checkpoint_seconds,
             tokens: auth::Tokens::new(&settings.auth)?,
             counts,
             release: Release {

@@ -11,7 +11,7 @@ use super::auth::{self, Scope};
 use super::cors::BrowserOrigins;
 use super::error::ApiError;
 use super::limits::LimitedRoute;
-use super::{admin, compliance, consent, decide, edge, events, health, metrics, reports, rtb, sdk};
+use super::{admin, compliance, consent, decide, edge, events, health, ledger, metrics, reports, rtb, sdk};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,16 @@ pub const ROUTES: &[RouteInfo] = &[
         Access::Browser(Some(LimitedRoute::ConsentStatus)),
     ),
     r(Method::Post, "/v1/opt-out", Access::Browser(Some(LimitedRoute::OptOut))),
+    // Erasure shares the opt-out budget: both are a visitor acting on their own records.
+    r(
+        Method::Post,
+        "/v1/consent/erase",
+        Access::Browser(Some(LimitedRoute::OptOut)),
+    ),
+    r(Method::Get, "/v1/consent/log/public-key", Access::Public),
+    r(Method::Get, "/v1/consent/log/checkpoint", Access::Public),
+    r(Method::Get, "/v1/consent/log/consistency", Access::Public),
+    r(Method::Get, "/v1/consent/receipts/{id}/proof", Access::Public),
     r(Method::Post, "/v1/rtb/segments", Access::Token(Scope::Rtb)),
     r(Method::Post, "/v1/rtb/segments:batch", Access::Token(Scope::Rtb)),
     r(Method::Get, "/v1/admin/consent/log", Access::Token(Scope::Compliance)),
@@ -121,6 +131,11 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/consent/purposes" => get().to(consent::purposes),
         "/v1/consent/status" => post().to(consent::status),
         "/v1/opt-out" => post().to(consent::opt_out),
+        "/v1/consent/erase" => post().to(consent::erase),
+        "/v1/consent/log/public-key" => get().to(ledger::public_key),
+        "/v1/consent/log/checkpoint" => get().to(ledger::checkpoint),
+        "/v1/consent/log/consistency" => get().to(ledger::consistency),
+        "/v1/consent/receipts/{id}/proof" => get().to(ledger::proof),
         "/v1/rtb/segments" => post().to(rtb::segments),
         "/v1/rtb/segments:batch" => post().to(rtb::batch),
         "/v1/admin/consent/log" => get().to(admin::log),

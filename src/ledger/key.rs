@@ -41,13 +41,19 @@ fn decode(text: &str, what: &str) -> Result<[u8; 32], KeyError> {
 }
 
 /// The key from an environment value (base64 seed), or from `path`, created there on first start.
-pub fn load_or_create(name: &str, env_value: Option<&str>, path: &Path, data_dir: &Path) -> Result<LogKey, KeyError> {
+/// `data_dir` is the store's directory when it is a local file (the key must not lie inside it).
+pub fn load_or_create(
+    name: &str,
+    env_value: Option<&str>,
+    path: &Path,
+    data_dir: Option<&Path>,
+) -> Result<LogKey, KeyError> {
     if let Some(v) = env_value.filter(|v| !v.trim().is_empty()) {
         return Ok(LogKey::from_seed(name, decode(v, "from the environment")?));
     }
     let shown = path.display().to_string();
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    if abs(path).starts_with(abs(data_dir)) {
+    if data_dir.is_some_and(|d| abs(path).starts_with(abs(d))) {
         return Err(KeyError::InsideDataDir(shown));
     }
     let io = |source| KeyError::Io {
@@ -72,6 +78,9 @@ pub fn load_or_create(name: &str, env_value: Option<&str>, path: &Path, data_dir
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(io)?;
             }
+            // Written whole to a private temporary file, then linked into place: a second node
+            // starting at the same moment either wins the link or reads the complete winner.
+            let tmp = path.with_extension(format!("tmp.{}", hex::encode(&seed[..6])));
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create_new(true);
             #[cfg(unix)]
@@ -79,10 +88,16 @@ pub fn load_or_create(name: &str, env_value: Option<&str>, path: &Path, data_dir
                 use std::os::unix::fs::OpenOptionsExt;
                 opts.mode(0o600);
             }
-            let mut f = opts.open(path).map_err(io)?;
+            let mut f = opts.open(&tmp).map_err(io)?;
             f.write_all(format!("{}\n", B64.encode(seed)).as_bytes()).map_err(io)?;
             f.sync_all().map_err(io)?;
-            Ok(LogKey::from_seed(name, seed))
+            let linked = std::fs::hard_link(&tmp, path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => Ok(LogKey::from_seed(name, seed)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(name, None, path, data_dir),
+                Err(e) => Err(io(e)),
+            }
         }
         Err(e) => Err(io(e)),
     }
@@ -97,8 +112,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let path = dir.path().join("keys/log.key");
-        let a = load_or_create("log", None, &path, &data).unwrap();
-        let b = load_or_create("log", None, &path, &data).unwrap();
+        let a = load_or_create("log", None, &path, Some(&data)).unwrap();
+        let b = load_or_create("log", None, &path, Some(&data)).unwrap();
         assert_eq!(a.verifier(), b.verifier());
         #[cfg(unix)]
         {
@@ -112,7 +127,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let inside = dir.path().join("data/log.key");
         assert!(matches!(
-            load_or_create("log", None, &inside, &dir.path().join("data")),
+            load_or_create("log", None, &inside, Some(&dir.path().join("data"))),
             Err(KeyError::InsideDataDir(_))
         ));
         #[cfg(unix)]
@@ -122,7 +137,7 @@ mod tests {
             std::fs::write(&path, B64.encode([1u8; 32])).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
             assert!(matches!(
-                load_or_create("log", None, &path, &dir.path().join("data")),
+                load_or_create("log", None, &path, Some(&dir.path().join("data"))),
                 Err(KeyError::Permissions(_))
             ));
         }
@@ -132,10 +147,10 @@ mod tests {
     fn the_environment_wins_and_must_be_a_seed() {
         let dir = tempfile::tempdir().unwrap();
         let seed = B64.encode([5u8; 32]);
-        let k = load_or_create("log", Some(&seed), &dir.path().join("unused"), dir.path()).unwrap();
+        let k = load_or_create("log", Some(&seed), &dir.path().join("unused"), Some(dir.path())).unwrap();
         assert_eq!(k.verifier(), LogKey::from_seed("log", [5; 32]).verifier());
         assert!(matches!(
-            load_or_create("log", Some("short"), &dir.path().join("unused"), dir.path()),
+            load_or_create("log", Some("short"), &dir.path().join("unused"), Some(dir.path())),
             Err(KeyError::Malformed(_))
         ));
     }

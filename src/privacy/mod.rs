@@ -174,6 +174,11 @@ impl std::fmt::Debug for ConsentSubject {
 }
 
 impl ConsentSubject {
+    /// The raw keyed hash (what a log leaf's commitment covers).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Lowercase hex, as stored.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)

@@ -1,8 +1,11 @@
 //! Storage behind one trait. Callers never see SQL: the SQLite file (embedded default) implements it
 //! here, and a PostgreSQL implementation for several nodes fits the same trait.
 
+pub mod legacy;
 pub mod postgres;
+mod postgres_consent;
 pub mod sqlite;
+mod sqlite_consent;
 
 use std::sync::Arc;
 
@@ -10,9 +13,12 @@ use async_trait::async_trait;
 
 use crate::consent::log::{Change, Entry};
 use crate::consent::Purposes;
+use crate::ledger::fetched::{Fetched, Key};
+use crate::ledger::merkle::Hash;
+use crate::privacy::ConsentSubject;
 
 /// A store operation that failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or refused the operation.
     #[error("store unavailable: {0}")]
@@ -28,6 +34,18 @@ pub enum StoreError {
     Migration(String),
 }
 
+impl From<crate::ledger::leaf::LeafError> for StoreError {
+    fn from(e: crate::ledger::leaf::LeafError) -> Self {
+        StoreError::Corrupt(format!("a consent log entry cannot be encoded: {e}"))
+    }
+}
+
+impl From<crate::ledger::frontier::FrontierError> for StoreError {
+    fn from(e: crate::ledger::frontier::FrontierError) -> Self {
+        StoreError::Corrupt(format!("the consent log's tree is incomplete: {e}"))
+    }
+}
+
 /// A visitor's current explicit choice as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
@@ -39,6 +57,63 @@ pub struct StoredRecord {
     pub opted_out: bool,
     /// Unix milliseconds.
     pub recorded_at: i64,
+    /// Index of the log entry that last changed the record (incremental resync reads by it).
+    pub pos: i64,
+    /// The visitor asked for erasure: an opt-out stays as a suppression marker, anything else is a
+    /// tombstone that tells other nodes to forget the record.
+    pub erased: bool,
+}
+
+/// A log entry as audited: the entry and, unless erased, who it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// The entry.
+    pub entry: Entry,
+    /// Hex keyed visitor hash and the entry's nonce; `None` once erased.
+    pub subject: Option<(String, Vec<u8>)>,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erased {
+    /// Entries whose nonce and keyed hash were deleted.
+    pub entries: u64,
+    /// The visitor had opted out: a suppression marker keeps honouring it.
+    pub suppressed: bool,
+    /// The erasure's own entry.
+    pub entry: Entry,
+}
+
+/// A signed checkpoint as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Tree size it covers.
+    pub size: u64,
+    /// The signed note.
+    pub note: String,
+    /// Unix milliseconds.
+    pub issued_at: i64,
+}
+
+/// Signs a tree head: `(size, root)` to a signed note.
+pub type Signer<'a> = &'a (dyn Fn(u64, Hash) -> String + Send + Sync);
+
+/// Keeps rows of one subject only once, the last one winning (a batch may hold two choices of
+/// the same visitor; an upsert must see only the newer).
+pub fn last_per_subject(entries: &[(Entry, String, [u8; 16])]) -> Vec<&(Entry, String, [u8; 16])> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<_> = entries
+        .iter()
+        .rev()
+        .filter(|(_, s, _)| seen.insert(s.as_str()))
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Changes that set a record (an erasure is written by [`Store::erase_consent`]).
+pub fn sets_record(e: &Entry) -> bool {
+    e.action != crate::consent::log::Action::Erasure
 }
 
 /// One sketch row: a versioned HLL envelope for (kind, key, day) written by one node.
@@ -71,8 +146,9 @@ pub struct CounterRow {
     pub value: i64,
 }
 
-/// Called with every consent change another node makes.
-pub type ConsentWatcher = Arc<dyn Fn(StoredRecord) + Send + Sync>;
+/// Called when another node has changed consent records (read them with
+/// [`Store::consent_records_since`]).
+pub type ConsentWatcher = Arc<dyn Fn() + Send + Sync>;
 
 /// Everything personify keeps, behind one interface.
 #[async_trait]
@@ -97,18 +173,58 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes network-key salts of weeks before `week`; returns how many.
     async fn purge_network_salts_before(&self, week: i64) -> Result<u64, StoreError>;
 
-    /// Appends a change to the hash-chained log and updates the subject's current record, atomically
-    /// and durably, before returning the entry.
-    async fn append_consent(&self, change: Change) -> Result<Entry, StoreError>;
+    /// Appends changes to the log as one transaction: each becomes a leaf at the next index, the
+    /// complete subtrees it closes are stored, and each visitor's current record is updated. One
+    /// durable commit for the batch (group commit, `crate::ledger::group_commit`).
+    async fn append_consent(&self, changes: Vec<Change>) -> Result<Vec<Entry>, StoreError>;
 
-    /// Every current record (loaded into memory at start).
-    async fn consent_records(&self) -> Result<Vec<StoredRecord>, StoreError>;
+    /// Erases a visitor's consent data: deletes the nonce and keyed hash of every entry of theirs,
+    /// appends `erasure`, and turns their record into a suppression marker (opt-out) or a tombstone.
+    async fn erase_consent(&self, subject: &ConsentSubject, erasure: Change) -> Result<Erased, StoreError>;
 
-    /// Log entries with `seq > after`, at most `limit`, in order.
-    async fn consent_log(&self, after: i64, limit: i64) -> Result<Vec<Entry>, StoreError>;
+    /// Every current record (only erasure markers when `erased_only`), passed to `each` as it
+    /// streams.
+    async fn consent_records(
+        &self,
+        erased_only: bool,
+        each: &mut (dyn FnMut(StoredRecord) + Send),
+    ) -> Result<(), StoreError>;
 
-    /// Log entries of one subject, in order.
+    /// Replays the log: every entry still linked to its visitor, in log order, as the record it
+    /// sets (`pos` is its index). What `/v1/decide` enforces is rebuilt from this at start.
+    async fn consent_replay(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError>;
+
+    /// Records changed by entries after `pos`, in order, at most `limit`.
+    async fn consent_records_since(&self, pos: i64, limit: i64) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Deletes erasure tombstones (not suppression markers) recorded before `before_ms`.
+    async fn purge_consent_tombstones(&self, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// Log entries from index `from`, at most `limit`, in order, with their subjects.
+    async fn consent_log(&self, from: u64, limit: i64) -> Result<Vec<LogRow>, StoreError>;
+
+    /// Log entries of one subject (hex keyed hash), in order.
     async fn consent_log_for(&self, subject: &str) -> Result<Vec<Entry>, StoreError>;
+
+    /// The entry a receipt id names.
+    async fn consent_receipt(&self, receipt_id: &str) -> Result<Option<Entry>, StoreError>;
+
+    /// Hashes of the named complete subtrees (missing ones are simply absent).
+    async fn consent_subtrees(&self, keys: &[Key]) -> Result<Fetched, StoreError>;
+
+    /// Number of log entries.
+    async fn consent_size(&self) -> Result<u64, StoreError>;
+
+    /// Signs and keeps a checkpoint of the current tree if it has grown since the last one and no
+    /// other node is issuing one right now; returns it.
+    async fn issue_checkpoint(&self, sign: Signer<'_>) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// The newest checkpoint, or the one of exactly `size`.
+    async fn checkpoint(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// Converts a log in the old hash-chain format into leaves (once; returns how many). Sources
+    /// and policy versions outside the configured sets become `legacy`.
+    async fn migrate_legacy_log(&self, sources: &[String], policy_versions: &[String]) -> Result<u64, StoreError>;
 
     /// Counts for the compliance view: (log entries, current records, opt-outs).
     async fn consent_counts(&self) -> Result<(i64, i64, i64), StoreError>;
@@ -139,6 +255,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The directory of a local store file (`sqlite://data/personify.db` → `data`), which the consent
+/// log key must stay out of; `None` for a database server.
+pub fn local_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let parent = std::path::Path::new(path).parent()?;
+    Some(if parent.as_os_str().is_empty() {
+        std::path::PathBuf::from(".")
+    } else {
+        parent.to_path_buf()
+    })
 }
 
 /// Opens the store named by `store.url`, creating and migrating it as needed.

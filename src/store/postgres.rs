@@ -1,26 +1,29 @@
 //! PostgreSQL: one database shared by every node. Appends to the consent log are serialised with a
-//! transaction-scoped advisory lock, so the chain stays one chain; every consent change is announced
-//! with NOTIFY so other nodes update their in-memory records within a second.
+//! transaction-scoped advisory lock, so the tree stays one tree; every consent change is announced
+//! with NOTIFY so other nodes update their in-memory records within a second
+//! (`postgres_consent.rs`).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::Row;
 
-use super::{ConsentWatcher, CounterRow, SketchRow, Store, StoreError, StoredRecord};
-use crate::consent::log::{Action, Change, Entry, GENESIS};
-use crate::consent::Purposes;
-
-/// Advisory lock key serialising consent-log appends across nodes.
-const APPEND_LOCK: i64 = 0x7065_7273_6f6e_6966; // "personif"
-/// NOTIFY channel for consent changes.
-pub const CHANNEL: &str = "personify_consent";
+use super::postgres_consent as consent;
+use super::{
+    ConsentWatcher, CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint, StoredRecord,
+};
+use crate::consent::log::{Change, Entry};
+use crate::ledger::fetched::{Fetched, Key};
+use crate::ledger::frontier::Frontier;
+use crate::privacy::ConsentSubject;
 
 /// A PostgreSQL-backed store.
 pub struct PgStore {
     pool: PgPool,
+    /// The tree's right edge as of this node's last append; reread when another node appended.
+    frontier: std::sync::Mutex<Frontier>,
 }
 
 fn now_ms() -> i64 {
@@ -35,42 +38,6 @@ fn bytes32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
         .map_err(|_| StoreError::Corrupt("a secret or salt is not 32 bytes".into()))
 }
 
-fn entry(row: &PgRow) -> Result<Entry, StoreError> {
-    let action: String = row.try_get("action")?;
-    Ok(Entry {
-        seq: row.try_get("seq")?,
-        receipt_id: row.try_get("receipt_id")?,
-        recorded_at: row.try_get("recorded_at")?,
-        subject: row.try_get("subject")?,
-        action: Action::parse(&action).ok_or_else(|| StoreError::Corrupt(format!("unknown action {action:?}")))?,
-        purposes: Purposes {
-            personalize: row.try_get("personalize")?,
-            measure: row.try_get("measure")?,
-            advertise: row.try_get("advertise")?,
-        },
-        source: row.try_get("source")?,
-        policy_version: row.try_get("policy_version")?,
-        prev_hash: row.try_get("prev_hash")?,
-        entry_hash: row.try_get("entry_hash")?,
-    })
-}
-
-fn record(r: &PgRow) -> Result<StoredRecord, StoreError> {
-    Ok(StoredRecord {
-        subject: r.try_get("subject")?,
-        purposes: Purposes {
-            personalize: r.try_get("personalize")?,
-            measure: r.try_get("measure")?,
-            advertise: r.try_get("advertise")?,
-        },
-        opted_out: r.try_get("opted_out")?,
-        recorded_at: r.try_get("recorded_at")?,
-    })
-}
-
-const LOG_COLUMNS: &str =
-    "seq, receipt_id, recorded_at, subject, action, personalize, measure, advertise, source, policy_version, prev_hash, entry_hash";
-
 impl PgStore {
     /// Connects and migrates. Several nodes may start at once: migrations take their own lock.
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
@@ -83,11 +50,15 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            frontier: std::sync::Mutex::new(Frontier::new()),
+        })
     }
 }
 
-/// Listens for consent changes; on a lost connection, reconnects and resyncs everything.
+/// Listens for consent changes made on other nodes and pokes `on_change` for each (and once after
+/// every (re)connect, since anything announced while disconnected was missed).
 async fn watch(pool: PgPool, on_change: ConsentWatcher) {
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -100,38 +71,16 @@ async fn watch(pool: PgPool, on_change: ConsentWatcher) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen(CHANNEL).await {
+        if let Err(e) = listener.listen(consent::CHANNEL).await {
             tracing::warn!(error = %e, "consent listener cannot LISTEN; retrying");
             tokio::time::sleep(backoff).await;
             continue;
         }
         backoff = Duration::from_millis(200);
-        // Anything announced while disconnected is picked up by a full resync.
-        if let Ok(rows) =
-            sqlx::query("SELECT subject, personalize, measure, advertise, opted_out, recorded_at FROM consent_records")
-                .fetch_all(&pool)
-                .await
-        {
-            rows.iter().filter_map(|r| record(r).ok()).for_each(|r| on_change(r));
-        }
+        on_change();
         loop {
             match listener.recv().await {
-                Ok(n) => match serde_json::from_str::<serde_json::Value>(n.payload()) {
-                    Ok(v) => {
-                        let b = |k: &str| v[k].as_bool().unwrap_or(false);
-                        on_change(StoredRecord {
-                            subject: v["s"].as_str().unwrap_or_default().to_string(),
-                            purposes: Purposes {
-                                personalize: b("p"),
-                                measure: b("m"),
-                                advertise: b("a"),
-                            },
-                            opted_out: b("o"),
-                            recorded_at: v["t"].as_i64().unwrap_or(0),
-                        });
-                    }
-                    Err(e) => tracing::warn!(error = %e, "unreadable consent notification ignored"),
-                },
+                Ok(_) => on_change(),
                 Err(e) => {
                     tracing::warn!(error = %e, "consent listener lost its connection; reconnecting");
                     break;
@@ -209,91 +158,71 @@ impl Store for PgStore {
             .rows_affected())
     }
 
-    async fn append_consent(&self, change: Change) -> Result<Entry, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, entry_hash FROM consent_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (seq, prev) = last.map_or((1, GENESIS.to_string()), |(s, h)| (s + 1, h));
-        let e = change.into_entry(seq, prev);
-        sqlx::query(&format!(
-            "INSERT INTO consent_log ({LOG_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(e.seq)
-        .bind(&e.receipt_id)
-        .bind(e.recorded_at)
-        .bind(&e.subject)
-        .bind(e.action.as_str())
-        .bind(e.purposes.personalize)
-        .bind(e.purposes.measure)
-        .bind(e.purposes.advertise)
-        .bind(&e.source)
-        .bind(&e.policy_version)
-        .bind(&e.prev_hash)
-        .bind(&e.entry_hash)
-        .execute(&mut *tx)
-        .await?;
-        let opted_out = e.action == Action::OptOut;
-        sqlx::query(
-            "INSERT INTO consent_records (subject, personalize, measure, advertise, opted_out, source, policy_version, receipt_id, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (subject) DO UPDATE SET personalize = excluded.personalize, measure = excluded.measure, \
-             advertise = excluded.advertise, opted_out = excluded.opted_out, source = excluded.source, \
-             policy_version = excluded.policy_version, receipt_id = excluded.receipt_id, recorded_at = excluded.recorded_at",
-        )
-        .bind(&e.subject)
-        .bind(e.purposes.personalize)
-        .bind(e.purposes.measure)
-        .bind(e.purposes.advertise)
-        .bind(opted_out)
-        .bind(&e.source)
-        .bind(&e.policy_version)
-        .bind(&e.receipt_id)
-        .bind(e.recorded_at)
-        .execute(&mut *tx)
-        .await?;
-        let p = e.purposes;
-        let payload = serde_json::json!({"s": e.subject, "p": p.personalize, "m": p.measure, "a": p.advertise, "o": opted_out, "t": e.recorded_at});
-        // Delivered on commit, to every node listening.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload.to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(e)
+    async fn append_consent(&self, changes: Vec<Change>) -> Result<Vec<Entry>, StoreError> {
+        consent::append(&self.pool, &self.frontier, changes).await
     }
 
-    async fn consent_records(&self) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT subject, personalize, measure, advertise, opted_out, recorded_at FROM consent_records")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(record).collect()
+    async fn erase_consent(&self, subject: &ConsentSubject, erasure: Change) -> Result<Erased, StoreError> {
+        consent::erase(&self.pool, &self.frontier, subject, erasure).await
     }
 
-    async fn consent_log(&self, after: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
-        let sql = format!("SELECT {LOG_COLUMNS} FROM consent_log WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter().map(entry).collect()
+    async fn consent_records(
+        &self,
+        erased_only: bool,
+        each: &mut (dyn FnMut(StoredRecord) + Send),
+    ) -> Result<(), StoreError> {
+        consent::records(&self.pool, erased_only, each).await
+    }
+
+    async fn consent_replay(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError> {
+        consent::replay(&self.pool, each).await
+    }
+
+    async fn consent_records_since(&self, pos: i64, limit: i64) -> Result<Vec<StoredRecord>, StoreError> {
+        consent::records_since(&self.pool, pos, limit).await
+    }
+
+    async fn purge_consent_tombstones(&self, before_ms: i64) -> Result<u64, StoreError> {
+        consent::purge_tombstones(&self.pool, before_ms).await
+    }
+
+    async fn consent_log(&self, from: u64, limit: i64) -> Result<Vec<LogRow>, StoreError> {
+        consent::log(&self.pool, from, limit).await
     }
 
     async fn consent_log_for(&self, subject: &str) -> Result<Vec<Entry>, StoreError> {
-        let sql = format!("SELECT {LOG_COLUMNS} FROM consent_log WHERE subject = $1 ORDER BY seq");
-        let rows = sqlx::query(&sql).bind(subject).fetch_all(&self.pool).await?;
-        rows.iter().map(entry).collect()
+        consent::log_for(&self.pool, subject).await
+    }
+
+    async fn consent_receipt(&self, receipt_id: &str) -> Result<Option<Entry>, StoreError> {
+        consent::receipt(&self.pool, receipt_id).await
+    }
+
+    async fn consent_subtrees(&self, keys: &[Key]) -> Result<Fetched, StoreError> {
+        consent::subtrees(&mut *self.pool.acquire().await?, keys).await
+    }
+
+    async fn consent_size(&self) -> Result<u64, StoreError> {
+        consent::log_size(&self.pool).await
+    }
+
+    async fn issue_checkpoint(&self, sign: Signer<'_>) -> Result<Option<StoredCheckpoint>, StoreError> {
+        consent::issue_checkpoint(&self.pool, sign, now_ms()).await
+    }
+
+    async fn checkpoint(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError> {
+        consent::checkpoint(&self.pool, size).await
+    }
+
+    async fn migrate_legacy_log(&self, sources: &[String], policy_versions: &[String]) -> Result<u64, StoreError> {
+        consent::migrate_legacy(&self.pool, &self.frontier, sources, policy_versions).await
     }
 
     async fn consent_counts(&self) -> Result<(i64, i64, i64), StoreError> {
-        let log: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_log")
+        let log: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_leaves")
             .fetch_one(&self.pool)
             .await?;
-        let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_records")
+        let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_records WHERE NOT erased")
             .fetch_one(&self.pool)
             .await?;
         let opt_outs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_records WHERE opted_out")

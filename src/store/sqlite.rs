@@ -6,19 +6,22 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use tokio::sync::Mutex;
 
-use super::{CounterRow, SketchRow, Store, StoreError, StoredRecord};
-use crate::consent::log::{Action, Change, Entry, GENESIS};
-use crate::consent::Purposes;
+use super::sqlite_consent as consent;
+use super::{CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint, StoredRecord};
+use crate::consent::log::{Change, Entry};
+use crate::ledger::fetched::{Fetched, Key};
+use crate::ledger::frontier::Frontier;
+use crate::privacy::ConsentSubject;
 
 /// A SQLite-backed store.
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// One process owns the file: appends are serialised here so the chain has no forks.
-    append: Mutex<()>,
+    /// The consent tree's right edge as of the last append (one process owns the file; checked
+    /// against the stored size before each use).
+    frontier: std::sync::Mutex<Frontier>,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -43,29 +46,6 @@ fn bytes32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
     v.try_into()
         .map_err(|_| StoreError::Corrupt("a secret or salt is not 32 bytes".into()))
 }
-
-fn entry(row: &SqliteRow) -> Result<Entry, StoreError> {
-    let action: String = row.try_get("action")?;
-    Ok(Entry {
-        seq: row.try_get("seq")?,
-        receipt_id: row.try_get("receipt_id")?,
-        recorded_at: row.try_get("recorded_at")?,
-        subject: row.try_get("subject")?,
-        action: Action::parse(&action).ok_or_else(|| StoreError::Corrupt(format!("unknown action {action:?}")))?,
-        purposes: Purposes {
-            personalize: row.try_get("personalize")?,
-            measure: row.try_get("measure")?,
-            advertise: row.try_get("advertise")?,
-        },
-        source: row.try_get("source")?,
-        policy_version: row.try_get("policy_version")?,
-        prev_hash: row.try_get("prev_hash")?,
-        entry_hash: row.try_get("entry_hash")?,
-    })
-}
-
-const LOG_COLUMNS: &str =
-    "seq, receipt_id, recorded_at, subject, action, personalize, measure, advertise, source, policy_version, prev_hash, entry_hash";
 
 impl SqliteStore {
     /// Opens (creating the directory and file if needed) and migrates `sqlite://PATH`.
@@ -98,7 +78,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         Ok(SqliteStore {
             pool,
-            append: Mutex::new(()),
+            frontier: std::sync::Mutex::new(Frontier::new()),
         })
     }
 }
@@ -171,96 +151,71 @@ impl Store for SqliteStore {
             .rows_affected())
     }
 
-    async fn append_consent(&self, change: Change) -> Result<Entry, StoreError> {
-        let _guard = self.append.lock().await;
-        // Every write transaction here starts IMMEDIATE: a deferred one that reads first and then
-        // writes fails at once with SQLITE_BUSY_SNAPSHOT when the sketch flush committed in between
-        // (busy_timeout cannot help a stale snapshot), and a visitor's choice was lost as a 503.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, entry_hash FROM consent_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (seq, prev) = last.map_or((1, GENESIS.to_string()), |(s, h)| (s + 1, h));
-        let e = change.into_entry(seq, prev);
-        sqlx::query(
-            "INSERT INTO consent_log (seq, receipt_id, recorded_at, subject, action, personalize, measure, advertise, source, policy_version, prev_hash, entry_hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(e.seq)
-        .bind(&e.receipt_id)
-        .bind(e.recorded_at)
-        .bind(&e.subject)
-        .bind(e.action.as_str())
-        .bind(e.purposes.personalize)
-        .bind(e.purposes.measure)
-        .bind(e.purposes.advertise)
-        .bind(&e.source)
-        .bind(&e.policy_version)
-        .bind(&e.prev_hash)
-        .bind(&e.entry_hash)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO consent_records (subject, personalize, measure, advertise, opted_out, source, policy_version, receipt_id, recorded_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (subject) DO UPDATE SET personalize = excluded.personalize, measure = excluded.measure, \
-             advertise = excluded.advertise, opted_out = excluded.opted_out, source = excluded.source, \
-             policy_version = excluded.policy_version, receipt_id = excluded.receipt_id, recorded_at = excluded.recorded_at",
-        )
-        .bind(&e.subject)
-        .bind(e.purposes.personalize)
-        .bind(e.purposes.measure)
-        .bind(e.purposes.advertise)
-        .bind(e.action == Action::OptOut)
-        .bind(&e.source)
-        .bind(&e.policy_version)
-        .bind(&e.receipt_id)
-        .bind(e.recorded_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(e)
+    async fn append_consent(&self, changes: Vec<Change>) -> Result<Vec<Entry>, StoreError> {
+        consent::append(&self.pool, &self.frontier, changes).await
     }
 
-    async fn consent_records(&self) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT subject, personalize, measure, advertise, opted_out, recorded_at FROM consent_records")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredRecord {
-                    subject: r.try_get("subject")?,
-                    purposes: Purposes {
-                        personalize: r.try_get("personalize")?,
-                        measure: r.try_get("measure")?,
-                        advertise: r.try_get("advertise")?,
-                    },
-                    opted_out: r.try_get("opted_out")?,
-                    recorded_at: r.try_get("recorded_at")?,
-                })
-            })
-            .collect()
+    async fn erase_consent(&self, subject: &ConsentSubject, erasure: Change) -> Result<Erased, StoreError> {
+        consent::erase(&self.pool, &self.frontier, subject, erasure).await
     }
 
-    async fn consent_log(&self, after: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
-        let sql = format!("SELECT {LOG_COLUMNS} FROM consent_log WHERE seq > ? ORDER BY seq LIMIT ?");
-        let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter().map(entry).collect()
+    async fn consent_records(
+        &self,
+        erased_only: bool,
+        each: &mut (dyn FnMut(StoredRecord) + Send),
+    ) -> Result<(), StoreError> {
+        consent::records(&self.pool, erased_only, each).await
+    }
+
+    async fn consent_replay(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError> {
+        consent::replay(&self.pool, each).await
+    }
+
+    async fn consent_records_since(&self, pos: i64, limit: i64) -> Result<Vec<StoredRecord>, StoreError> {
+        consent::records_since(&self.pool, pos, limit).await
+    }
+
+    async fn purge_consent_tombstones(&self, before_ms: i64) -> Result<u64, StoreError> {
+        consent::purge_tombstones(&self.pool, before_ms).await
+    }
+
+    async fn consent_log(&self, from: u64, limit: i64) -> Result<Vec<LogRow>, StoreError> {
+        consent::log(&self.pool, from, limit).await
     }
 
     async fn consent_log_for(&self, subject: &str) -> Result<Vec<Entry>, StoreError> {
-        let sql = format!("SELECT {LOG_COLUMNS} FROM consent_log WHERE subject = ? ORDER BY seq");
-        let rows = sqlx::query(&sql).bind(subject).fetch_all(&self.pool).await?;
-        rows.iter().map(entry).collect()
+        consent::log_for(&self.pool, subject).await
+    }
+
+    async fn consent_receipt(&self, receipt_id: &str) -> Result<Option<Entry>, StoreError> {
+        consent::receipt(&self.pool, receipt_id).await
+    }
+
+    async fn consent_subtrees(&self, keys: &[Key]) -> Result<Fetched, StoreError> {
+        consent::subtrees(&mut *self.pool.acquire().await?, keys).await
+    }
+
+    async fn consent_size(&self) -> Result<u64, StoreError> {
+        consent::log_size(&self.pool).await
+    }
+
+    async fn issue_checkpoint(&self, sign: Signer<'_>) -> Result<Option<StoredCheckpoint>, StoreError> {
+        consent::issue_checkpoint(&self.pool, sign, now_ms()).await
+    }
+
+    async fn checkpoint(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError> {
+        consent::checkpoint(&self.pool, size).await
+    }
+
+    async fn migrate_legacy_log(&self, sources: &[String], policy_versions: &[String]) -> Result<u64, StoreError> {
+        consent::migrate_legacy(&self.pool, &self.frontier, sources, policy_versions).await
     }
 
     async fn consent_counts(&self) -> Result<(i64, i64, i64), StoreError> {
-        let log: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_log")
+        let log: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_leaves")
             .fetch_one(&self.pool)
             .await?;
-        let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_records")
+        let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_records WHERE erased = 0")
             .fetch_one(&self.pool)
             .await?;
         let opt_outs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_records WHERE opted_out = 1")

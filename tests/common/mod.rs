@@ -45,6 +45,14 @@ pub fn example_rules() -> PathBuf {
     manifest_dir().join("segment_rules")
 }
 
+/// The consent log key of this test process: one file outside every data directory, shared by every
+/// server the process starts (nodes sharing a PostgreSQL database need the same key).
+pub fn test_log_key() -> PathBuf {
+    std::env::temp_dir()
+        .join("personify-test-keys")
+        .join(format!("{}.key", std::process::id()))
+}
+
 /// Test settings: embedded defaults, random port, one worker, the shipped rules. Rate limits are
 /// off (every test client is the same loopback network); the tests of the limits turn them on.
 pub fn test_settings() -> Settings {
@@ -53,6 +61,8 @@ pub fn test_settings() -> Settings {
     s.server.workers = 1;
     s.rules.dir = example_rules();
     s.limits.enabled = false;
+    s.consent.log_key_file = test_log_key();
+    s.consent.checkpoint_dir = String::new();
     s
 }
 
@@ -65,6 +75,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
     settings.store.url = format!("sqlite://{}/personify.db", data_dir.path().display());
     settings.auth.admin_token = ADMIN_TOKEN.to_string();
+    settings.consent.checkpoint_dir = data_dir.path().join("checkpoints").display().to_string();
     adjust(&mut settings);
     let app = Application::build(&settings).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -28,6 +28,8 @@ impl Server {
             .env("PERSONIFY__RULES__DIR", example_rules())
             .env("RUST_LOG", "debug")
             .env("PERSONIFY__STORE__URL", store)
+            .env("PERSONIFY__CONSENT__LOG_KEY_FILE", super::test_log_key())
+            .env("PERSONIFY__CONSENT__CHECKPOINT_DIR", "")
             // Every test client is the same loopback network; the limits have their own tests.
             .env("PERSONIFY__LIMITS__ENABLED", "false")
             .envs(envs.iter().copied())

@@ -77,7 +77,11 @@ async fn openapi_describes_exactly_the_registered_routes() {
     );
     // And the server really answers each of them (not a 404 from the default service).
     for r in ROUTES {
-        let url = app.url(&r.path.replace("{id}", "mortgage_hero_2026q4"));
+        let url = app.url(
+            &r.path
+                .replace("{id}", "mortgage_hero_2026q4")
+                .replace("{asset}", "app.js"),
+        );
         let req = match r.method {
             Method::Get => app.client.get(url),
             Method::Post => app

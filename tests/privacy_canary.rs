@@ -237,7 +237,10 @@ fn url_encode(s: &str) -> String {
 /// valid), plus the canary as an unknown key, in the query string and in the headers.
 fn requests(route: &RouteInfo, canary: &Canary) -> Vec<(Option<Value>, String)> {
     let t = template(route);
-    let path = route.path.replace("{id}", "mortgage_hero_2026q4");
+    let path = route
+        .path
+        .replace("{id}", "mortgage_hero_2026q4")
+        .replace("{asset}", "app.js");
     let query = t
         .query
         .iter()
@@ -309,7 +312,7 @@ async fn canaries_in_every_field_header_and_query_are_never_echoed_logged_or_sto
                     .header("Referer", format!("https://bank.example/{}", url_encode(canary.value)))
                     .header("X-Canary", canary.value)
                     .header("Sec-GPC", canary.value);
-                if let Access::Token(_) = route.access {
+                if let Access::Token(_) | Access::AnyToken = route.access {
                     req = req.bearer_auth(ADMIN_TOKEN);
                 }
                 if let Some(b) = &body {
@@ -332,7 +335,7 @@ async fn canaries_in_every_field_header_and_query_are_never_echoed_logged_or_sto
             }
         }
         // A token that is itself a canary must not be echoed either.
-        if let Access::Token(_) = route.access {
+        if let Access::Token(_) | Access::AnyToken = route.access {
             let req = match route.method {
                 Method::Get => client.get(format!("{base}{}", route.path)),
                 Method::Post => client.post(format!("{base}{}", route.path)).body("{}"),

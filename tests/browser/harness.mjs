@@ -59,11 +59,14 @@ function stopper(child) {
     }).then(() => children.delete(child));
 }
 
-/** A personify server on a free port with its own store; `origins` may call it from a browser. */
-export async function startPersonify({ origins = [], rulesDir, env = {} } = {}) {
+/**
+ * A personify server on a free port with its own store (or the store in `data`, to restart on it);
+ * `origins` may call it from a browser; `args` go before the (default) serve command.
+ */
+export async function startPersonify({ origins = [], rulesDir, env = {}, args = [], data } = {}) {
   const port = await freePort();
-  const data = mkdtempSync(join(tmpdir(), 'personify-browser-'));
-  const child = run([], {
+  data = data || mkdtempSync(join(tmpdir(), 'personify-browser-'));
+  const child = run(args, {
     PERSONIFY__SERVER__PORT: String(port),
     PERSONIFY__SERVER__WORKERS: '2',
     PERSONIFY__STORE__URL: `sqlite://${data}/personify.db`,
@@ -76,7 +79,7 @@ export async function startPersonify({ origins = [], rulesDir, env = {} } = {}) 
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/healthz`, child);
-  return { url, port, stop: stopper(child) };
+  return { url, port, data, stop: stopper(child) };
 }
 
 /** `personify demo` serving `dir` (default the example site) with pages pointing at `endpoint`. */

@@ -2,10 +2,13 @@
 // a verdict. A row below k shows "fewer than k" and nothing derived from it.
 import { get } from './api.js';
 import { forestPlot } from './forest.js';
+import { exposuresOverTime } from './timeline.js';
 import { facts, h, isoDay, pct, table } from './dom.js';
 import { released, verdict } from './stats.js';
 
 const FEWER = 'fewer than k';
+/** Days of daily exposures drawn at most (one request per day and experiment). */
+const MAX_DAYS = 31;
 const fmt = new Intl.NumberFormat('en');
 
 function suppressedCell() {
@@ -41,7 +44,22 @@ function armRow(a, control, isControl) {
   ];
 }
 
-function experimentSection(meta, rep) {
+/** The UTC days from `from` to `to` (YYYY-MM-DD), the last MAX_DAYS of them. */
+function daysBetween(from, to) {
+  const out = [];
+  const end = Date.parse(`${to}T00:00:00Z`);
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= end; t += 86400000) out.push(new Date(t).toISOString().slice(0, 10));
+  return out.slice(-MAX_DAYS);
+}
+
+async function daily(id, days) {
+  const reps = await Promise.all(days.map((d) => get(`/v1/admin/reports/experiments/${encodeURIComponent(id)}?from=${d}&to=${d}`)));
+  const arms = reps[0]?.arms.map((a) => a.arm) || [];
+  const series = Object.fromEntries(arms.map((arm) => [arm, reps.map((r) => r.arms.find((a) => a.arm === arm)?.exposures ?? null)]));
+  return { days, arms, series };
+}
+
+function experimentSection(meta, rep, perDay) {
   const control = rep.arms.find((a) => a.arm === rep.control);
   const others = rep.arms.filter((a) => a.arm !== rep.control);
   const id = `exp-${meta.id}`;
@@ -62,7 +80,9 @@ function experimentSection(meta, rep) {
       ['Compared against', rep.control || '—'],
     ]),
     others.length ? forestPlot(`${id}-plot`, others, rep.control) : null,
-    t);
+    t,
+    h('h4', {}, perDay.days.length < daysBetween(rep.from, rep.to).length ? `Exposures over time (last ${MAX_DAYS} days)` : 'Exposures over time'),
+    exposuresOverTime(`${id}-daily`, perDay.days, perDay.arms, perDay.series));
 }
 
 export async function reports(root) {
@@ -81,13 +101,15 @@ export async function reports(root) {
     try {
       const [segs, list] = await Promise.all([get(`/v1/admin/reports/segments?${q}`), get('/v1/admin/reports/experiments')]);
       const reps = await Promise.all(list.experiments.map((e) => get(`/v1/admin/reports/experiments/${encodeURIComponent(e.id)}?${q}`)));
+      const days = daysBetween(from.value, to.value);
+      const perDay = await Promise.all(list.experiments.map((e) => daily(e.id, days)));
       body.replaceChildren(...[
         h('h2', {}, 'Segment reach'),
         h('p', { class: 'note' }, `A segment with fewer than k = ${segs.k} distinct visitors (and networks) shows "${FEWER}", never a number.`),
         segmentsTable(segs),
         h('h2', {}, 'Experiments'),
         list.experiments.length ? null : h('p', {}, 'The rules in force run no experiment.'),
-        ...list.experiments.map((e, i) => experimentSection(e, reps[i])),
+        ...list.experiments.map((e, i) => experimentSection(e, reps[i], perDay[i])),
       ].filter(Boolean));
     } catch (e) {
       body.replaceChildren(h('p', { class: 'error', role: 'alert' }, `The reports could not be loaded: ${e.message}`));

@@ -34,6 +34,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("reports.js", JS, include_str!("../../console/reports.js")),
     ("rules.js", JS, include_str!("../../console/rules.js")),
     ("forest.js", JS, include_str!("../../console/forest.js")),
+    ("timeline.js", JS, include_str!("../../console/timeline.js")),
     ("stats.js", JS, include_str!("../../console/stats.js")),
     ("icon.svg", "image/svg+xml", include_str!("../../console/icon.svg")),
 ];

@@ -244,6 +244,15 @@ test('the forest plot draws the intervals of the report JSON', async () => {
     assert.match(row, new RegExp(`${(a.rate * 100).toFixed(2)}%`));
     assert.match(row, /Not yet significant: about [\d,]+ more exposures per arm needed for a 10% relative lift at 80% power|Significant at the 5% level|Not significant, with enough exposures/);
   }
+  // Exposures over time: today's point per arm is that day's report; a day below k has no point.
+  const today = await (await api(`/v1/admin/reports/experiments/${EXPERIMENT}?from=${to}&to=${to}`)).json();
+  const daily = page.locator(`#exp-${EXPERIMENT}-daily`);
+  for (const a of today.arms) {
+    assert.ok(a.exposures !== null, `${a.arm} today`);
+    assert.equal(Number(await daily.locator(`g[data-arm="${a.arm}"] circle[data-day="${to}"]`).getAttribute('data-value')), a.exposures);
+  }
+  const yesterday = new Date(Date.parse(`${to}T00:00:00Z`) - 86400000).toISOString().slice(0, 10);
+  assert.equal(await daily.locator(`circle[data-day="${yesterday}"]`).count(), 0, 'no traffic yesterday: below k, no point');
   await context.close();
 });
 

@@ -104,6 +104,33 @@ pub struct SegmentRecord {
     pub defined_at: String,
 }
 
+/// One slot: what content it can show, and to which segments (a reviewer checks what a sensitive
+/// segment's visitors receive).
+#[derive(Debug, Serialize)]
+pub struct SlotRecord {
+    /// Id.
+    pub id: String,
+    /// What the slot is for.
+    pub description: String,
+    /// The variant everyone else gets (and an experiment's holdout).
+    pub default: String,
+    /// Every variant id.
+    pub variants: Vec<String>,
+    /// Per segment with a rule here: a fixed variant, or an experiment.
+    pub shown: Vec<Shown>,
+}
+
+/// What a slot shows one segment.
+#[derive(Debug, Serialize)]
+pub struct Shown {
+    /// The segment.
+    pub segment: String,
+    /// A fixed variant, when not an experiment.
+    pub variant: Option<String>,
+    /// The experiment that picks the variant, when there is one.
+    pub experiment: Option<String>,
+}
+
 /// One table of the store.
 #[derive(Debug, Serialize)]
 pub struct Table {
@@ -126,6 +153,8 @@ pub struct Record {
     pub purposes: Vec<Purpose>,
     /// Per segment: signals, sensitivity, RTB ids.
     pub segments: Vec<SegmentRecord>,
+    /// Per slot: variants and which segment gets which.
+    pub slots: Vec<SlotRecord>,
     /// The rules version the record describes.
     pub rules_version: String,
     /// Release thresholds.
@@ -229,6 +258,7 @@ pub fn record(rules: &RuleSet, inputs: Inputs) -> Record {
         controller: inputs.controller,
         purposes,
         segments,
+        slots: slots(rules),
         rules_version: rules.version.clone(),
         store: inputs.store_kind,
         release: Release {
@@ -251,6 +281,39 @@ pub fn record(rules: &RuleSet, inputs: Inputs) -> Record {
         },
         opt_in_countries: inputs.opt_in_countries,
     }
+}
+
+fn slots(rules: &RuleSet) -> Vec<SlotRecord> {
+    let variant = |slot: &crate::rules::Slot, i: usize| slot.variants.get(i).map(|v| v.id.clone()).unwrap_or_default();
+    rules
+        .slots
+        .iter()
+        .map(|slot| SlotRecord {
+            id: slot.id.clone(),
+            description: slot.description.clone(),
+            default: variant(slot, slot.default),
+            variants: slot.variants.iter().map(|v| v.id.clone()).collect(),
+            shown: slot
+                .rules
+                .iter()
+                .map(|r| {
+                    let segment = rules.segments.get(r.segment).map(|s| s.id.clone()).unwrap_or_default();
+                    match &r.action {
+                        crate::rules::Action::Variant(v) => Shown {
+                            segment,
+                            variant: Some(variant(slot, *v)),
+                            experiment: None,
+                        },
+                        crate::rules::Action::Experiment(e) => Shown {
+                            segment,
+                            variant: None,
+                            experiment: Some(e.id.clone()),
+                        },
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Every table of the store, what it holds and for how long.

@@ -134,11 +134,13 @@ fn template(route: &RouteInfo) -> Template {
             ],
             query: &["source"],
         },
-        (Method::Post, "/v1/consent/status") | (Method::Post, "/v1/opt-out") => Template {
-            body: json!({"visitor_id": VISITOR}),
-            injections: vec![("visitor_id", "{C}")],
-            query: &["visitor_id"],
-        },
+        (Method::Post, "/v1/consent/status") | (Method::Post, "/v1/opt-out") | (Method::Post, "/v1/consent/erase") => {
+            Template {
+                body: json!({"visitor_id": VISITOR}),
+                injections: vec![("visitor_id", "{C}")],
+                query: &["visitor_id"],
+            }
+        }
         (Method::Post, "/v1/rtb/segments") => Template {
             body: rtb_body(),
             injections: rtb_injections(),
@@ -155,7 +157,12 @@ fn template(route: &RouteInfo) -> Template {
         (Method::Get, "/v1/admin/consent/log") => Template {
             body: Value::Null,
             injections: vec![],
-            query: &["format", "after", "limit"],
+            query: &["format", "from", "limit"],
+        },
+        (Method::Get, "/v1/consent/log/consistency") | (Method::Get, "/v1/consent/receipts/{id}/proof") => Template {
+            body: Value::Null,
+            injections: vec![],
+            query: &["first", "second", "tree_size"],
         },
         (Method::Get, "/v1/admin/reports/segments") | (Method::Get, "/v1/admin/reports/experiments/{id}") => Template {
             body: Value::Null,
@@ -237,7 +244,10 @@ fn url_encode(s: &str) -> String {
 /// valid), plus the canary as an unknown key, in the query string and in the headers.
 fn requests(route: &RouteInfo, canary: &Canary) -> Vec<(Option<Value>, String)> {
     let t = template(route);
-    let path = route.path.replace("{id}", "mortgage_hero_2026q4");
+    let path = route
+        .path
+        .replace("{id}", "mortgage_hero_2026q4")
+        .replace("{asset}", "app.js");
     let query = t
         .query
         .iter()
@@ -309,7 +319,7 @@ async fn canaries_in_every_field_header_and_query_are_never_echoed_logged_or_sto
                     .header("Referer", format!("https://bank.example/{}", url_encode(canary.value)))
                     .header("X-Canary", canary.value)
                     .header("Sec-GPC", canary.value);
-                if let Access::Token(_) = route.access {
+                if let Access::Token(_) | Access::AnyToken = route.access {
                     req = req.bearer_auth(ADMIN_TOKEN);
                 }
                 if let Some(b) = &body {
@@ -332,7 +342,7 @@ async fn canaries_in_every_field_header_and_query_are_never_echoed_logged_or_sto
             }
         }
         // A token that is itself a canary must not be echoed either.
-        if let Access::Token(_) = route.access {
+        if let Access::Token(_) | Access::AnyToken = route.access {
             let req = match route.method {
                 Method::Get => client.get(format!("{base}{}", route.path)),
                 Method::Post => client.post(format!("{base}{}", route.path)).body("{}"),

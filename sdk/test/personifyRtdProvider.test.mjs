@@ -23,6 +23,8 @@ before(async () => {
       PERSONIFY__SERVER__PORT: '0',
       PERSONIFY__SERVER__WORKERS: '1',
       PERSONIFY__STORE__URL: `sqlite://${dataDir}/p.db`,
+      PERSONIFY__CONSENT__LOG_KEY_FILE: `${dataDir}.log.key`,
+      PERSONIFY__CONSENT__CHECKPOINT_DIR: '',
       // k counts distinct networks too, and every request here comes from loopback: one network.
       PERSONIFY__PRIVACY__K: '1',
       PERSONIFY__COUNTS__FLUSH_SECONDS: '1',

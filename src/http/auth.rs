@@ -27,6 +27,20 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Every scope, `admin` first.
+    pub const ALL: [Scope; 5] = [Scope::Admin, Scope::Compliance, Scope::Analyst, Scope::Rtb, Scope::Ops];
+
+    /// The scope's name in configuration and in `/v1/admin/whoami`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::Compliance => "compliance",
+            Scope::Analyst => "analyst",
+            Scope::Rtb => "rtb",
+            Scope::Ops => "ops",
+        }
+    }
+
     fn parse(s: &str) -> Option<Scope> {
         match s {
             "admin" => Some(Scope::Admin),
@@ -96,8 +110,8 @@ impl Tokens {
         Ok(Tokens { entries })
     }
 
-    /// Admits a request whose bearer token has `Admin` or one of `any_of`.
-    pub fn require(&self, req: &HttpRequest, any_of: &[Scope]) -> Result<(), ApiError> {
+    /// The scopes of the request's bearer token; an error when there is no valid one.
+    pub fn scopes_of(&self, req: &HttpRequest) -> Result<&[Scope], ApiError> {
         if self.entries.is_empty() {
             return Err(ApiError::Unauthorized(
                 "no admin token is configured: set PERSONIFY_ADMIN_TOKEN (or auth.admin_token), or list scoped tokens under [[auth.tokens]] by their SHA-256".into(),
@@ -119,7 +133,12 @@ impl Tokens {
                 scopes = Some(s);
             }
         }
-        let scopes = scopes.ok_or_else(|| ApiError::Unauthorized("the token is not valid".into()))?;
+        scopes.ok_or_else(|| ApiError::Unauthorized("the token is not valid".into()))
+    }
+
+    /// Admits a request whose bearer token has `Admin` or one of `any_of`.
+    pub fn require(&self, req: &HttpRequest, any_of: &[Scope]) -> Result<(), ApiError> {
+        let scopes = self.scopes_of(req)?;
         if scopes.contains(&Scope::Admin) || any_of.iter().any(|s| scopes.contains(s)) {
             Ok(())
         } else {
@@ -127,6 +146,24 @@ impl Tokens {
                 format!("this token lacks the scope this route needs ({any_of:?} or Admin)").to_lowercase(),
             ))
         }
+    }
+}
+
+/// Admits the request to the wrapped routes only with a valid token, whatever its scopes.
+pub async fn require_token<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let refused = match req.app_data::<web::Data<super::AppState>>() {
+        Some(state) => state.tokens.scopes_of(req.request()).err(),
+        None => Some(ApiError::Unauthorized("no token configuration".into())),
+    };
+    match refused {
+        Some(e) => {
+            let res = e.error_response();
+            Ok(req.into_response(res).map_into_right_body())
+        }
+        None => Ok(next.call(req).await?.map_into_left_body()),
     }
 }
 

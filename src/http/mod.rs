@@ -6,6 +6,7 @@ pub mod body;
 pub mod client;
 pub mod compliance;
 pub mod consent;
+pub mod console;
 pub mod cors;
 pub mod decide;
 pub mod edge;
@@ -20,6 +21,7 @@ pub mod reports;
 pub mod routes;
 pub mod rtb;
 pub mod sdk;
+pub mod whoami;
 
 use std::sync::Arc;
 

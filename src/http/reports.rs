@@ -86,6 +86,36 @@ pub async fn segments(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
     })))
 }
 
+/// `GET /v1/admin/reports/experiments`: the experiments reports exist for, with their slot, the
+/// segment they run for, arms and goals (no counts), so a client can ask for each one's report.
+pub async fn experiments(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.tokens.require(&req, &[Scope::Analyst])?;
+    let rules = state.rules.load();
+    let list: Vec<Value> = rules
+        .experiments()
+        .map(|(slot, rule, e)| {
+            let arms: Vec<Value> = e
+                .arms
+                .iter()
+                .map(|a| json!({"variant": slot.variants.get(a.variant).map(|v| v.id.as_str()), "weight": a.weight}))
+                .collect();
+            json!({
+                "id": e.id,
+                "slot": slot.id,
+                "segment": rules.segments.get(rule.segment).map(|s| s.id.as_str()),
+                "holdout_percent": e.holdout_bp / 100,
+                "arms": arms,
+                "goals": e.goals,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "rules_version": rules.version,
+        "goals": rules.goals,
+        "experiments": list,
+    })))
+}
+
 /// The arms of an experiment as (label, counting key), the holdout first when there is one.
 fn arms(e: &Experiment, variant_ids: &[String]) -> Vec<(String, String)> {
     let mut out = Vec::new();

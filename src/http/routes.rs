@@ -11,7 +11,9 @@ use super::auth::{self, Scope};
 use super::cors::BrowserOrigins;
 use super::error::ApiError;
 use super::limits::LimitedRoute;
-use super::{admin, compliance, consent, decide, edge, events, health, ledger, metrics, reports, rtb, sdk};
+use super::{
+    admin, compliance, consent, console, decide, edge, events, health, ledger, metrics, reports, rtb, sdk, whoami,
+};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub enum Access {
     Browser(Option<LimitedRoute>),
     /// A bearer token with this scope (or `admin`).
     Token(Scope),
+    /// A valid bearer token, whatever its scopes (it learns what they are).
+    AnyToken,
 }
 
 /// One entry of the table.
@@ -67,6 +71,8 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/metrics", Access::Token(Scope::Ops)),
     r(Method::Get, "/sdk/personify.js", Access::Public),
     r(Method::Get, "/sdk/personify.mjs", Access::Public),
+    r(Method::Get, "/console/", Access::Public),
+    r(Method::Get, "/console/{asset}", Access::Public),
     r(Method::Post, "/v1/decide", Access::Browser(None)),
     r(Method::Post, "/v1/events", Access::Browser(Some(LimitedRoute::Events))),
     r(
@@ -100,7 +106,13 @@ pub const ROUTES: &[RouteInfo] = &[
         Access::Token(Scope::Compliance),
     ),
     r(Method::Get, "/v1/admin/compliance", Access::Token(Scope::Compliance)),
+    r(Method::Get, "/v1/admin/whoami", Access::AnyToken),
     r(Method::Get, "/v1/admin/reports/segments", Access::Token(Scope::Analyst)),
+    r(
+        Method::Get,
+        "/v1/admin/reports/experiments",
+        Access::Token(Scope::Analyst),
+    ),
     r(
         Method::Get,
         "/v1/admin/reports/experiments/{id}",
@@ -125,6 +137,8 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/metrics" => get().to(metrics::scrape),
         "/sdk/personify.js" => get().to(sdk::classic),
         "/sdk/personify.mjs" => get().to(sdk::module),
+        "/console/" => get().to(console::index),
+        "/console/{asset}" => get().to(console::asset),
         "/v1/decide" => post().to(decide::handle),
         "/v1/events" => post().to(events::handle),
         "/v1/consent" => post().to(consent::give),
@@ -141,7 +155,9 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/admin/consent/log" => get().to(admin::log),
         "/v1/admin/consent/verify" => get().to(admin::verify),
         "/v1/admin/compliance" => get().to(compliance::record),
+        "/v1/admin/whoami" => get().to(whoami::whoami),
         "/v1/admin/reports/segments" => get().to(reports::segments),
+        "/v1/admin/reports/experiments" => get().to(reports::experiments),
         "/v1/admin/reports/experiments/{id}" => get().to(reports::experiment),
         _ => return None,
     })
@@ -180,6 +196,7 @@ pub fn register(cfg: &mut web::ServiceConfig, browser: &BrowserOrigins) {
                     }))
                     .wrap(browser.layer()),
             ),
+            Access::AnyToken => cfg.service(resource.wrap(from_fn(auth::require_token))),
             Access::Token(scope) => {
                 cfg.service(resource.wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
                     auth::require_scope(scope, req, next)

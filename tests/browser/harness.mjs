@@ -59,14 +59,20 @@ function stopper(child) {
     }).then(() => children.delete(child));
 }
 
-/** A personify server on a free port with its own store; `origins` may call it from a browser. */
-export async function startPersonify({ origins = [], rulesDir, env = {} } = {}) {
+/**
+ * A personify server on a free port with its own store (or the store in `data`, to restart on it);
+ * `origins` may call it from a browser; `args` go before the (default) serve command.
+ */
+export async function startPersonify({ origins = [], rulesDir, env = {}, args = [], data } = {}) {
   const port = await freePort();
-  const data = mkdtempSync(join(tmpdir(), 'personify-browser-'));
-  const child = run([], {
+  data = data || mkdtempSync(join(tmpdir(), 'personify-browser-'));
+  const child = run(args, {
     PERSONIFY__SERVER__PORT: String(port),
     PERSONIFY__SERVER__WORKERS: '2',
     PERSONIFY__STORE__URL: `sqlite://${data}/personify.db`,
+    // The log key lives beside the data directory, never inside it (the server refuses that).
+    PERSONIFY__CONSENT__LOG_KEY_FILE: `${data}.log.key`,
+    PERSONIFY__CONSENT__CHECKPOINT_DIR: '',
     PERSONIFY__CORS__ALLOWED_ORIGINS: origins.join(','),
     PERSONIFY__COUNTS__FLUSH_SECONDS: '1',
     PERSONIFY__PRIVACY__K: '1',
@@ -76,7 +82,7 @@ export async function startPersonify({ origins = [], rulesDir, env = {} } = {}) 
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/healthz`, child);
-  return { url, port, stop: stopper(child) };
+  return { url, port, data, stop: stopper(child) };
 }
 
 /** `personify demo` serving `dir` (default the example site) with pages pointing at `endpoint`. */
@@ -165,6 +171,13 @@ export async function visitor(browser, { country, personify, init, deadlineMs = 
 
 /** One throwaway page view, so a test's first measured one does not pay for cold connections. */
 export async function warm(browser, demoUrl, personifyUrl) {
+  // The server's first decision pays one-time costs (seconds in a debug build on a busy machine),
+  // longer than the SDK's deadline: pay them here, without a deadline.
+  await fetch(personifyUrl + '/v1/decide', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': VISITOR_UA, 'cf-ipcountry': 'US' },
+    body: JSON.stringify({ page: { url: 'https://bank.example/' } }),
+  });
   const { context, page } = await visitor(browser, { country: 'US', personify: personifyUrl });
   await open(page, demoUrl + '/');
   await context.close();

@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { REPO, launch, open, origin, shot, slowProxy, startDemo, startPersonify, text, visitor } from './harness.mjs';
+import { REPO, launch, open, origin, shot, slowProxy, startDemo, startPersonify, text, visitor, warm } from './harness.mjs';
 
 const HERO = '[data-personify-slot="hero"] [data-personify-field="headline"]';
 const SIDEBAR = '[data-personify-slot="sidebar"] [data-personify-field="title"]';
@@ -86,6 +86,7 @@ test('content holding markup renders as text and unsafe links are refused', asyn
   const server = await startPersonify({ origins: [site.url], rulesDir: rules });
   const demo = await startDemo({ endpoint: server.url, port: site.port });
   cleanup.push(server.stop, demo.stop);
+  await warm(browser, demo.url, server.url);
   const { context, page } = await visitor(browser, { country: 'US', personify: server.url });
   const s = await open(page, demo.url + '/mortgages');
   assert.equal(s.decided, true);

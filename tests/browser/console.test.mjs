@@ -1,0 +1,392 @@
+// The console (/console/) in Chromium against a real server that has received decisions, conversions
+// and consents: every scope sees its pages and no other, a wrong token loads nothing, the forest plot
+// draws the report's intervals, suppressed rows show no number, the CSV export is the log, verify
+// reports a tampered entry, axe finds no serious or critical violation, and no request leaves
+// 127.0.0.1. Screenshots of every page go to the artefacts and to docs/screenshots/.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import axe from 'axe-core';
+import { ADMIN_TOKEN, ARTIFACTS, REPO, VISITOR_UA, launch, startPersonify } from './harness.mjs';
+
+const TOKENS = {
+  admin: ADMIN_TOKEN,
+  compliance: 'console-test-compliance-token-0123456789ab',
+  analyst: 'console-test-analyst-token-0123456789abcd',
+  ops: 'console-test-ops-token-0123456789abcdefghij',
+};
+const PAGES = ['overview', 'rules', 'compliance', 'reports'];
+const SEES = {
+  admin: PAGES,
+  compliance: ['overview', 'rules', 'compliance'],
+  analyst: ['overview', 'rules', 'reports'],
+  ops: ['overview'],
+};
+const K = 5;
+const EXPERIMENT = 'mortgage_hero_2026q4';
+const SCREENSHOTS = join(REPO, 'docs/screenshots');
+
+let browser, server, config;
+
+/** A config directory whose local.toml lists the scoped tokens by SHA-256, as an operator would. */
+function configDir() {
+  const dir = mkdtempSync(join(tmpdir(), 'personify-console-config-'));
+  const sha = (t) => createHash('sha256').update(t).digest('hex');
+  const entries = ['compliance', 'analyst', 'ops']
+    .map((scope) => `[[auth.tokens]]\nname = "console test, ${scope}"\nsha256 = "${sha(TOKENS[scope])}"\nscopes = ["${scope}"]\n`)
+    .join('\n');
+  const controller = '[controller]\nname = "Example Bank plc"\ncontact = "privacy@bank.example"\ndpo_contact = "dpo@bank.example"\n\n';
+  writeFileSync(join(dir, 'local.toml'), controller + entries);
+  return dir;
+}
+
+function start(data) {
+  return startPersonify({
+    args: ['--config', config],
+    data,
+    env: {
+      PERSONIFY__PRIVACY__K: String(K),
+      PERSONIFY__SERVER__CLIENT_IP_HEADER: 'X-Forwarded-For',
+      PERSONIFY__LIMITS__ENABLED: 'false',
+    },
+  });
+}
+
+/** A random-looking, fixed visitor id per number (the server refuses ids that do not look random). */
+const vid = (i) => {
+  const hex = createHash('sha256').update(`console-visitor-${i}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+};
+
+/** One visitor's request from its own /24 network (k counts networks too), from the US (opt-out default). */
+async function send(path, i, body) {
+  const res = await fetch(server.url + path, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'user-agent': VISITOR_UA,
+      'cf-ipcountry': 'US',
+      'x-forwarded-for': `10.${i >> 8}.${i & 255}.7`,
+    },
+    body: JSON.stringify({ ...body, visitor_id: vid(i) }),
+  });
+  assert.ok(res.status < 300, `${path} answered ${res.status}: ${res.status < 300 ? '' : await res.clone().text()}`);
+  return res.status === 202 || res.status === 204 ? null : res.json();
+}
+
+/** Decisions (an experiment, a segment above k, one below), conversions and consents. */
+async function traffic() {
+  for (let i = 1; i <= 240; i++) {
+    const d = await send('/v1/decide', i, { page: { url: 'https://bank.example/mortgages/fixed-rate' } });
+    const arm = d.decisions.hero?.experiment?.arm;
+    if (arm && i % 3 !== 0) {
+      await send('/v1/events', i, { type: 'conversion', goal: 'mortgage_application', experiment: EXPERIMENT, page: { url: 'https://bank.example/mortgages/apply' } });
+    }
+  }
+  for (let i = 201; i <= 220; i++) await send('/v1/decide', i, { page: { url: 'https://bank.example/savings/easy-access' } });
+  for (let i = 301; i <= 302; i++) await send('/v1/decide', i, { page: { url: 'https://bank.example/students/' } });
+  for (let i = 401; i <= 430; i++) {
+    await send('/v1/consent', i, { purposes: { personalize: i % 2 === 0, measure: true, advertise: false }, source: 'cmp', policy_version: '2026-11' });
+  }
+  await send('/v1/opt-out', 431, {});
+}
+
+async function api(path, token = ADMIN_TOKEN) {
+  const res = await fetch(server.url + path, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200, path);
+  return res;
+}
+
+before(async () => {
+  config = configDir();
+  server = await start();
+  await traffic();
+  browser = await launch();
+  mkdirSync(SCREENSHOTS, { recursive: true });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A console tab; every request it makes is recorded, and `bad` collects page errors and CSP reports. */
+async function tab() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.requests = [];
+  page.bad = [];
+  context.on('request', (r) => page.requests.push(r.url()));
+  page.on('pageerror', (e) => page.bad.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && page.bad.push(m.text()));
+  return { context, page };
+}
+
+async function signIn(page, token) {
+  await page.goto(server.url + '/console/');
+  await page.fill('#token', token);
+  await page.click('#sign-in-form button[type=submit]');
+}
+
+/** Opens page `id` from the navigation and waits until it has loaded (not the page it replaces). */
+async function show(page, id) {
+  if ((await page.evaluate(() => location.hash)) === `#/${id}`) {
+    await page.waitForSelector(`#page-${id}[data-loaded="true"]`);
+    return;
+  }
+  await page.evaluate(() => document.querySelector('.page')?.setAttribute('data-stale', ''));
+  await page.click(`#nav-${id}`);
+  await page.waitForSelector(`#page-${id}[data-loaded="true"]:not([data-stale])`);
+}
+
+function offLoopback(page) {
+  return page.requests.filter((u) => !u.startsWith(server.url + '/') && !u.startsWith('blob:' + server.url + '/'));
+}
+
+async function axeCheck(page, what) {
+  await page.evaluate(axe.source);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`), [], `${what}: axe`);
+}
+
+async function screenshot(page, name) {
+  const file = join(ARTIFACTS, `console-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  copyFileSync(file, join(SCREENSHOTS, `console-${name}.png`));
+}
+
+for (const [scope, token] of Object.entries(TOKENS)) {
+  test(`${scope}: the pages its scopes allow render with data, the others are absent`, async () => {
+    const { context, page } = await tab();
+    await signIn(page, token);
+    await page.waitForSelector('#page-overview[data-loaded="true"]');
+    const links = await page.locator('#nav a').evaluateAll((as) => as.map((a) => a.id.replace('nav-', '')));
+    assert.deepEqual(links, SEES[scope]);
+    for (const id of SEES[scope]) {
+      await show(page, id);
+      const text = await page.locator(`#page-${id}`).innerText();
+      assert.doesNotMatch(text, /could not be loaded/, `${scope} ${id}`);
+      if (id === 'overview') assert.match(await page.locator('#rules-version').innerText(), /^sha256:[0-9a-f]{64}$/);
+      if (id === 'compliance') {
+        assert.match(text, /Record of processing/);
+        assert.equal(await page.locator('#log-table tbody tr').count(), 20, 'a first page of 20 entries');
+      }
+      if (id === 'reports') assert.ok(await page.locator(`[data-experiment="${EXPERIMENT}"] svg.forest`).count());
+      if (id === 'rules' && SEES[scope].includes('compliance')) {
+        assert.match(await page.locator('#rules-segments tr[data-segment="bereavement_support"]').innerText(), /sensitive: life_event/);
+      }
+      if (id === 'rules' && SEES[scope].includes('reports')) {
+        assert.match(await page.locator('#rules-experiments').innerText(), new RegExp(EXPERIMENT));
+      }
+      if (scope === 'ops') assert.match(await page.locator('#ops').innerText(), /Oldest salt/);
+      await axeCheck(page, `${scope} ${id}`);
+      if (scope === 'admin') await screenshot(page, id);
+    }
+    // A page outside the scopes, asked for by its address, is not rendered: the overview is.
+    for (const id of PAGES.filter((p) => !SEES[scope].includes(p))) {
+      await page.goto(`${server.url}/console/#/${id}`);
+      await page.waitForSelector('#page-overview[data-loaded="true"]');
+      assert.equal(await page.locator(`#page-${id}`).count(), 0, `${scope} sees ${id}`);
+    }
+    if (!SEES[scope].includes('compliance')) assert.ok(!page.requests.some((u) => u.includes('/v1/admin/consent/')), scope);
+    if (!SEES[scope].includes('reports')) assert.ok(!page.requests.some((u) => u.includes('/v1/admin/reports/segments')), scope);
+    assert.ok(!page.requests.some((u) => u.includes(token)), 'the token is never in a URL');
+    assert.deepEqual(offLoopback(page), []);
+    assert.deepEqual(page.bad, []);
+    await context.close();
+  });
+}
+
+test('a wrong token gets a clear error and nothing else loads', async () => {
+  const { context, page } = await tab();
+  await signIn(page, 'not-a-configured-token-0123456789abcdefgh');
+  await page.waitForSelector('#sign-in-error:not([hidden])');
+  assert.match(await page.locator('#sign-in-error').innerText(), /refused: the token is not valid/);
+  assert.equal(await page.locator('#nav').isVisible(), false);
+  assert.equal(await page.locator('.page').count(), 0);
+  const api = page.requests.filter((u) => u.includes('/v1/'));
+  assert.deepEqual(api, [`${server.url}/v1/admin/whoami`]);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the refused token is not kept');
+  await axeCheck(page, 'sign-in');
+  await page.screenshot({ path: join(ARTIFACTS, 'console-wrong-token.png') });
+  copyFileSync(join(ARTIFACTS, 'console-wrong-token.png'), join(SCREENSHOTS, 'console-sign-in.png'));
+  assert.deepEqual(offLoopback(page), []);
+  await context.close();
+});
+
+test('the forest plot draws the intervals of the report JSON', async () => {
+  const { context, page } = await tab();
+  await signIn(page, TOKENS.analyst);
+  await page.waitForSelector('#page-overview[data-loaded="true"]');
+  await show(page, 'reports');
+  const from = await page.inputValue('#from');
+  const to = await page.inputValue('#to');
+  const rep = await (await api(`/v1/admin/reports/experiments/${EXPERIMENT}?from=${from}&to=${to}`)).json();
+  const arms = rep.arms.filter((a) => a.arm !== rep.control);
+  assert.equal(arms.length, 2);
+  const plot = page.locator(`#exp-${EXPERIMENT}-plot`);
+  const [lo, hi, left, right] = await Promise.all(['data-domain-min', 'data-domain-max', 'data-plot-left', 'data-plot-right'].map((a) => plot.getAttribute(a).then(Number)));
+  const x = (v) => left + ((v - lo) / (hi - lo)) * (right - left);
+  for (const a of arms) {
+    assert.ok(Array.isArray(a.ci95), `${a.arm} is released at k = ${K}`);
+    const g = plot.locator(`g.arm[data-arm="${a.arm}"]`);
+    assert.equal(Number(await g.getAttribute('data-low')), a.ci95[0]);
+    assert.equal(Number(await g.getAttribute('data-high')), a.ci95[1]);
+    const line = g.locator('line.interval');
+    assert.ok(Math.abs(Number(await line.getAttribute('x1')) - x(a.ci95[0])) < 1e-6);
+    assert.ok(Math.abs(Number(await line.getAttribute('x2')) - x(a.ci95[1])) < 1e-6);
+    const row = await page.locator(`[data-experiment="${EXPERIMENT}"] tr[data-arm="${a.arm}"]`).innerText();
+    assert.match(row, new RegExp(`${(a.ci95[0] * 100).toFixed(2)} to ${(a.ci95[1] * 100).toFixed(2)} pp`));
+    assert.match(row, new RegExp(`${(a.rate * 100).toFixed(2)}%`));
+    assert.match(row, /Not yet significant: about [\d,]+ more exposures per arm needed for a 10% relative lift at 80% power|Significant at the 5% level|Not significant, with enough exposures/);
+  }
+  // Exposures over time: today's point per arm is that day's report; a day below k has no point.
+  const today = await (await api(`/v1/admin/reports/experiments/${EXPERIMENT}?from=${to}&to=${to}`)).json();
+  const daily = page.locator(`#exp-${EXPERIMENT}-daily`);
+  for (const a of today.arms) {
+    assert.ok(a.exposures !== null, `${a.arm} today`);
+    assert.equal(Number(await daily.locator(`g[data-arm="${a.arm}"] circle[data-day="${to}"]`).getAttribute('data-value')), a.exposures);
+  }
+  const yesterday = new Date(Date.parse(`${to}T00:00:00Z`) - 86400000).toISOString().slice(0, 10);
+  assert.equal(await daily.locator(`circle[data-day="${yesterday}"]`).count(), 0, 'no traffic yesterday: below k, no point');
+  await context.close();
+});
+
+test('suppressed rows say "fewer than k" and never show a number', async () => {
+  const { context, page } = await tab();
+  await signIn(page, TOKENS.analyst);
+  await page.waitForSelector('#page-overview[data-loaded="true"]');
+  await show(page, 'reports');
+  const rep = await (await api('/v1/admin/reports/segments')).json();
+  const suppressed = rep.segments.filter((s) => s.suppressed).map((s) => s.id);
+  assert.ok(suppressed.includes('students'), 'two student visitors are below k');
+  assert.ok(rep.segments.some((s) => s.id === 'savers' && !s.suppressed), 'twenty savers are above k');
+  const rows = page.locator('#segments-table tbody tr[data-suppressed="true"]');
+  assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.segment)), suppressed);
+  for (const cells of await rows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)))) {
+    assert.deepEqual(cells, ['fewer than k', 'fewer than k']);
+  }
+  const savers = await page.locator('#segments-table tr[data-segment="savers"] td').allInnerTexts();
+  assert.ok(savers.every((t) => /^\d[\d,]*$/.test(t)), `savers show numbers: ${savers}`);
+  await context.close();
+});
+
+test('an experiment arm below k shows no number, interval or verdict derived from it', async () => {
+  // k above the arms' conversions and the holdout's exposures: the same store, served with k = 100.
+  const data = server.data;
+  await server.stop();
+  const strict = await startPersonify({
+    args: ['--config', config],
+    data,
+    env: { PERSONIFY__PRIVACY__K: '100', PERSONIFY__SERVER__CLIENT_IP_HEADER: 'X-Forwarded-For' },
+  });
+  const { context, page } = await tab();
+  try {
+    await page.goto(strict.url + '/console/');
+    await page.fill('#token', TOKENS.analyst);
+    await page.click('#sign-in-form button[type=submit]');
+    await page.waitForSelector('#page-overview[data-loaded="true"]');
+    await show(page, 'reports');
+    const rows = page.locator(`[data-experiment="${EXPERIMENT}"] tr[data-suppressed="true"]`);
+    assert.ok((await rows.count()) >= 1, 'an arm is below k = 100');
+    for (const cells of await rows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)))) {
+      for (const c of cells) assert.doesNotMatch(c, /\d/, `a suppressed arm shows "${c}"`);
+    }
+    const marks = page.locator(`#exp-${EXPERIMENT}-plot g.arm[data-suppressed="true"]`);
+    assert.ok((await marks.count()) >= 1);
+    assert.equal(await marks.locator('line').count(), 0, 'no interval is drawn for a suppressed arm');
+  } finally {
+    await context.close();
+    await strict.stop();
+    server = await start(data);
+  }
+});
+
+/** Every entry of the log as CSV, page by page, as the server writes it. */
+async function logCsv() {
+  const lines = [];
+  let from = 0;
+  for (;;) {
+    const page = (await (await api(`/v1/admin/consent/log?from=${from}&limit=1000&format=csv`)).text()).split('\n').filter(Boolean);
+    const header = page.shift();
+    if (!lines.length) lines.push(header);
+    lines.push(...page);
+    if (page.length < 1000) return lines;
+    from = Number(page[page.length - 1].split(',')[0]) + 1;
+  }
+}
+
+test('the CSV export downloads the rows of the log; paging walks it', async () => {
+  const { context, page } = await tab();
+  await signIn(page, TOKENS.compliance);
+  await page.waitForSelector('#page-overview[data-loaded="true"]');
+  await show(page, 'compliance');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+  assert.equal(download.suggestedFilename(), 'consent-log.csv');
+  const file = join(ARTIFACTS, 'console-consent-log.csv');
+  await download.saveAs(file);
+  const rows = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const expected = await logCsv();
+  assert.equal(expected.length, 1 + 31, 'thirty consents and one opt-out');
+  assert.deepEqual(rows, expected);
+  // The second page of the table holds the entries after the first 20.
+  await page.click('#log-next');
+  await page.waitForFunction(() => document.querySelector('#log-table tbody tr th')?.textContent === '21');
+  assert.equal(await page.locator('#log-table tbody tr').count(), 11);
+  assert.deepEqual(offLoopback(page), []);
+  await context.close();
+});
+
+test('the record of processing prints alone: no navigation, buttons or consent log on paper', async () => {
+  const { context, page } = await tab();
+  await signIn(page, TOKENS.compliance);
+  await page.waitForSelector('#page-overview[data-loaded="true"]');
+  await show(page, 'compliance');
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('#record').isVisible(), true);
+  assert.equal(await page.locator('#inventory').isVisible(), true);
+  for (const hidden of ['.bar', '#print', '#verify', '#export-csv', '#log-table']) {
+    assert.equal(await page.locator(hidden).isVisible(), false, `${hidden} is printed`);
+  }
+  await page.pdf({ path: join(ARTIFACTS, 'console-record-of-processing.pdf'), format: 'A4' });
+  await context.close();
+});
+
+test('verify reports a problem after an entry is tampered with while the server is stopped', async () => {
+  const { context, page } = await tab();
+  await signIn(page, TOKENS.compliance);
+  await page.waitForSelector('#page-overview[data-loaded="true"]');
+  await show(page, 'compliance');
+  await page.click('#verify');
+  await page.waitForSelector('#verify-result[data-ok]');
+  assert.equal(await page.getAttribute('#verify-result', 'data-ok'), 'true');
+  await context.close();
+
+  const data = server.data;
+  await server.stop();
+  // Someone with file access drops the append-only guard and rewrites one entry.
+  execFileSync('python3', ['-c', `
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("DROP TRIGGER IF EXISTS consent_leaves_no_update")
+db.execute("UPDATE consent_leaves SET advertise = 1 WHERE idx = 2")
+db.commit()
+`, join(data, 'personify.db')]);
+  server = await start(data);
+  const again = await tab();
+  await signIn(again.page, TOKENS.compliance);
+  await again.page.waitForSelector('#page-overview[data-loaded="true"]');
+  await show(again.page, 'compliance');
+  await again.page.click('#verify');
+  await again.page.waitForSelector('#verify-result[data-ok]');
+  const verdict = await (await api('/v1/admin/consent/verify', TOKENS.compliance)).json();
+  assert.equal(verdict.ok, false);
+  assert.equal(await again.page.getAttribute('#verify-result', 'data-ok'), 'false');
+  assert.match(await again.page.locator('#verify-result').innerText(), /Problem: the log does not verify/);
+  await again.page.screenshot({ path: join(ARTIFACTS, 'console-verify-tampered.png'), fullPage: true });
+  await again.context.close();
+});

@@ -61,6 +61,9 @@ pub enum Command {
     VerifyReceipt(crate::cli_ledger::VerifyReceiptArgs),
     /// Prove that an old checkpoint is a prefix of the consent log today (nothing changed or removed).
     Audit(crate::cli_ledger::AuditArgs),
+    /// Start a new generation of the visitor-key secret (restart every node afterwards). Earlier
+    /// generations stay for consent records only.
+    RotateSecret,
 }
 
 /// How `check` prints diagnostics.

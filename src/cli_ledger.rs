@@ -137,3 +137,23 @@ pub fn audit(args: &AuditArgs) -> ExitCode {
         ))
     })())
 }
+
+/// Runs `rotate-secret`.
+pub fn rotate_secret(settings: &crate::config::Settings) -> ExitCode {
+    let run = async {
+        let store = crate::store::open(&settings.store.url)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::secrets::rotate(store.as_ref()).await.map_err(|e| e.to_string())
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return finish(Err(e.to_string())),
+    };
+    finish(rt.block_on(run).map(|g| {
+        format!(
+            "visitor-key secret generation {g} is now current: restart every node. First-party visitors are \
+             re-bucketed in experiments; consent records and opt-outs under earlier generations stay enforced."
+        )
+    }))
+}

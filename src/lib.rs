@@ -54,6 +54,8 @@ pub mod metrics;
 pub mod privacy;
 pub mod rtb;
 pub mod rules;
+#[cfg(feature = "server")]
+pub mod secrets;
 pub mod signals;
 #[cfg(feature = "server")]
 pub mod startup;

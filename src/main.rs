@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::GenerateRules { segments, seed, dir } => cli::generate_rules(segments, seed, &dir),
         Command::VerifyReceipt(a) => personify::cli_ledger::verify_receipt(&a),
         Command::Audit(a) => personify::cli_ledger::audit(&a),
+        Command::RotateSecret => personify::cli_ledger::rotate_secret(&settings),
     }
 }
 

@@ -17,8 +17,6 @@ use crate::privacy::{utc_day, Keyring, Secret};
 use crate::rules::{self, LoadErrors};
 use crate::store::{self, Store, StoreError};
 
-/// Name of the visitor-key secret in the store.
-const VISITOR_KEY_SECRET: &str = "visitor_key_v1";
 /// How often salts are refreshed and expired ones purged.
 const SALT_TASK_PERIOD: Duration = Duration::from_secs(60);
 
@@ -134,8 +132,15 @@ impl Application {
         let rules = Arc::new(ArcSwap::from_pointee(ruleset));
         let store = store::open(&settings.store.url).await?;
         let now = SystemTime::now();
-        let secret = Secret::from_bytes(store.secret(VISITOR_KEY_SECRET, *Secret::generate().expose()).await?);
-        let keyring = Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?));
+        let (secret, previous) = crate::secrets::load(store.as_ref()).await?;
+        if !previous.is_empty() {
+            tracing::info!(
+                earlier_generations = previous.len(),
+                "visitor-key secret was rotated; earlier generations kept for consent records"
+            );
+        }
+        let keyring =
+            Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?).with_previous(previous));
         let ledger = Ledger::start(
             &settings.consent,
             Arc::clone(&store),

@@ -11,7 +11,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use dashmap::DashMap;
 
 use super::Purposes;
-use crate::privacy::ConsentSubject;
+use crate::privacy::{ConsentSubject, Keyring, VisitorId};
 
 /// The current explicit choice of one visitor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +90,13 @@ impl ConsentBook {
     /// The record of a subject, if any.
     pub fn get(&self, subject: &ConsentSubject) -> Option<Record> {
         self.records.get(&key(subject)).map(|r| Record::unpack(*r.value()))
+    }
+
+    /// A visitor's record under the current secret, else under the newest earlier generation that
+    /// has one (a rotation must not orphan an opt-out). Without earlier generations this is one lookup.
+    pub fn lookup(&self, keyring: &Keyring, id: &VisitorId) -> Option<Record> {
+        self.get(&keyring.consent_subject(id))
+            .or_else(|| keyring.previous_consent_subjects(id).find_map(|s| self.get(&s)))
     }
 
     /// Sets a subject's record unless a newer one is already held (writes may race across nodes).

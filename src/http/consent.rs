@@ -191,12 +191,28 @@ pub async fn opt_out(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppSta
     record(&state, subject, Action::OptOut, Purposes::NONE, source, "-".into()).await
 }
 
+/// The subjects a visitor's entries may be under: the current secret's, and an earlier
+/// generation's where the book holds a record (after a rotation).
+fn subjects_of(state: &AppState, id: &VisitorId) -> Vec<ConsentSubject> {
+    let mut out = vec![state.keyring.consent_subject(id)];
+    out.extend(
+        state
+            .keyring
+            .previous_consent_subjects(id)
+            .filter(|s| state.book.get(s).is_some()),
+    );
+    out
+}
+
 /// `POST /v1/consent/status`
 pub async fn status(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
-    let subject = state.keyring.consent_subject(&id);
-    let entries = state.store.consent_log_for(&subject.to_hex()).await?;
-    let current = state.book.get(&subject);
+    let mut entries = Vec::new();
+    for subject in subjects_of(&state, &id) {
+        entries.extend(state.store.consent_log_for(&subject.to_hex()).await?);
+    }
+    entries.sort_by_key(|e| e.index);
+    let current = state.book.lookup(&state.keyring, &id);
     Ok(HttpResponse::Ok().json(Status {
         recorded: current.is_some(),
         purposes: current.as_ref().map(|r| r.purposes),
@@ -223,25 +239,31 @@ pub async fn erase(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState
         Some(s) => one_of("source", s, &state.consent_sources, "consent.sources")?,
         None => OPT_OUT_DEFAULT_SOURCE.to_string(),
     };
-    let subject = state.keyring.consent_subject(&id);
-    let erasure = change(subject, Action::Erasure, Purposes::NONE, source, "-".into());
-    let done = state.ledger.erase(&subject, erasure).await?;
-    if done.suppressed {
-        state.book.put(
-            &subject,
-            Record {
-                purposes: Purposes::NONE,
-                opted_out: true,
-                recorded_at: done.entry.recorded_at,
-            },
-        );
-    } else {
-        state.book.remove(&subject);
+    let (mut erased, mut suppressed, mut first) = (0, false, None);
+    for subject in subjects_of(&state, &id) {
+        let erasure = change(subject, Action::Erasure, Purposes::NONE, source.clone(), "-".into());
+        let done = state.ledger.erase(&subject, erasure).await?;
+        if done.suppressed {
+            state.book.put(
+                &subject,
+                Record {
+                    purposes: Purposes::NONE,
+                    opted_out: true,
+                    recorded_at: done.entry.recorded_at,
+                },
+            );
+        } else {
+            state.book.remove(&subject);
+        }
+        erased += done.entries;
+        suppressed |= done.suppressed;
+        first.get_or_insert(done.entry);
     }
+    let entry = first.ok_or(ApiError::StoreUnavailable)?;
     Ok(HttpResponse::Ok().json(Erasure {
-        erased_entries: done.entries,
-        suppression_kept: done.suppressed,
-        receipt: receipt(&done.entry),
+        erased_entries: erased,
+        suppression_kept: suppressed,
+        receipt: receipt(&entry),
     }))
 }
 

@@ -134,9 +134,7 @@ pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Resul
     let signals = extracted.signals;
 
     // An explicit record (consent or opt-out) is looked up in memory: the hot path never waits on the store.
-    let record = visitor_id
-        .as_ref()
-        .and_then(|id| state.book.get(&state.keyring.consent_subject(id)));
+    let record = visitor_id.as_ref().and_then(|id| state.book.lookup(&state.keyring, id));
     let strings = f.consent.as_ref();
     let input = ConsentInput {
         country: signals.country,

@@ -201,6 +201,9 @@ struct SaltSet {
 pub struct Keyring {
     /// HMAC state already keyed with the id secret: keying hashes two blocks, so it is done once.
     secret: HmacSha256,
+    /// Earlier generations of the secret, newest first: consent records and opt-outs keyed under
+    /// them stay enforceable after a rotation (`docs/decisions/003-secret-rotation.md`).
+    previous: Vec<HmacSha256>,
     salts: ArcSwap<SaltSet>,
 }
 
@@ -227,14 +230,29 @@ impl Keyring {
         };
         Keyring {
             secret: keyed(secret.expose()),
+            previous: Vec::new(),
             salts: ArcSwap::from_pointee(salts),
         }
+    }
+
+    /// Adds earlier generations of the secret (newest first), consulted only for consent records.
+    pub fn with_previous(mut self, previous: Vec<Secret>) -> Keyring {
+        self.previous = previous.iter().map(|s| keyed(s.expose())).collect();
+        self
+    }
+
+    /// The subjects a visitor's consent may be recorded under in earlier generations, newest first.
+    pub fn previous_consent_subjects<'a>(&'a self, id: &'a VisitorId) -> impl Iterator<Item = ConsentSubject> + 'a {
+        self.previous
+            .iter()
+            .map(move |k| ConsentSubject(hmac_keyed(k, &[b"consent", id.0.as_bytes()])))
     }
 
     /// A keyring with the shared salts read from the store.
     pub fn with_salts(secret: Secret, salts: Vec<(i64, Secret)>) -> Keyring {
         Keyring {
             secret: keyed(secret.expose()),
+            previous: Vec::new(),
             salts: ArcSwap::from_pointee(SaltSet { days: salts }),
         }
     }

@@ -157,6 +157,9 @@ pub trait Store: Send + Sync + 'static {
     /// writer wins and every caller gets the winner's value).
     async fn secret(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError>;
 
+    /// Names of the stored secrets starting with `prefix`.
+    async fn secret_names(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
     /// The salt of UTC day `day`, created from `candidate` if none exists (first writer wins).
     async fn salt(&self, day: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError>;
 

@@ -99,6 +99,13 @@ impl Store for SqliteStore {
         bytes32(v)
     }
 
+    async fn secret_names(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM secrets ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(names.into_iter().filter(|n| n.starts_with(prefix)).collect())
+    }
+
     async fn salt(&self, day: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
         sqlx::query("INSERT INTO daily_salts (day, salt, created_at) VALUES (?, ?, ?) ON CONFLICT (day) DO NOTHING")
             .bind(day)

@@ -12,7 +12,7 @@ use personify::ledger::offline::{self, ConsistencyProof, InclusionProof, Offline
 use personify::ledger::Checkpoint;
 use personify::store;
 use serde_json::{json, Value};
-use sqlx::SqlitePool;
+use sqlx::{Row, SqlitePool};
 
 async fn app() -> TestApp {
     spawn_app_with(|s| s.consent.checkpoint_seconds = 1).await
@@ -349,4 +349,52 @@ async fn erasure_unlinks_the_visitor_keeps_proofs_valid_and_keeps_an_opt_out() {
         (v["erased_entries"].as_u64(), v["suppression_markers"].as_u64()),
         (Some(2), Some(1))
     );
+}
+
+#[tokio::test]
+async fn an_erased_visitors_nonces_are_gone_from_the_file_bytes() {
+    let app = app().await;
+    let visitor = vid("erase-from-disk");
+    app.consent(
+        &visitor,
+        json!({"personalize": true, "measure": false, "advertise": false}),
+    )
+    .await;
+    app.post("/v1/opt-out", &json!({"visitor_id": visitor})).await;
+    consents(&app, 3, "bystanders").await;
+    let pool = db(&app).await;
+    let secret: Vec<u8> = sqlx::query_scalar("SELECT value FROM secrets WHERE name = 'visitor_key_v1'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let subject = personify::privacy::Keyring::new(
+        personify::privacy::Secret::from_bytes(secret.try_into().unwrap()),
+        std::time::SystemTime::now(),
+    )
+    .consent_subject(&personify::privacy::VisitorId::parse(&visitor).unwrap())
+    .to_hex();
+    let nonces: Vec<Vec<u8>> = sqlx::query_scalar("SELECT nonce FROM consent_subjects WHERE subject = ?")
+        .bind(&subject)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(nonces.len(), 2);
+    let res = app.post("/v1/consent/erase", &json!({"visitor_id": visitor})).await;
+    assert_eq!(res.status(), 200);
+
+    // The suppression marker keeps the keyed hash in `consent_records` (to honour the opt-out),
+    // so only the nonces must be gone: without them nobody can tell which leaves were the visitor's.
+    let busy: i64 = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(busy, 0);
+    let bytes = std::fs::read(app.data_dir.path().join("personify.db")).unwrap();
+    for n in &nonces {
+        assert!(
+            !bytes.windows(n.len()).any(|w| w == n.as_slice()),
+            "an erased entry's nonce is still in the file's bytes (deleted rows stay on disk unless secure_delete is on)"
+        );
+    }
 }

@@ -442,7 +442,7 @@ pub async fn migrate_legacy(
         tree = Some(append_in(&mut tx, cache, chunk.to_vec()).await?.1);
     }
     // Records carried free text too; they are rebuilt from the converted entries above.
-    sqlx::query("UPDATE consent_records SET source = 'legacy' WHERE pos < 0")
+    sqlx::query("UPDATE consent_records SET source = 'legacy', policy_version = 'legacy' WHERE pos < 0")
         .execute(&mut *tx)
         .await?;
     for stmt in [

@@ -152,6 +152,25 @@ fn template(route: &RouteInfo) -> Template {
                 .collect(),
             query: &["id"],
         },
+        // Explain answers with the signals it read, by design: canaries go where a value is reduced
+        // (User-Agent, Accept-Language, country), parsed (visitor id, consent strings) or dropped
+        // (a query key that is not utm_*, the referrer's path).
+        (Method::Post, "/v1/admin/explain") => Template {
+            body: json!({"url": "https://bank.example/mortgages/fixed-rate?utm_source=google",
+                "referrer": "https://www.google.co.uk/", "visitor_id": VISITOR, "consent": "default",
+                "country": "US", "user_agent": common::DESKTOP_UA, "accept_language": "en-GB"}),
+            injections: vec![
+                ("url", "https://bank.example/mortgages?q={C}"),
+                ("referrer", "https://www.google.co.uk/search?q={C}"),
+                ("user_agent", "{C}"),
+                ("accept_language", "{C}"),
+                ("country", "{C}"),
+                ("visitor_id", "{C}"),
+                ("tcf", "{C}"),
+                ("us_privacy", "{C}"),
+            ],
+            query: &["q"],
+        },
         (Method::Get, "/v1/admin/consent/log") => Template {
             body: Value::Null,
             injections: vec![],

@@ -11,6 +11,7 @@ pub mod decide;
 pub mod edge;
 pub mod error;
 pub mod events;
+pub mod explain;
 pub mod health;
 pub mod limits;
 pub mod logging;

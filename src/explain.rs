@@ -262,6 +262,7 @@ pub fn reason_text(reason: &Reason<'_>, set: &RuleSet) -> String {
         Reason::SensitivePage => "the page matches a sensitive segment and consent is not explicit: the default".into(),
         Reason::NoRule => "no matched segment has a rule for this slot: the default".into(),
         Reason::Segment(s) => format!("segment {} (priority {}) maps to it", s.id, s.priority),
+        Reason::Preview => "a preview token forces it".into(),
         Reason::Experiment {
             segment,
             experiment,

@@ -52,6 +52,7 @@ pub mod explain;
 pub mod http;
 pub mod ledger;
 pub mod metrics;
+pub mod preview;
 pub mod privacy;
 pub mod rtb;
 pub mod rules;

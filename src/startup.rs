@@ -162,6 +162,12 @@ impl Application {
         let now = SystemTime::now();
         let secret = Secret::from_bytes(store.secret(VISITOR_KEY_SECRET, *Secret::generate().expose()).await?);
         let keyring = Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?));
+        // Preview tokens have a key of their own: one leaked or rotated never touches visitor keys or
+        // the consent log.
+        let preview_secret = store
+            .secret(crate::preview::KEY_NAME, *Secret::generate().expose())
+            .await?;
+        let preview = Arc::new(crate::preview::PreviewKey::new(&Secret::from_bytes(preview_secret)));
         let book = Arc::new(ConsentBook::default());
         for r in store.consent_records().await? {
             if ConsentSubject::from_hex(&r.subject).is_none() {
@@ -201,6 +207,7 @@ impl Application {
             book,
             store,
             counts: Arc::clone(&counts),
+            preview,
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
         state.metrics.set_rules_version(&rules.load().version);

@@ -107,6 +107,7 @@ fn template(route: &RouteInfo) -> Template {
                 ("consent.tcf", "{C}"),
                 ("consent.gpp", "{C}"),
                 ("consent.us_privacy", "{C}"),
+                ("preview", "{C}"),
             ],
             query: &["q"],
         },
@@ -170,6 +171,16 @@ fn template(route: &RouteInfo) -> Template {
                 ("us_privacy", "{C}"),
             ],
             query: &["q"],
+        },
+        (Method::Post, "/v1/admin/preview") => Template {
+            body: json!({"segments": ["savers"], "variants": {"hero": "savings_isa"}, "expires_in_seconds": 60}),
+            injections: vec![
+                ("segments.0", "{C}"),
+                ("variants.*", "\"generic\""),
+                ("variants.hero", "{C}"),
+                ("expires_in_seconds", "{C}"),
+            ],
+            query: &["token"],
         },
         (Method::Get, "/v1/admin/consent/log") => Template {
             body: Value::Null,

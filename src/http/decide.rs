@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::body::ApiJson;
 use super::error::ApiError;
+use super::preview;
 use super::AppState;
 use crate::consent::{gpc_header, Consent};
 use crate::decide::SlotDecision;
@@ -25,6 +26,8 @@ pub struct DecideBody {
     slots: Option<Vec<String>>,
     consent: Option<ConsentBody>,
     tz_offset_minutes: Option<i64>,
+    /// A preview token, as the browser SDK sends it (the `Personify-Preview` header also works).
+    preview: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,12 +157,29 @@ pub async fn handle(
     };
     let mut view = view_context(&req, &state, fields)?;
     let rules = state.rules.load();
-    let decision = view.decide(&rules, dto.slots.as_deref());
-    if view.countable() {
+    let grant = match preview::grant(&state, preview::presented(&req, dto.preview.as_deref()), view.now) {
+        Ok(grant) => grant,
+        Err(rejected) => {
+            view.warnings.push(rejected.warning());
+            None
+        }
+    };
+    // A previewed view shows what the token forces and is never counted (so never reaches the RTB
+    // release set either).
+    let decision = match &grant {
+        Some(g) => g.decide(&rules, &view.signals, &view.key, dto.slots.as_deref()),
+        None => view.decide(&rules, dto.slots.as_deref()),
+    };
+    if grant.is_none() && view.countable() {
         state
             .counts
             .record_decision(&decision, &view.key, view.client, view.now);
     }
+    let consent = if grant.is_some() {
+        Consent::preview()
+    } else {
+        view.consent
+    };
     let mut warnings = std::mem::take(&mut view.warnings);
     warnings.extend(decision.warnings.iter().cloned());
     // One request can name thousands of unknown slots; the answer stays small whatever is sent.
@@ -175,9 +195,10 @@ pub async fn handle(
             })
             .collect(),
         decisions: Decisions(&decision.slots),
-        consent: &view.consent,
+        consent: &consent,
         rules_version: &rules.version,
         warnings: &warnings,
+        preview: grant.is_some(),
     };
     Ok(HttpResponse::Ok().json(response))
 }
@@ -189,6 +210,9 @@ struct DecideResponse<'a> {
     consent: &'a Consent,
     rules_version: &'a str,
     warnings: &'a [Warning],
+    /// Present (and true) only on a previewed page view.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    preview: bool,
 }
 
 #[derive(Serialize)]

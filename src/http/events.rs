@@ -7,6 +7,7 @@ use serde_json::json;
 use super::body;
 use super::decide::{view_context, ConsentBody, PageBody, SessionBody, ViewFields};
 use super::error::ApiError;
+use super::preview;
 use super::AppState;
 use crate::decide::bucket;
 use crate::signals::Warning;
@@ -24,6 +25,8 @@ struct EventBody {
     visitor_id: Option<String>,
     consent: Option<ConsentBody>,
     tz_offset_minutes: Option<i64>,
+    /// A preview token: a previewed visit's conversions are never counted.
+    preview: Option<String>,
 }
 
 fn goal(raw: &str) -> Result<String, ApiError> {
@@ -82,6 +85,13 @@ pub async fn handle(
     };
     let view = view_context(&req, &state, fields)?;
     let (key, consent, mut warnings) = (&view.key, view.consent, view.warnings.clone());
+    let previewed = match preview::grant(&state, preview::presented(&req, dto.preview.as_deref()), view.now) {
+        Ok(grant) => grant.is_some(),
+        Err(rejected) => {
+            warnings.push(rejected.warning());
+            false
+        }
+    };
     // The arm comes from the visitor key, exactly as at exposure; a client-sent variant is never trusted.
     let arm = experiment.map(|e| {
         let arm = e.experiment.arm_for_bucket(bucket(&e.experiment.id, key));
@@ -97,7 +107,7 @@ pub async fn handle(
         }
     }
     // Crawlers are never counted.
-    let counted = view.countable();
+    let counted = view.countable() && !previewed;
     if counted {
         state
             .counts

@@ -16,6 +16,7 @@ pub mod health;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod preview;
 pub mod reports;
 pub mod routes;
 pub mod rtb;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub processing: ProcessingFacts,
     /// Operational metrics (no personal labels, no per-segment counts).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Signs and checks preview tokens (its own key, shared by every node through the store).
+    pub preview: Arc<crate::preview::PreviewKey>,
 }
 
 /// Configuration facts the record of processing reports.
@@ -128,6 +131,8 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     /// Counting state.
     pub counts: Arc<Counts>,
+    /// The preview-token key.
+    pub preview: Arc<crate::preview::PreviewKey>,
 }
 
 impl AppState {
@@ -145,6 +150,7 @@ impl AppState {
             book,
             store,
             counts,
+            preview,
         } = parts;
         let client_ip = settings.server.client_ip_header.trim();
         let trusted = settings
@@ -192,6 +198,7 @@ impl AppState {
                 },
             },
             metrics: Arc::new(crate::metrics::Metrics::new(&routes::patterns())),
+            preview,
         })
     }
 }

@@ -11,7 +11,7 @@ use super::auth::{self, Scope};
 use super::cors::BrowserOrigins;
 use super::error::ApiError;
 use super::limits::LimitedRoute;
-use super::{admin, compliance, consent, decide, edge, events, explain, health, metrics, reports, rtb, sdk};
+use super::{admin, compliance, consent, decide, edge, events, explain, health, metrics, preview, reports, rtb, sdk};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +97,7 @@ pub const ROUTES: &[RouteInfo] = &[
         Access::Token(Scope::Analyst),
     ),
     r(Method::Post, "/v1/admin/explain", Access::Token(Scope::Analyst)),
+    r(Method::Post, "/v1/admin/preview", Access::Token(Scope::Analyst)),
 ];
 
 /// Every route pattern, in table order (the metrics' `route` label values).
@@ -130,6 +131,7 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/admin/reports/segments" => get().to(reports::segments),
         "/v1/admin/reports/experiments/{id}" => get().to(reports::experiment),
         "/v1/admin/explain" => post().to(explain::explain),
+        "/v1/admin/preview" => post().to(preview::mint),
         _ => return None,
     })
 }

@@ -38,6 +38,8 @@
 //! library is the pure domain above, which is what the fuzz targets in `fuzz/` link.
 
 #[cfg(feature = "server")]
+pub mod audit;
+#[cfg(feature = "server")]
 pub mod cli;
 pub mod compliance;
 pub mod config;

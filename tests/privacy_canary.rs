@@ -182,6 +182,11 @@ fn template(route: &RouteInfo) -> Template {
             ],
             query: &["token"],
         },
+        (Method::Get, "/v1/admin/audit") => Template {
+            body: Value::Null,
+            injections: vec![],
+            query: &["after", "limit"],
+        },
         (Method::Get, "/v1/admin/consent/log") => Template {
             body: Value::Null,
             injections: vec![],

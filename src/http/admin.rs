@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::audit::Action;
 use crate::consent::log::{Entry, Verifier};
 
 /// Largest page of log entries.
@@ -67,6 +68,7 @@ pub async fn log(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     })?;
     let after = int_param("after", q.after.as_deref(), 0, 0..=i64::MAX)?;
     let limit = int_param("limit", q.limit.as_deref(), 100, 1..=MAX_PAGE)?;
+    super::audit::record(&state, &req, Action::ConsentExported).await?;
     let entries = state.store.consent_log(after, limit).await?;
     let next_after = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.seq))
@@ -97,7 +99,8 @@ pub async fn log(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 
 /// `GET /v1/admin/consent/verify`: recomputes the whole chain, page by page.
 /// Behind the `compliance` scope guard.
-pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    super::audit::record(&state, &req, Action::ConsentVerified).await?;
     let mut verifier = Verifier::default();
     let mut after = 0;
     loop {

@@ -1,6 +1,7 @@
 //! The HTTP layer: thin handlers that parse input into domain types and serialise results.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod client;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::body::ApiJson;
 use super::error::ApiError;
 use super::AppState;
+use crate::audit::Action;
 use crate::preview::{Grant, Rejected, DEFAULT_LIFETIME_SECS, HEADER};
 
 /// The mint request.
@@ -36,7 +37,11 @@ struct MintResponse<'a> {
 }
 
 /// Mints a token. Behind the `analyst` scope guard.
-pub async fn mint(ApiJson(body): ApiJson<MintBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn mint(
+    req: HttpRequest,
+    ApiJson(body): ApiJson<MintBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.load();
     let lifetime = body.expires_in_seconds.unwrap_or(DEFAULT_LIFETIME_SECS);
     let grant = Grant::new(&rules, body.segments, body.variants, lifetime, SystemTime::now()).map_err(|e| {
@@ -45,6 +50,7 @@ pub async fn mint(ApiJson(body): ApiJson<MintBody>, state: web::Data<AppState>) 
             message: e.message,
         }
     })?;
+    super::audit::record(&state, &req, Action::PreviewMinted).await?;
     let token = state.preview.mint(&grant);
     Ok(HttpResponse::Created().json(MintResponse {
         token,

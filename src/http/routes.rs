@@ -11,7 +11,9 @@ use super::auth::{self, Scope};
 use super::cors::BrowserOrigins;
 use super::error::ApiError;
 use super::limits::LimitedRoute;
-use super::{admin, compliance, consent, decide, edge, events, explain, health, metrics, preview, reports, rtb, sdk};
+use super::{
+    admin, audit, compliance, consent, decide, edge, events, explain, health, metrics, preview, reports, rtb, sdk,
+};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,7 @@ pub const ROUTES: &[RouteInfo] = &[
     ),
     r(Method::Post, "/v1/admin/explain", Access::Token(Scope::Analyst)),
     r(Method::Post, "/v1/admin/preview", Access::Token(Scope::Analyst)),
+    r(Method::Get, "/v1/admin/audit", Access::Token(Scope::Compliance)),
 ];
 
 /// Every route pattern, in table order (the metrics' `route` label values).
@@ -132,6 +135,7 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/admin/reports/experiments/{id}" => get().to(reports::experiment),
         "/v1/admin/explain" => post().to(explain::explain),
         "/v1/admin/preview" => post().to(preview::mint),
+        "/v1/admin/audit" => get().to(audit::log),
         _ => return None,
     })
 }

@@ -14,9 +14,30 @@ use personify::privacy::{Keyring, Secret, VisitorId};
 use personify::rules::generate::{generate, page_url};
 use personify::rules::load::load_sources;
 use personify::rules::{load_dir, RuleSet};
-use personify::signals::{PageView, RequestMeta, SignalExtractor};
+use personify::signals::{PageFields, PageView, RequestMeta, SignalExtractor};
+use personify::view::{ConsentStrings, Pipeline, Records, ViewInput};
 
 const UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+
+/// A page view of `url` from a partner site, one hour east of UTC.
+fn page(url: &str) -> PageFields {
+    PageFields {
+        url: url.to_string(),
+        referrer: Some("https://www.partner7.example/".into()),
+        tz_offset_minutes: Some(60),
+        ..PageFields::default()
+    }
+}
+
+/// The example bank's mortgage page from a paid search click.
+fn example_page() -> PageFields {
+    PageFields {
+        url: "https://bank.example/mortgages/fixed-rate?utm_source=google&utm_medium=cpc&gclid=abc".into(),
+        referrer: Some("https://www.google.co.uk/".into()),
+        tz_offset_minutes: Some(60),
+        ..PageFields::default()
+    }
+}
 
 fn bench(c: &mut Criterion) {
     example(c);
@@ -44,15 +65,7 @@ fn generated(c: &mut Criterion, n: usize) {
     let views: Vec<_> = urls
         .iter()
         .map(|u| {
-            let view = PageView::parse(
-                None,
-                u,
-                Some("https://www.partner7.example/".into()),
-                None,
-                None,
-                Some(60),
-            )
-            .expect("valid page view");
+            let view = PageView::parse(page(u)).expect("valid page view");
             extractor.extract(&view, meta, now).expect("signals").signals
         })
         .collect();
@@ -85,15 +98,7 @@ fn generated(c: &mut Criterion, n: usize) {
     group.bench_function(format!("pipeline/generated_{n}"), |b| {
         b.iter(|| {
             i += 1;
-            let view = PageView::parse(
-                None,
-                &urls[i % urls.len()],
-                Some("https://www.partner7.example/".into()),
-                None,
-                None,
-                Some(60),
-            )
-            .expect("valid page view");
+            let view = PageView::parse(page(&urls[i % urls.len()])).expect("valid page view");
             let extracted = extractor.extract(&view, meta, now).expect("signals");
             let consent = policy.resolve(
                 &ConsentInput {
@@ -123,17 +128,7 @@ fn example(c: &mut Criterion) {
         accept_language: Some("en-GB,en;q=0.9"),
         country: Some("US"),
     };
-    let parse = || {
-        PageView::parse(
-            None,
-            "https://bank.example/mortgages/fixed-rate?utm_source=google&utm_medium=cpc&gclid=abc",
-            Some("https://www.google.co.uk/".into()),
-            None,
-            None,
-            Some(60),
-        )
-        .expect("valid page view")
-    };
+    let parse = || PageView::parse(example_page()).expect("valid page view");
     let view = parse();
     let extracted = extractor.extract(&view, meta, now).expect("signals");
     let consent = policy.resolve(
@@ -165,6 +160,30 @@ fn example(c: &mut Criterion) {
             let key = keyring.first_party("bank.example", &id);
             let d = decide(&rules, &extracted.signals, &consent, &key, None);
             std::hint::black_box(d.slots.len())
+        })
+    });
+    // What `/v1/decide` runs between the parsed body and the JSON answer: the one page-view pipeline.
+    let book = personify::consent::ConsentBook::default();
+    let pipeline = Pipeline {
+        extractor: &extractor,
+        consent: &policy,
+        keyring: &keyring,
+        records: Records::Book(&book),
+        pii_policy: settings.privacy.pii_policy,
+    };
+    group.bench_function("view/example", |b| {
+        b.iter(|| {
+            let view = pipeline
+                .view(ViewInput {
+                    page: example_page(),
+                    visitor_id: Some("f3b1c9e0-7a4d-4c1e-9a55-1d2e3f4a5b6c"),
+                    meta,
+                    consent: ConsentStrings::default(),
+                    client: None,
+                    now,
+                })
+                .expect("valid page view");
+            std::hint::black_box(view.decide(&rules, None).slots.len())
         })
     });
     group.finish();

@@ -8,13 +8,14 @@ use std::time::SystemTime;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::consent::{ConsentInput, ConsentPolicy};
-use crate::decide::{decide, Reason};
-use crate::privacy::{Keyring, Secret, VisitorId};
+use crate::consent::ConsentPolicy;
+use crate::explain::{ExplainConsent, ExplainRequest, Explanation};
+use crate::privacy::{Keyring, Secret};
 use crate::rtb::taxonomy::Taxonomy;
 use crate::rules::load::{JsonDiagnostic, Severity};
 use crate::rules::{self, LoadOptions, RuleError};
-use crate::signals::{PageView, RequestMeta, SessionSummary, SignalExtractor};
+use crate::signals::SignalExtractor;
+use crate::view::Pipeline;
 
 /// personify: privacy-first personification segment server.
 #[derive(Debug, Parser)]
@@ -268,169 +269,51 @@ fn explain_inner(settings: &Settings, a: &ExplainArgs) -> Result<String, String>
     let set = rules::load_dir_with(dir, &LoadOptions::from_settings(settings))
         .map_err(|e| e.to_string())?
         .rules;
-    let session =
-        (a.pages_viewed.is_some() || !a.session_categories.is_empty() || a.returning).then(|| SessionSummary {
-            pages_viewed: a.pages_viewed.unwrap_or(0),
-            categories: a.session_categories.clone(),
-            returning: a.returning,
-        });
-    let view = PageView::parse(
-        None,
-        &a.url,
-        a.referrer.clone(),
-        a.category.clone(),
-        session,
-        a.tz_offset,
-    )
-    .map_err(|e| format!("error: {e}"))?;
+    let request = a.request();
     let now = SystemTime::now();
-    let meta = RequestMeta {
-        user_agent: a.user_agent.as_deref(),
-        client_hints: Default::default(),
-        accept_language: a.accept_language.as_deref(),
-        country: a.country.as_deref(),
-    };
-    let extracted = SignalExtractor::new(settings)
-        .extract(&view, meta, now)
-        .map_err(|e| format!("error: {e}"))?;
-    let mut warnings = extracted.warnings.clone();
-    let consent = if a.consent == "granted" {
-        // As if an explicit record granted everything: what the rules can show at most.
-        let record = crate::consent::Record {
-            purposes: crate::consent::Purposes::ALL,
-            opted_out: false,
-            recorded_at: 0,
-        };
-        ConsentPolicy::new(&settings.consent).resolve(
-            &ConsentInput {
-                record: Some(&record),
-                ..Default::default()
-            },
-            &mut warnings,
-        )
-    } else {
-        let input = ConsentInput {
-            country: extracted.signals.country,
-            gpc: a.gpc,
-            tcf: a.tcf.as_deref(),
-            us_privacy: a.us_privacy.as_deref(),
-            ..Default::default()
-        };
-        ConsentPolicy::new(&settings.consent).resolve(&input, &mut warnings)
-    };
     // An ephemeral keyring: the arm shown is an example, the server's secret differs.
     let keyring = Keyring::new(Secret::generate(), now);
-    let site = extracted.signals.site.clone().unwrap_or_default();
-    let key = match &a.visitor_id {
-        Some(id) => keyring.first_party(
-            &site,
-            &VisitorId::parse(id).map_err(|e| format!("error: --visitor-id {e}"))?,
-        ),
-        None => keyring.cookieless(&site, None, a.user_agent.as_deref().unwrap_or(""), now),
+    let extractor = SignalExtractor::new(settings);
+    let policy = ConsentPolicy::new(&settings.consent);
+    let pipeline = Pipeline {
+        extractor: &extractor,
+        consent: &policy,
+        keyring: &keyring,
+        records: request.records(),
+        pii_policy: settings.privacy.pii_policy,
     };
-    let decision = decide(&set, &extracted.signals, &consent, &key, None);
-
+    let view = pipeline.view(request.input(now)).map_err(|e| format!("error: {e}"))?;
+    let decision = view.decide(&set, None);
+    let explanation = Explanation::new(&set, &view, &decision, request.consent == ExplainConsent::Granted);
     if a.json {
-        let slots: serde_json::Map<String, serde_json::Value> = decision
-            .slots
-            .iter()
-            .map(|d| {
-                let content: serde_json::Value = serde_json::from_str(d.variant.content.get()).unwrap_or_default();
-                (d.slot.id.clone(), serde_json::json!({"variant": d.variant.id, "content": content, "because": reason_text(&d.reason, &set)}))
-            })
-            .collect();
-        let out = serde_json::json!({
-            "signals": extracted.signals.to_json(),
-            "consent": consent,
-            "segments": decision.segments.iter().map(|s| serde_json::json!({"id": s.id, "name": s.name, "priority": s.priority, "defined_at": s.defined_at})).collect::<Vec<_>>(),
-            "decisions": slots,
-            "warnings": warnings,
-            "rules_version": set.version,
-        });
-        return serde_json::to_string_pretty(&out).map_err(|e| e.to_string());
+        return serde_json::to_string_pretty(&explanation).map_err(|e| e.to_string());
     }
-
-    let mut out = String::new();
-    out.push_str("signals:\n");
-    for (k, v) in extracted.signals.to_json() {
-        out.push_str(&format!("  {k} = {v}\n"));
-    }
-    let p = consent.purposes;
-    let basis = if a.consent == "granted" {
-        "assumed explicit consent (--consent granted)".to_string()
-    } else {
-        serde_json::to_value(consent.basis)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    };
-    out.push_str(&format!(
-        "consent: personalize={} measure={} advertise={} (basis: {basis})\n",
-        p.personalize, p.measure, p.advertise
-    ));
-    out.push_str("segments:\n");
-    if decision.segments.is_empty() {
-        out.push_str("  (none)\n");
-    }
-    for s in &decision.segments {
-        let flag = s
-            .sensitive
-            .as_deref()
-            .map(|c| format!(" [sensitive: {c}]"))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "  {} \"{}\" priority {}{} ({})\n",
-            s.id, s.name, s.priority, flag, s.defined_at
-        ));
-    }
-    out.push_str("decisions:\n");
-    for d in &decision.slots {
-        out.push_str(&format!(
-            "  {}: {} because {}\n",
-            d.slot.id,
-            d.variant.id,
-            reason_text(&d.reason, &set)
-        ));
-    }
-    for w in &warnings {
-        out.push_str(&format!("warning: {}: {}\n", w.field, w.message));
-    }
-    out.push_str(&format!("rules {}", set.version));
-    Ok(out)
+    Ok(explanation.to_text())
 }
 
-fn reason_text(reason: &Reason<'_>, set: &rules::RuleSet) -> String {
-    match reason {
-        Reason::NoConsent => "no personalize consent: the slot default".into(),
-        Reason::SensitivePage => "the page matches a sensitive segment and consent is not explicit: the default".into(),
-        Reason::NoRule => "no matched segment has a rule for this slot: the default".into(),
-        Reason::Segment(s) => format!("segment {} (priority {}) maps to it", s.id, s.priority),
-        Reason::Experiment {
-            segment,
-            experiment,
-            arm,
-        } => {
-            let arms: Vec<String> = set
-                .experiment(&experiment.id)
-                .map(|e| {
-                    e.arm_labels()
-                        .zip(&e.experiment.arms)
-                        .map(|(label, a)| format!("{label} {}%", a.weight))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let which = if arm.is_some() {
-                "an arm"
+impl ExplainArgs {
+    /// The page view these flags describe.
+    fn request(&self) -> ExplainRequest {
+        ExplainRequest {
+            url: self.url.clone(),
+            referrer: self.referrer.clone(),
+            category: self.category.clone(),
+            country: self.country.clone(),
+            user_agent: self.user_agent.clone(),
+            accept_language: self.accept_language.clone(),
+            tz_offset_minutes: self.tz_offset,
+            pages_viewed: self.pages_viewed,
+            session_categories: self.session_categories.clone(),
+            returning: self.returning,
+            gpc: self.gpc,
+            tcf: self.tcf.clone(),
+            us_privacy: self.us_privacy.clone(),
+            consent: if self.consent == "granted" {
+                ExplainConsent::Granted
             } else {
-                "the holdout (default)"
-            };
-            format!(
-                "segment {} runs experiment {} (holdout {}%, arms {}); this visitor key fell in {which}",
-                segment.id,
-                experiment.id,
-                experiment.holdout_bp / 100,
-                arms.join(", ")
-            )
+                ExplainConsent::Default
+            },
+            visitor_id: self.visitor_id.clone(),
         }
     }
 }

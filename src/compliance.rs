@@ -338,6 +338,12 @@ pub fn data_inventory(days: u32) -> Vec<Table> {
             retention: "until the week is over".into(),
         },
         Table {
+            table: "admin_audit",
+            holds: "admin actions: which token (by its configured name) minted a preview, exported or verified the consent log, and when",
+            personal_data: "the configured names of admin tokens; nothing about visitors",
+            retention: "kept; the operator prunes it".into(),
+        },
+        Table {
             table: "consent_records",
             holds: "each visitor's current choice, as /v1/decide enforces it; after an erasure, only a suppression marker for an opt-out",
             personal_data: "keyed hash of the visitor id (pseudonymous), purposes, source, policy version, time",

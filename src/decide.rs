@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 
 use crate::consent::Consent;
 use crate::privacy::VisitorKey;
-use crate::rules::{Action, Experiment, RuleSet, Segment, Slot, Variant};
+use crate::rules::{Action, Experiment, Matches, RuleSet, Segment, Slot, Variant};
 use crate::signals::{Signals, Warning};
 
 /// Number of buckets visitors are spread over.
@@ -34,6 +34,8 @@ pub enum Reason<'r> {
     NoRule,
     /// A segment's fixed variant.
     Segment(&'r Segment),
+    /// Forced by a preview token.
+    Preview,
     /// A segment's experiment; `arm` is `None` for the holdout.
     Experiment {
         segment: &'r Segment,
@@ -82,12 +84,23 @@ pub fn decide<'r>(
     key: &VisitorKey,
     only: Option<&[String]>,
 ) -> Decision<'r> {
-    let mut warnings = Vec::new();
     let matches = if consent.purposes.personalize {
         Some(rules.match_segments(signals))
     } else {
         None
     };
+    decide_matched(rules, matches, consent, key, only)
+}
+
+/// Decides a page view whose segments are already known (`None` without `personalize`).
+pub fn decide_matched<'r>(
+    rules: &'r RuleSet,
+    matches: Option<Matches>,
+    consent: &Consent,
+    key: &VisitorKey,
+    only: Option<&[String]>,
+) -> Decision<'r> {
+    let mut warnings = Vec::new();
     // A sensitive segment needs an explicit choice, never a default (docs/architecture.md, "How a TC string maps to purposes"). Without one, a page
     // that matches it gets no personalisation at all: no offers beside a bereavement page.
     let sensitive_page = !consent.explicit

@@ -21,6 +21,8 @@
 //!   keys (a network prefix under a weekly salt); the only module that sees raw ids and addresses.
 //! - [`rules`]: `segment_rules/*.toml` read, type-checked and validated into typed diagnostics
 //!   (`file:line:col: message`, with a suggestion), then compiled into an immutable [`rules::RuleSet`].
+//! - [`view`]: the one page-view pipeline (fields → page view → signals → consent → visitor key →
+//!   decision) that decide, events, explain and the RTB stages share.
 //! - [`decide`]: segments → slot variants, experiments with deterministic bucketing.
 //! - [`counts`]: HLL sketches (visitors and networks) and counters per worker shard, flushed to the
 //!   store; report statistics and the one k-anonymity test.
@@ -36,6 +38,8 @@
 //! library is the pure domain above, which is what the fuzz targets in `fuzz/` link.
 
 #[cfg(feature = "server")]
+pub mod audit;
+#[cfg(feature = "server")]
 pub mod cli;
 #[cfg(feature = "server")]
 pub mod cli_ledger;
@@ -47,10 +51,12 @@ pub mod counts;
 pub mod decide;
 #[cfg(feature = "server")]
 pub mod demo;
+pub mod explain;
 #[cfg(feature = "server")]
 pub mod http;
 pub mod ledger;
 pub mod metrics;
+pub mod preview;
 pub mod privacy;
 pub mod rtb;
 pub mod rules;
@@ -63,6 +69,7 @@ pub mod startup;
 pub mod store;
 #[cfg(feature = "server")]
 pub mod telemetry;
+pub mod view;
 
 /// Without the `server` feature only the sketch envelope codec and the report statistics of
 /// [`counts`] are built: the rest needs the store, and the fuzz targets need only the pure parts.

@@ -139,6 +139,12 @@ impl Application {
                 "visitor-key secret was rotated; earlier generations kept for consent records"
             );
         }
+        // Preview tokens have a key of their own: one leaked or rotated never touches visitor keys or
+        // the consent log.
+        let preview_secret = store
+            .secret(crate::preview::KEY_NAME, *Secret::generate().expose())
+            .await?;
+        let preview = Arc::new(crate::preview::PreviewKey::new(&Secret::from_bytes(preview_secret)));
         let keyring =
             Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?).with_previous(previous));
         let ledger = Ledger::start(
@@ -183,6 +189,7 @@ impl Application {
             store,
             ledger,
             counts: Arc::clone(&counts),
+            preview,
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
         state.metrics.set_rules_version(&rules.load().version);

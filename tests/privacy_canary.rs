@@ -107,6 +107,7 @@ fn template(route: &RouteInfo) -> Template {
                 ("consent.tcf", "{C}"),
                 ("consent.gpp", "{C}"),
                 ("consent.us_privacy", "{C}"),
+                ("preview", "{C}"),
             ],
             query: &["q"],
         },
@@ -153,6 +154,40 @@ fn template(route: &RouteInfo) -> Template {
                 .map(|(p, v)| (&*Box::leak(format!("requests.0.{p}").into_boxed_str()), v))
                 .collect(),
             query: &["id"],
+        },
+        // Explain answers with the signals it read, by design: canaries go where a value is reduced
+        // (User-Agent, Accept-Language, country), parsed (visitor id, consent strings) or dropped
+        // (a query key that is not utm_*, the referrer's path).
+        (Method::Post, "/v1/admin/explain") => Template {
+            body: json!({"url": "https://bank.example/mortgages/fixed-rate?utm_source=google",
+                "referrer": "https://www.google.co.uk/", "visitor_id": VISITOR, "consent": "default",
+                "country": "US", "user_agent": common::DESKTOP_UA, "accept_language": "en-GB"}),
+            injections: vec![
+                ("url", "https://bank.example/mortgages?q={C}"),
+                ("referrer", "https://www.google.co.uk/search?q={C}"),
+                ("user_agent", "{C}"),
+                ("accept_language", "{C}"),
+                ("country", "{C}"),
+                ("visitor_id", "{C}"),
+                ("tcf", "{C}"),
+                ("us_privacy", "{C}"),
+            ],
+            query: &["q"],
+        },
+        (Method::Post, "/v1/admin/preview") => Template {
+            body: json!({"segments": ["savers"], "variants": {"hero": "savings_isa"}, "expires_in_seconds": 60}),
+            injections: vec![
+                ("segments.0", "{C}"),
+                ("variants.*", "\"generic\""),
+                ("variants.hero", "{C}"),
+                ("expires_in_seconds", "{C}"),
+            ],
+            query: &["token"],
+        },
+        (Method::Get, "/v1/admin/audit") => Template {
+            body: Value::Null,
+            injections: vec![],
+            query: &["after", "limit"],
         },
         (Method::Get, "/v1/admin/consent/log") => Template {
             body: Value::Null,

@@ -45,6 +45,20 @@ fn rand_suffix() -> u64 {
 
 /// The suite every backend must pass.
 async fn store_contract(store: Arc<dyn Store>) {
+    // The audit trail: appended in order, paged by seq.
+    let first = store.append_audit("analyst", "preview_minted").await.unwrap();
+    let second = store.append_audit("admin", "consent_exported").await.unwrap();
+    assert!(second > first);
+    let page = store.audit_log(0, 10).await.unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(
+        (page[0].actor.as_str(), page[0].action.as_str()),
+        ("analyst", "preview_minted")
+    );
+    assert!(page[0].recorded_at > 0);
+    assert_eq!(store.audit_log(first, 10).await.unwrap()[0].seq, second);
+    assert!(store.audit_log(second, 10).await.unwrap().is_empty());
+
     // Secrets: the first writer wins, later candidates are ignored.
     let a = store.secret("s", [1; 32]).await.unwrap();
     let b = store.secret("s", [2; 32]).await.unwrap();

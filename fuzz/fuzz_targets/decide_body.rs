@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use personify::consent::ConsentInput;
 use personify::decide::decide;
 use personify::privacy::VisitorId;
-use personify::signals::{PageView, RequestMeta, SessionSummary};
+use personify::signals::{PageFields, PageView, RequestMeta, SessionSummary};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -72,14 +72,14 @@ fn one(data: &[u8]) {
         categories: s.categories,
         returning: s.returning,
     });
-    let Ok(view) = PageView::parse(
-        body.site,
-        &body.page.url,
-        body.page.referrer,
-        body.page.category,
+    let Ok(view) = PageView::parse(PageFields {
+        site: body.site,
+        url: body.page.url,
+        referrer: body.page.referrer,
+        category: body.page.category,
         session,
-        body.tz_offset_minutes,
-    ) else {
+        tz_offset_minutes: body.tz_offset_minutes,
+    }) else {
         return;
     };
     let visitor_id = body.visitor_id.as_deref().and_then(|v| VisitorId::parse(v).ok());

@@ -7,7 +7,7 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use personify::rules::load::load_sources;
-use personify::signals::{PageView, RequestMeta, SessionSummary};
+use personify::signals::{PageFields, PageView, RequestMeta, SessionSummary};
 
 fuzz_target!(|data: &[u8]| common::run(|| one(data)));
 
@@ -43,8 +43,14 @@ fn one(data: &[u8]) {
                     categories,
                     returning: true,
                 };
-                let view = PageView::parse(None, url, referrer.map(str::to_string), None, Some(session), Some(60))
-                    .expect("a fixed page view parses");
+                let view = PageView::parse(PageFields {
+                    url: url.to_string(),
+                    referrer: referrer.map(str::to_string),
+                    session: Some(session),
+                    tz_offset_minutes: Some(60),
+                    ..PageFields::default()
+                })
+                .expect("a fixed page view parses");
                 let meta = RequestMeta {
                     user_agent: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"),
                     client_hints: Default::default(),

@@ -80,6 +80,9 @@ pub enum Basis {
     JurisdictionOptIn,
     /// An opt-out jurisdiction without an opt-out signal: everything applies.
     JurisdictionOptOut,
+    /// A preview token (UAT): content is personalised as the token forces; nothing is measured or
+    /// advertised.
+    Preview,
 }
 
 /// The outcome of consent resolution for one request.
@@ -105,6 +108,23 @@ pub struct Consent {
 }
 
 impl Consent {
+    /// The consent of a previewed page view: personalised explicitly (sensitive segments show),
+    /// never measured, never advertised, the visitor id unused.
+    pub fn preview() -> Consent {
+        Consent {
+            storage: false,
+            ..Consent::plain(
+                Purposes {
+                    personalize: true,
+                    measure: false,
+                    advertise: false,
+                },
+                Basis::Preview,
+                true,
+            )
+        }
+    }
+
     fn plain(purposes: Purposes, basis: Basis, explicit: bool) -> Consent {
         Consent {
             purposes,

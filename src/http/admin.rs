@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::audit::Action as AuditAction;
 use crate::consent::log::{Action, Entry};
 use crate::store::LogRow;
 
@@ -93,6 +94,7 @@ pub async fn log(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     })?;
     let from = int_param("from", q.from.as_deref(), 0, 0..=i64::MAX)? as u64;
     let limit = int_param("limit", q.limit.as_deref(), 100, 1..=MAX_PAGE)?;
+    super::audit::record(&state, &req, AuditAction::ConsentExported).await?;
     let rows = state.store.consent_log(from, limit).await?;
     let next_from = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.entry.index + 1))
@@ -124,6 +126,7 @@ pub async fn log(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 
 /// `GET /v1/admin/consent/verify`: recomputes the whole log and checks it against the signed
 /// checkpoints and the enforced records (`crate::ledger::audit`). Behind the `compliance` scope guard.
-pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    super::audit::record(&state, &req, AuditAction::ConsentVerified).await?;
     Ok(HttpResponse::Ok().json(state.ledger.verify().await?))
 }

@@ -66,7 +66,8 @@ pub struct AuthConfigError {
 
 /// The configured tokens.
 pub struct Tokens {
-    entries: Vec<([u8; 32], Vec<Scope>)>,
+    /// Hash, scopes and configured name (`admin` for the master token) of each token.
+    entries: Vec<([u8; 32], Vec<Scope>, String)>,
 }
 
 impl Tokens {
@@ -85,6 +86,7 @@ impl Tokens {
             entries.push((
                 Sha256::digest(settings.admin_token.as_bytes()).into(),
                 vec![Scope::Admin],
+                "admin".to_string(),
             ));
         }
         for (index, t) in settings.tokens.iter().enumerate() {
@@ -105,7 +107,7 @@ impl Tokens {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            entries.push((hash, scopes));
+            entries.push((hash, scopes, t.name.clone()));
         }
         Ok(Tokens { entries })
     }
@@ -128,7 +130,7 @@ impl Tokens {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         // Every configured hash is compared, matched or not, so timing says nothing about which.
         let mut scopes: Option<&[Scope]> = None;
-        for (hash, s) in &self.entries {
+        for (hash, s, _) in &self.entries {
             if bool::from(hash.ct_eq(&digest)) {
                 scopes = Some(s);
             }
@@ -164,6 +166,26 @@ pub async fn require_token<B: MessageBody>(
             Ok(req.into_response(res).map_into_right_body())
         }
         None => Ok(next.call(req).await?.map_into_left_body()),
+    }
+}
+
+impl Tokens {
+    /// The configured name of the valid token a request presents, for the audit trail.
+    pub fn holder(&self, req: &HttpRequest) -> Option<&str> {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)?;
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut name = None;
+        for (hash, _, n) in &self.entries {
+            if bool::from(hash.ct_eq(&digest)) {
+                name = Some(n.as_str());
+            }
+        }
+        name
     }
 }
 

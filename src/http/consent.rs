@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -233,7 +233,11 @@ struct Erasure<'a> {
 /// `POST /v1/consent/erase`: deletes the link between a visitor and their log entries (GDPR art.
 /// 17). The leaves stay, so every proof still verifies; an opt-out stays honoured through a
 /// suppression marker (`docs/decisions/002-consent-ledger.md`).
-pub async fn erase(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn erase(
+    req: HttpRequest,
+    ApiJson(dto): ApiJson<VisitorBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
     let source = match dto.source.as_deref() {
         Some(s) => one_of("source", s, &state.consent_sources, "consent.sources")?,
@@ -260,6 +264,9 @@ pub async fn erase(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState
         first.get_or_insert(done.entry);
     }
     let entry = first.ok_or(ApiError::StoreUnavailable)?;
+    // Who asked is only ever a token's configured name, or "visitor" for the visitor's own page.
+    let actor = state.tokens.holder(&req).unwrap_or("visitor");
+    crate::audit::record(state.store.as_ref(), actor, crate::audit::Action::ConsentErased).await?;
     Ok(HttpResponse::Ok().json(Erasure {
         erased_entries: erased,
         suppression_kept: suppressed,

@@ -1,6 +1,5 @@
 //! `POST /v1/decide`: the page-view hot path. Parse at the edge, then hand typed values to the domain.
 
-use std::net::IpAddr;
 use std::time::SystemTime;
 
 use actix_web::http::header::{self, HeaderMap};
@@ -10,18 +9,12 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::body::ApiJson;
 use super::error::ApiError;
+use super::preview;
 use super::AppState;
-use crate::config::PiiPolicy;
-use crate::consent::{gpc_header, Consent, ConsentInput};
-use crate::counts::{Counts, Kind};
-use crate::decide::{decide, Decision, Reason, SlotDecision};
-use crate::privacy::network::NetworkKey;
-use crate::privacy::utc_day;
-use crate::privacy::{VisitorId, VisitorKey};
-use crate::rules::RuleSet;
-use crate::signals::{
-    cap_warnings, pii, ClientHints, DeviceClass, PageView, RequestMeta, SessionSummary, SignalError, Signals, Warning,
-};
+use crate::consent::{gpc_header, Consent};
+use crate::decide::SlotDecision;
+use crate::signals::{cap_warnings, ClientHints, PageFields, RequestMeta, SessionSummary, Warning};
+use crate::view::{ConsentStrings, Pipeline, Records, ViewContext, ViewInput};
 
 /// The request body as sent; converted to domain types before use.
 #[derive(Debug, Deserialize)]
@@ -33,6 +26,8 @@ pub struct DecideBody {
     slots: Option<Vec<String>>,
     consent: Option<ConsentBody>,
     tz_offset_minutes: Option<i64>,
+    /// A preview token, as the browser SDK sends it (the `Personify-Preview` header also works).
+    preview: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,84 +78,67 @@ pub struct ViewFields {
     pub tz_offset_minutes: Option<i64>,
 }
 
-/// A request turned into what the domain needs: signals, consent, and the visitor key.
-pub struct ViewContext {
-    /// Signals rules read.
-    pub signals: crate::signals::Signals,
-    /// Purposes that apply.
-    pub consent: Consent,
-    /// The visitor key (first-party when allowed, cookieless otherwise).
-    pub key: VisitorKey,
-    /// When the request arrived.
-    pub now: SystemTime,
-    /// The client address (trusted header or TCP peer), for the network key of counts.
-    pub client: Option<IpAddr>,
-    /// What was ignored and why.
-    pub warnings: Vec<Warning>,
+impl ViewFields {
+    /// The page fields, moved out for parsing.
+    fn page(&mut self) -> PageFields {
+        PageFields {
+            site: self.site.take(),
+            url: std::mem::take(&mut self.page.url),
+            referrer: self.page.referrer.take(),
+            category: self.page.category.take(),
+            session: self.session.take().map(|s| SessionSummary {
+                pages_viewed: s.pages_viewed,
+                categories: s.categories,
+                returning: s.returning,
+            }),
+            tz_offset_minutes: self.tz_offset_minutes,
+        }
+    }
 }
 
-/// Parses, screens and resolves one page view. Never touches the store.
-pub fn view_context(req: &HttpRequest, state: &AppState, f: ViewFields) -> Result<ViewContext, ApiError> {
-    let now = SystemTime::now();
-    let session = f.session.map(|s| SessionSummary {
-        pages_viewed: s.pages_viewed,
-        categories: s.categories,
-        returning: s.returning,
-    });
-    let view = PageView::parse(
-        f.site,
-        &f.page.url,
-        f.page.referrer,
-        f.page.category,
-        session,
-        f.tz_offset_minutes,
-    )?;
-    let mut warnings = Vec::new();
-    let visitor_id = first_party_id(state, f.visitor_id.as_deref(), &mut warnings)?;
+impl AppState {
+    /// The page-view pipeline over this node's configuration, keys and consent book.
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline {
+            extractor: &self.extractor,
+            consent: &self.consent,
+            keyring: &self.keyring,
+            records: Records::Book(&self.book),
+            pii_policy: self.pii_policy,
+        }
+    }
+}
 
+/// Reads one page view's headers and fields into the pipeline's input and runs it. Never touches
+/// the store.
+pub fn view_context(req: &HttpRequest, state: &AppState, mut f: ViewFields) -> Result<ViewContext, ApiError> {
     let headers = req.headers();
-    let user_agent = header(headers, header::USER_AGENT);
-    let meta = RequestMeta {
-        user_agent,
-        client_hints: ClientHints::from_headers(
-            header(headers, "sec-ch-ua-mobile"),
-            header(headers, "sec-ch-ua-platform"),
-        ),
-        accept_language: header(headers, header::ACCEPT_LANGUAGE),
-        country: state.client.country(req),
-    };
-    let extracted = state.extractor.extract(&view, meta, now)?;
-    warnings.extend(extracted.warnings);
-    let signals = extracted.signals;
-
-    // An explicit record (consent or opt-out) is looked up in memory: the hot path never waits on the store.
-    let record = visitor_id.as_ref().and_then(|id| state.book.lookup(&state.keyring, id));
+    let page = f.page();
     let strings = f.consent.as_ref();
-    let input = ConsentInput {
-        country: signals.country,
-        gpc: gpc_header(headers.get_all("sec-gpc").filter_map(|v| v.to_str().ok()))
-            || strings.and_then(|c| c.gpc) == Some(true),
-        record: record.as_ref(),
-        tcf: strings.and_then(|c| c.tcf.as_deref()),
-        gpp: strings.and_then(|c| c.gpp.as_deref()),
-        gpp_sid: strings.and_then(|c| c.gpp_sid.as_deref()),
-        us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
+    let input = ViewInput {
+        page,
+        visitor_id: f.visitor_id.as_deref(),
+        meta: RequestMeta {
+            user_agent: header(headers, header::USER_AGENT),
+            client_hints: ClientHints::from_headers(
+                header(headers, "sec-ch-ua-mobile"),
+                header(headers, "sec-ch-ua-platform"),
+            ),
+            accept_language: header(headers, header::ACCEPT_LANGUAGE),
+            country: state.client.country(req),
+        },
+        consent: ConsentStrings {
+            tcf: strings.and_then(|c| c.tcf.as_deref()),
+            gpp: strings.and_then(|c| c.gpp.as_deref()),
+            gpp_sid: strings.and_then(|c| c.gpp_sid.as_deref()),
+            us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
+            gpc: gpc_header(headers.get_all("sec-gpc").filter_map(|v| v.to_str().ok()))
+                || strings.and_then(|c| c.gpc) == Some(true),
+        },
+        client: state.client.client_ip(req),
+        now: SystemTime::now(),
     };
-    let consent = state.consent.resolve(&input, &mut warnings);
-    let site = signals.site.as_deref().unwrap_or_default();
-    let client = state.client.client_ip(req);
-    let key = match visitor_id.filter(|_| consent.storage) {
-        Some(id) => state.keyring.first_party(site, &id),
-        None => state.keyring.cookieless(site, client, user_agent.unwrap_or(""), now),
-    };
-    Ok(ViewContext {
-        signals,
-        consent,
-        key,
-        now,
-        client,
-        warnings,
-    })
+    Ok(state.pipeline().view(input)?)
 }
 
 /// Handles one page view.
@@ -177,31 +155,35 @@ pub async fn handle(
         consent: dto.consent,
         tz_offset_minutes: dto.tz_offset_minutes,
     };
-    let ViewContext {
-        signals,
-        consent,
-        key,
-        now,
-        client,
-        mut warnings,
-    } = view_context(&req, &state, fields)?;
+    let mut view = view_context(&req, &state, fields)?;
     let rules = state.rules.load();
-    // Crawlers get the defaults unless a rule is written for them, and are never counted.
-    let bot = signals.device == Some(DeviceClass::Bot);
-    let decision = if bot && !rules_target_bots(&rules, &signals) {
-        let mut defaults = consent;
-        defaults.purposes.personalize = false;
-        decide(&rules, &signals, &defaults, &key, dto.slots.as_deref())
-    } else {
-        decide(&rules, &signals, &consent, &key, dto.slots.as_deref())
+    let grant = match preview::grant(&state, preview::presented(&req, dto.preview.as_deref()), view.now) {
+        Ok(grant) => grant,
+        Err(rejected) => {
+            view.warnings.push(rejected.warning());
+            None
+        }
     };
+    // A previewed view shows what the token forces and is never counted (so never reaches the RTB
+    // release set either).
+    let decision = match &grant {
+        Some(g) => g.decide(&rules, &view.signals, &view.key, dto.slots.as_deref()),
+        None => view.decide(&rules, dto.slots.as_deref()),
+    };
+    if grant.is_none() && view.countable() {
+        state
+            .counts
+            .record_decision(&decision, &view.key, view.client, view.now);
+    }
+    let consent = if grant.is_some() {
+        Consent::preview()
+    } else {
+        view.consent
+    };
+    let mut warnings = std::mem::take(&mut view.warnings);
     warnings.extend(decision.warnings.iter().cloned());
     // One request can name thousands of unknown slots; the answer stays small whatever is sent.
     let warnings = cap_warnings(warnings);
-    if consent.purposes.measure && !bot {
-        let network = state.counts.network_key(client, now);
-        count_decision(&state.counts, &decision, &key, network.as_ref(), utc_day(now));
-    }
 
     let response = DecideResponse {
         segments: decision
@@ -216,61 +198,9 @@ pub async fn handle(
         consent: &consent,
         rules_version: &rules.version,
         warnings: &warnings,
+        preview: grant.is_some(),
     };
     Ok(HttpResponse::Ok().json(response))
-}
-
-/// Whether a segment matches this page view only because it comes from a crawler.
-fn rules_target_bots(rules: &RuleSet, signals: &Signals) -> bool {
-    let as_bot = rules.match_segments(signals);
-    let mut visitor = signals.clone();
-    visitor.device = None;
-    let as_visitor = rules.match_segments(&visitor);
-    let only_as_bot = as_bot.iter().any(|i| !as_visitor.iter().any(|j| j == i));
-    only_as_bot
-}
-
-/// Segment visitors, segment views and experiment exposures of one decision, each with its network.
-fn count_decision(counts: &Counts, decision: &Decision<'_>, key: &VisitorKey, net: Option<&NetworkKey>, day: i64) {
-    let mut batch = counts.batch();
-    for s in &decision.segments {
-        batch.seen(Kind::Segment, &s.count_key, day, key.as_bytes(), net);
-        batch.add(Kind::Views, &s.count_key, day, 1);
-    }
-    for d in &decision.slots {
-        if let Reason::Experiment { experiment, arm, .. } = d.reason {
-            batch.seen(Kind::Exposure, experiment.count_key(arm), day, key.as_bytes(), net);
-        }
-    }
-}
-
-/// The request's `visitor_id`, parsed; one that is plainly someone's identity is dropped (or refused).
-fn first_party_id(
-    state: &AppState,
-    raw: Option<&str>,
-    warnings: &mut Vec<Warning>,
-) -> Result<Option<VisitorId>, ApiError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let id = VisitorId::parse(raw)?;
-    match (pii::detect_in_identifier(id.as_str()), state.pii_policy) {
-        (None, _) => Ok(Some(id)),
-        (Some(kind), PiiPolicy::Reject) => Err(SignalError::PersonalData {
-            field: "visitor_id".into(),
-            kind,
-        }
-        .into()),
-        (Some(kind), PiiPolicy::Scrub) => {
-            warnings.push(Warning {
-                code: "pii_scrubbed",
-                field: "visitor_id".into(),
-                message: format!(
-                    "visitor_id looks like {}; it was ignored and the cookieless key used",
-                    kind.describe()
-                ),
-            });
-            Ok(None)
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -280,6 +210,9 @@ struct DecideResponse<'a> {
     consent: &'a Consent,
     rules_version: &'a str,
     warnings: &'a [Warning],
+    /// Present (and true) only on a previewed page view.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    preview: bool,
 }
 
 #[derive(Serialize)]

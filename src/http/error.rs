@@ -260,6 +260,15 @@ impl From<VisitorIdError> for ApiError {
     }
 }
 
+impl From<crate::view::ViewError> for ApiError {
+    fn from(e: crate::view::ViewError) -> Self {
+        match e {
+            crate::view::ViewError::Signal(e) => e.into(),
+            crate::view::ViewError::VisitorId(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         // The cause goes to the log (it names no visitor); the client gets a clean 503.

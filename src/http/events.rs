@@ -5,12 +5,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::body;
-use super::decide::{view_context, ConsentBody, PageBody, SessionBody, ViewContext, ViewFields};
+use super::decide::{view_context, ConsentBody, PageBody, SessionBody, ViewFields};
 use super::error::ApiError;
+use super::preview;
 use super::AppState;
-use crate::counts::Kind;
-use crate::decide::{bucket, decide};
-use crate::privacy::utc_day;
+use crate::decide::bucket;
 use crate::signals::Warning;
 
 #[derive(Debug, Deserialize)]
@@ -26,6 +25,8 @@ struct EventBody {
     visitor_id: Option<String>,
     consent: Option<ConsentBody>,
     tz_offset_minutes: Option<i64>,
+    /// A preview token: a previewed visit's conversions are never counted.
+    preview: Option<String>,
 }
 
 fn goal(raw: &str) -> Result<String, ApiError> {
@@ -82,17 +83,18 @@ pub async fn handle(
         consent: dto.consent,
         tz_offset_minutes: dto.tz_offset_minutes,
     };
-    let ViewContext {
-        signals,
-        consent,
-        key,
-        now,
-        client,
-        mut warnings,
-    } = view_context(&req, &state, fields)?;
+    let view = view_context(&req, &state, fields)?;
+    let (key, consent, mut warnings) = (&view.key, view.consent, view.warnings.clone());
+    let previewed = match preview::grant(&state, preview::presented(&req, dto.preview.as_deref()), view.now) {
+        Ok(grant) => grant.is_some(),
+        Err(rejected) => {
+            warnings.push(rejected.warning());
+            false
+        }
+    };
     // The arm comes from the visitor key, exactly as at exposure; a client-sent variant is never trusted.
     let arm = experiment.map(|e| {
-        let arm = e.experiment.arm_for_bucket(bucket(&e.experiment.id, &key));
+        let arm = e.experiment.arm_for_bucket(bucket(&e.experiment.id, key));
         (e.experiment, arm, e.arm_label(arm).to_string())
     });
     if let (Some((_, _, label)), Some(sent)) = (&arm, dto.variant.as_deref()) {
@@ -105,23 +107,11 @@ pub async fn handle(
         }
     }
     // Crawlers are never counted.
-    let counted = consent.purposes.measure && signals.device != Some(crate::signals::DeviceClass::Bot);
+    let counted = view.countable() && !previewed;
     if counted {
-        let day = utc_day(now);
-        let net = state.counts.network_key(client, now);
-        if let Some((e, a, _)) = &arm {
-            let key_text: std::sync::Arc<str> = format!("{}/{goal}", e.count_key(*a)).into();
-            state
-                .counts
-                .seen(Kind::ArmConversion, &key_text, day, key.as_bytes(), net.as_ref());
-        }
-        // The same segments the page view would be decided on (consent-gated), no slots.
-        for s in decide(&rules, &signals, &consent, &key, Some(&[])).segments {
-            let key_text: std::sync::Arc<str> = format!("{goal}/{}", s.id).into();
-            state
-                .counts
-                .seen(Kind::SegmentConversion, &key_text, day, key.as_bytes(), net.as_ref());
-        }
+        state
+            .counts
+            .record_conversion(&rules, &view, &goal, arm.as_ref().map(|(e, a, _)| (*e, *a)));
     }
     Ok(HttpResponse::Accepted().json(json!({
         "counted": counted,

@@ -1,6 +1,7 @@
 //! The HTTP layer: thin handlers that parse input into domain types and serialise results.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod client;
@@ -12,11 +13,13 @@ pub mod decide;
 pub mod edge;
 pub mod error;
 pub mod events;
+pub mod explain;
 pub mod health;
 pub mod ledger;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod preview;
 pub mod reports;
 pub mod routes;
 pub mod rtb;
@@ -85,6 +88,8 @@ pub struct AppState {
     pub processing: ProcessingFacts,
     /// Operational metrics (no personal labels, no per-segment counts).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Signs and checks preview tokens (its own key, shared by every node through the store).
+    pub preview: Arc<crate::preview::PreviewKey>,
 }
 
 /// Configuration facts the record of processing reports.
@@ -136,6 +141,8 @@ pub struct Parts {
     pub ledger: Arc<crate::ledger::node::Ledger>,
     /// Counting state.
     pub counts: Arc<Counts>,
+    /// The preview-token key.
+    pub preview: Arc<crate::preview::PreviewKey>,
 }
 
 impl AppState {
@@ -154,6 +161,7 @@ impl AppState {
             store,
             ledger,
             counts,
+            preview,
         } = parts;
         let client_ip = settings.server.client_ip_header.trim();
         let trusted = settings
@@ -203,6 +211,7 @@ impl AppState {
                 },
             },
             metrics: Arc::new(crate::metrics::Metrics::new(&routes::patterns())),
+            preview,
         })
     }
 }

@@ -12,7 +12,8 @@ use super::cors::BrowserOrigins;
 use super::error::ApiError;
 use super::limits::LimitedRoute;
 use super::{
-    admin, compliance, consent, console, decide, edge, events, health, ledger, metrics, reports, rtb, sdk, whoami,
+    admin, audit, compliance, consent, console, decide, edge, events, explain, health, ledger, metrics, preview, reports,
+    rtb, sdk, whoami,
 };
 
 /// An HTTP method a route answers.
@@ -118,6 +119,9 @@ pub const ROUTES: &[RouteInfo] = &[
         "/v1/admin/reports/experiments/{id}",
         Access::Token(Scope::Analyst),
     ),
+    r(Method::Post, "/v1/admin/explain", Access::Token(Scope::Analyst)),
+    r(Method::Post, "/v1/admin/preview", Access::Token(Scope::Analyst)),
+    r(Method::Get, "/v1/admin/audit", Access::Token(Scope::Compliance)),
 ];
 
 /// Every route pattern, in table order (the metrics' `route` label values).
@@ -159,6 +163,9 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/admin/reports/segments" => get().to(reports::segments),
         "/v1/admin/reports/experiments" => get().to(reports::experiments),
         "/v1/admin/reports/experiments/{id}" => get().to(reports::experiment),
+        "/v1/admin/explain" => post().to(explain::explain),
+        "/v1/admin/preview" => post().to(preview::mint),
+        "/v1/admin/audit" => get().to(audit::log),
         _ => return None,
     })
 }

@@ -4,7 +4,7 @@
 //! an `app` with only an id, a `dooh` venue. Each becomes the most precise page view it supports, and
 //! what could not be used is said in a warning naming the field, never its value.
 
-use crate::signals::{PageUrl, PageView, Warning};
+use crate::signals::{PageFields, PageUrl, PageView, Warning};
 
 use super::request::{App, Dooh, Site};
 
@@ -70,14 +70,13 @@ pub fn infer(site: Option<&Site>, app: Option<&App>, dooh: Option<&Dooh>, warnin
 
     if let Some(page) = site.and_then(|s| s.page.as_deref()).filter(|p| !p.trim().is_empty()) {
         let url = with_scheme(page);
-        match PageView::parse(
-            site_domain.map(str::to_string),
-            &url,
-            referrer.clone(),
-            site_category.clone(),
-            None,
-            None,
-        ) {
+        match PageView::parse(PageFields {
+            site: site_domain.map(str::to_string),
+            url,
+            referrer: referrer.clone(),
+            category: site_category.clone(),
+            ..PageFields::default()
+        }) {
             Ok(view) => {
                 return Inventory {
                     view: Some(view),
@@ -121,7 +120,14 @@ pub fn infer(site: Option<&Site>, app: Option<&App>, dooh: Option<&Dooh>, warnin
         let root = format!("https://{}/", url.host());
         let site_name = (field == "site.domain").then(|| raw.to_string());
         let referrer = if field == "site.domain" { referrer.clone() } else { None };
-        if let Ok(view) = PageView::parse(site_name, &root, referrer, category, None, None) {
+        let fields = PageFields {
+            site: site_name,
+            url: root,
+            referrer,
+            category,
+            ..PageFields::default()
+        };
+        if let Ok(view) = PageView::parse(fields) {
             return Inventory {
                 view: Some(view),
                 host_only: true,

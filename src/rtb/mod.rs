@@ -17,12 +17,13 @@ use serde_json::Value;
 
 pub use request::BidRequest;
 
-use crate::consent::{Consent, ConsentInput, ConsentPolicy};
+use crate::consent::{Consent, ConsentPolicy};
 use crate::counts::report::{k_anonymous, Seen};
 use crate::rules::RuleSet;
 use crate::signals::{
     ClientHints, Country, DeviceClass, LocalTime, RequestMeta, SignalError, SignalExtractor, Signals, Warning,
 };
+use crate::view::ConsentStrings;
 
 /// Who sent the bid request, which decides whose word on the jurisdiction is believed.
 #[derive(Debug, Clone, Copy)]
@@ -240,17 +241,17 @@ pub fn evaluate(
     let us_privacy = regs.us_privacy.or(regs_ext.us_privacy);
     let gpp = regs.gpp.or(regs_ext.gpp);
     let gpp_sid = regs.gpp_sid.or(regs_ext.gpp_sid);
-    let input = ConsentInput {
-        // Where GDPR applies the country cannot lower the bar: an unknown country is opt-in.
-        country: if gdpr { None } else { signals.country },
-        // Every form of GPC denies `advertise`: the header, `regs.gpc` and `regs.ext.gpc`.
-        gpc: ctx.sec_gpc || gpc(regs.gpc.as_ref()) || gpc(regs_ext.gpc.as_ref()),
-        record: None,
+    let strings = ConsentStrings {
         tcf: tcf.as_deref(),
         gpp: gpp.as_deref(),
         gpp_sid: gpp_sid.as_deref(),
         us_privacy: us_privacy.as_deref(),
+        // Every form of GPC denies `advertise`: the header, `regs.gpc` and `regs.ext.gpc`.
+        gpc: ctx.sec_gpc || gpc(regs.gpc.as_ref()) || gpc(regs_ext.gpc.as_ref()),
     };
+    // Where GDPR applies the country cannot lower the bar: an unknown country is opt-in. A bid
+    // request has no visitor, so no explicit record.
+    let input = strings.input(if gdpr { None } else { signals.country }, None);
     let consent = ctx.consent.resolve(&input, &mut warnings);
 
     let mut released = Vec::new();

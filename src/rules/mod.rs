@@ -193,6 +193,15 @@ pub struct Matches {
 }
 
 impl Matches {
+    /// Matches of the given segment indices (a preview's forced segments), in priority order.
+    pub fn from_indices(mut indices: Vec<usize>) -> Matches {
+        indices.sort_unstable();
+        indices.dedup();
+        Matches {
+            hits: indices.into_iter().filter_map(|i| u32::try_from(i).ok()).collect(),
+        }
+    }
+
     /// Indices of matched segments, highest priority first.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.hits.iter().map(|&i| i as usize)

@@ -107,17 +107,35 @@ pub struct PageView {
     pub tz_offset_minutes: Option<i32>,
 }
 
+/// The raw page fields of a request, before anything is checked: what [`PageView::parse`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct PageFields {
+    /// `site`
+    pub site: Option<String>,
+    /// `page.url`
+    pub url: String,
+    /// `page.referrer`
+    pub referrer: Option<String>,
+    /// `page.category`
+    pub category: Option<String>,
+    /// `session`
+    pub session: Option<SessionSummary>,
+    /// `tz_offset_minutes`
+    pub tz_offset_minutes: Option<i64>,
+}
+
 impl PageView {
     /// Builds a page view from raw request fields, refusing malformed ones with the field named.
-    pub fn parse(
-        site: Option<String>,
-        url: &str,
-        referrer: Option<String>,
-        category: Option<String>,
-        session: Option<SessionSummary>,
-        tz_offset_minutes: Option<i64>,
-    ) -> Result<PageView, SignalError> {
-        let url = PageUrl::parse(url).map_err(|e| SignalError::invalid("page.url", e.to_string()))?;
+    pub fn parse(fields: PageFields) -> Result<PageView, SignalError> {
+        let PageFields {
+            site,
+            url,
+            referrer,
+            category,
+            session,
+            tz_offset_minutes,
+        } = fields;
+        let url = PageUrl::parse(&url).map_err(|e| SignalError::invalid("page.url", e.to_string()))?;
         let site = text_field("site", site)?;
         let category = text_field("page.category", category)?;
         let tz_offset_minutes = match tz_offset_minutes {

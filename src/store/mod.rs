@@ -258,6 +258,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Appends an admin action to the audit trail, durably, before returning its sequence number.
+    async fn append_audit(&self, actor: &str, action: &str) -> Result<i64, StoreError>;
+
+    /// Audit entries with `seq > after`, at most `limit`, in order.
+    async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// One admin action as recorded: never a request value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    /// Position in the trail.
+    pub seq: i64,
+    /// Unix milliseconds.
+    pub recorded_at: i64,
+    /// The configured name of the token that acted (`admin` for the master token).
+    pub actor: String,
+    /// What was done (a closed set, see `audit::Action`).
+    pub action: String,
 }
 
 /// The directory of a local store file (`sqlite://data/personify.db` → `data`), which the consent

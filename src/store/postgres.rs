@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use super::postgres_consent as consent;
 use super::{
-    ConsentWatcher, CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint, StoredRecord,
+    AuditEntry, ConsentWatcher, CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint, StoredRecord,
 };
 use crate::consent::log::{Change, Entry};
 use crate::ledger::fetched::{Fetched, Key};
@@ -336,5 +336,37 @@ impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn append_audit(&self, actor: &str, action: &str) -> Result<i64, StoreError> {
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO admin_audit (recorded_at, actor, action) VALUES ($1, $2, $3) RETURNING seq",
+        )
+        .bind(now_ms())
+        .bind(actor)
+        .bind(action)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(seq)
+    }
+
+    async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, recorded_at, actor, action FROM admin_audit WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    seq: r.try_get("seq")?,
+                    recorded_at: r.try_get("recorded_at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 }

@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::sqlite_consent as consent;
-use super::{CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint, StoredRecord};
+use super::{AuditEntry, CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint, StoredRecord};
 use crate::consent::log::{Change, Entry};
 use crate::ledger::fetched::{Fetched, Key};
 use crate::ledger::frontier::Frontier;
@@ -333,5 +333,36 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn append_audit(&self, actor: &str, action: &str) -> Result<i64, StoreError> {
+        let seq: i64 =
+            sqlx::query_scalar("INSERT INTO admin_audit (recorded_at, actor, action) VALUES (?, ?, ?) RETURNING seq")
+                .bind(now_ms())
+                .bind(actor)
+                .bind(action)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(seq)
+    }
+
+    async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, recorded_at, actor, action FROM admin_audit WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    seq: r.try_get("seq")?,
+                    recorded_at: r.try_get("recorded_at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 }

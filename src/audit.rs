@@ -1,0 +1,39 @@
+//! The audit trail of admin actions: which token (by its configured name) did what, and when. Only
+//! closed-set values are recorded, never a request value. Every admin action that changes what
+//! visitors get or reads personal records calls [`record`].
+
+use crate::store::{Store, StoreError};
+
+/// An admin action worth recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A preview token was minted.
+    PreviewMinted,
+    /// The consent log was exported (a page of `/v1/admin/consent/log`).
+    ConsentExported,
+    /// The consent log's chain was verified.
+    ConsentVerified,
+    /// The rules were reloaded (or a reload was refused).
+    RulesReloaded,
+    /// A visitor's consent data was erased.
+    ConsentErased,
+}
+
+impl Action {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::PreviewMinted => "preview_minted",
+            Action::ConsentExported => "consent_exported",
+            Action::ConsentVerified => "consent_verified",
+            Action::RulesReloaded => "rules_reloaded",
+            Action::ConsentErased => "consent_erased",
+        }
+    }
+}
+
+/// Records that `actor` (a token's configured name) did `action`, durably, before the action's
+/// answer goes out: an action the trail cannot hold is refused by the caller.
+pub async fn record(store: &dyn Store, actor: &str, action: Action) -> Result<(), StoreError> {
+    store.append_audit(actor, action.as_str()).await.map(|_| ())
+}

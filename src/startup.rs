@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::consent::{ConsentBook, Record};
 use crate::counts::Counts;
 use crate::http::{self, AppState, Parts};
+use crate::metrics::Metrics;
 use crate::privacy::{utc_day, ConsentSubject, Keyring, Secret};
 use crate::rules::{self, LoadErrors};
 use crate::store::{self, Store, StoreError, StoredRecord};
@@ -53,25 +54,37 @@ pub struct Application {
 
 /// Flushes sketches every `flush_seconds`; refreshes the RTB release set every
 /// `release_refresh_seconds` and purges days past retention at the same pace.
-async fn flush_task(counts: Arc<Counts>, flush_seconds: u64, refresh_seconds: u64, retention_days: u32) {
+async fn flush_task(
+    counts: Arc<Counts>,
+    metrics: Arc<Metrics>,
+    flush_seconds: u64,
+    refresh_seconds: u64,
+    retention_days: u32,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(flush_seconds));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_refresh: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         if let Err(e) = counts.flush().await {
+            metrics.store_error("flush");
             tracing::warn!(error = %e, "sketch flush failed; counts stay in memory until the next flush");
         }
         if last_refresh.is_none_or(|t| t.elapsed() >= Duration::from_secs(refresh_seconds)) {
             last_refresh = Some(std::time::Instant::now());
             let today = utc_day(SystemTime::now());
             if let Err(e) = counts.refresh_release_set(today).await {
+                metrics.store_error("release_refresh");
                 tracing::warn!(error = %e, "RTB release set refresh failed; keeping the previous one");
             }
             match counts.purge_before(today - i64::from(retention_days)).await {
                 Ok(0) => {}
                 Ok(rows) => tracing::info!(rows, "aggregates past retention deleted"),
-                Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
+                Err(e) => {
+                    metrics.store_error("purge");
+                    metrics.purge_failed("aggregates");
+                    tracing::warn!(error = %e, "retention purge failed; will retry");
+                }
             }
         }
     }
@@ -104,14 +117,17 @@ fn put_record(book: &ConsentBook, r: StoredRecord) {
 }
 
 /// Reloads every consent record periodically: the safety net behind pushed changes.
-async fn resync_task(store: Arc<dyn Store>, book: Arc<ConsentBook>) {
+async fn resync_task(store: Arc<dyn Store>, book: Arc<ConsentBook>, metrics: Arc<Metrics>) {
     let mut tick = tokio::time::interval(RESYNC_PERIOD);
     tick.tick().await;
     loop {
         tick.tick().await;
         match store.consent_records().await {
             Ok(records) => records.into_iter().for_each(|r| put_record(&book, r)),
-            Err(e) => tracing::warn!(error = %e, "consent resync failed; will retry"),
+            Err(e) => {
+                metrics.store_error("consent_resync");
+                tracing::warn!(error = %e, "consent resync failed; will retry");
+            }
         }
     }
 }
@@ -135,7 +151,7 @@ async fn shared_salts(store: &dyn Store, now: SystemTime) -> Result<Vec<(i64, Se
 }
 
 /// Keeps salts fresh and deletes those older than 48 h.
-async fn salt_task(store: Arc<dyn Store>, keyring: Arc<Keyring>) {
+async fn salt_task(store: Arc<dyn Store>, keyring: Arc<Keyring>, metrics: Arc<Metrics>) {
     let mut tick = tokio::time::interval(SALT_TASK_PERIOD);
     loop {
         tick.tick().await;
@@ -143,11 +159,18 @@ async fn salt_task(store: Arc<dyn Store>, keyring: Arc<Keyring>) {
         match store.purge_salts_before(utc_day(now) - 1).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired cookieless salts deleted"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "salt purge failed; will retry"),
+            Err(e) => {
+                metrics.store_error("purge");
+                metrics.purge_failed("salts");
+                tracing::warn!(error = %e, "salt purge failed; will retry");
+            }
         }
         match shared_salts(store.as_ref(), now).await {
             Ok(salts) => keyring.install_salts(salts),
-            Err(e) => tracing::warn!(error = %e, "salt refresh failed; keeping the current ones"),
+            Err(e) => {
+                metrics.store_error("salt_refresh");
+                tracing::warn!(error = %e, "salt refresh failed; keeping the current ones");
+            }
         }
     }
 }
@@ -174,22 +197,28 @@ impl Application {
             opt_outs = book.opt_outs(),
             "consent records loaded"
         );
-        tokio::spawn(salt_task(Arc::clone(&store), Arc::clone(&keyring)));
+        let metrics = Arc::new(Metrics::new(&http::routes::patterns()));
+        tokio::spawn(salt_task(
+            Arc::clone(&store),
+            Arc::clone(&keyring),
+            Arc::clone(&metrics),
+        ));
         // Consent written on other nodes: pushed by the store (LISTEN/NOTIFY on PostgreSQL), plus a
         // periodic full resync as the safety net after a lost notification.
         let watcher_book = Arc::clone(&book);
         store.watch_consent(Arc::new(move |r| put_record(&watcher_book, r)));
-        tokio::spawn(resync_task(Arc::clone(&store), Arc::clone(&book)));
+        tokio::spawn(resync_task(Arc::clone(&store), Arc::clone(&book), Arc::clone(&metrics)));
         // Each process writes its own sketch rows; a report unions every node's (an HLL union is exact).
         let node = format!(
             "{}-{}",
             std::process::id(),
             hex::encode(&Secret::generate().expose()[..4])
         );
-        let counts = Arc::new(Counts::new(Arc::clone(&store), node));
+        let counts = Arc::new(Counts::new(Arc::clone(&store), node).with_metrics(Arc::clone(&metrics)));
         counts.refresh_network_salts(now).await?;
         tokio::spawn(flush_task(
             Arc::clone(&counts),
+            Arc::clone(&metrics),
             settings.counts.flush_seconds,
             settings.counts.release_refresh_seconds.max(1),
             settings.privacy.retention_days,
@@ -201,6 +230,7 @@ impl Application {
             book,
             store,
             counts: Arc::clone(&counts),
+            metrics,
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
         state.metrics.set_rules_version(&rules.load().version);

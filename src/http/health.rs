@@ -20,6 +20,9 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let rules = state.rules.load();
     let store = state.store.ping().await;
+    if store.is_err() {
+        state.metrics.store_error("ping");
+    }
     let body = json!({
         "status": if store.is_ok() { "ready" } else { "degraded" },
         "rules_version": rules.version,

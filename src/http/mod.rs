@@ -127,6 +127,8 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     /// Counting state.
     pub counts: Arc<Counts>,
+    /// Operational metrics, shared with the background tasks.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -144,6 +146,7 @@ impl AppState {
             book,
             store,
             counts,
+            metrics,
         } = parts;
         let client_ip = settings.server.client_ip_header.trim();
         let trusted = settings
@@ -190,7 +193,7 @@ impl AppState {
                     "sqlite"
                 },
             },
-            metrics: Arc::new(crate::metrics::Metrics::new(&routes::patterns())),
+            metrics,
         })
     }
 }

@@ -47,7 +47,11 @@ pub enum StartupError {
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
+    /// The port of the `server.metrics_addr` listener, if configured.
+    metrics_port: Option<u16>,
     server: Server,
+    /// The `server.metrics_addr` listener's server.
+    metrics_server: Option<Server>,
     rules: Arc<ArcSwap<rules::RuleSet>>,
     counts: Arc<Counts>,
 }
@@ -175,6 +179,38 @@ async fn salt_task(store: Arc<dyn Store>, keyring: Arc<Keyring>, metrics: Arc<Me
     }
 }
 
+/// Binds `addr` (port 0 picks a free port).
+fn bind(addr: &str) -> Result<(TcpListener, u16), StartupError> {
+    let err = |source| StartupError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(err)?;
+    let port = listener.local_addr().map_err(err)?.port();
+    Ok((listener, port))
+}
+
+/// The `server.metrics_addr` listener: one worker, `GET /metrics` only, no token (it is meant for an
+/// internal address; docs/architecture.md, "Routes and scopes").
+fn metrics_server(addr: &str, state: web::Data<AppState>) -> Result<(Server, u16), StartupError> {
+    let (listener, port) = bind(addr)?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(http::logging::log_request))
+            .app_data(state.clone())
+            .configure(http::configure_metrics_only)
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?
+    .run();
+    Ok((server, port))
+}
+
 impl Application {
     /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
     /// picks a free port) and prepares the server.
@@ -236,15 +272,11 @@ impl Application {
         state.metrics.set_rules_version(&rules.load().version);
         let browser = http::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
         tokio::spawn(sweep_task(Arc::clone(&state.limits)));
-        let addr = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?
-            .port();
+        let (listener, port) = bind(&format!("{}:{}", settings.server.host, settings.server.port))?;
+        let metrics_server = match settings.server.metrics_addr.as_deref() {
+            Some(addr) => Some(metrics_server(addr, state.clone())?),
+            None => None,
+        };
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -252,7 +284,7 @@ impl Application {
                 .app_data(state.clone())
                 .configure(|cfg| http::configure(cfg, &browser))
         })
-        .shutdown_timeout(5)
+        .shutdown_timeout(settings.server.shutdown_seconds)
         // The request head must arrive within the body timeout too (actix's default is 5 s).
         .client_request_timeout(Duration::from_secs(settings.server.body_timeout_seconds));
         if settings.server.workers > 0 {
@@ -266,9 +298,14 @@ impl Application {
             })?
             .run();
         tracing::info!(port, rules_version = %rules.load().version, "personify listening");
+        if let Some((_, p)) = &metrics_server {
+            tracing::info!(port = p, "metrics listening (GET /metrics without a token)");
+        }
         Ok(Application {
             port,
+            metrics_port: metrics_server.as_ref().map(|(_, p)| *p),
             server,
+            metrics_server: metrics_server.map(|(s, _)| s),
             rules,
             counts,
         })
@@ -279,6 +316,11 @@ impl Application {
         self.port
     }
 
+    /// The port of the `server.metrics_addr` listener, if configured.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
     /// The version of the rules loaded at start.
     pub fn rules_version(&self) -> String {
         self.rules.load().version.clone()
@@ -287,7 +329,10 @@ impl Application {
     /// Serves until SIGINT/SIGTERM (actix handles both with a graceful stop), then flushes every
     /// count still in memory so a graceful restart loses nothing.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let served = match self.metrics_server {
+            Some(metrics) => tokio::join!(self.server, metrics).0,
+            None => self.server.await,
+        };
         match self.counts.flush().await {
             Ok(stats) => tracing::info!(sketches = stats.sketches, counters = stats.counters, "final flush done"),
             Err(e) => tracing::error!(error = %e, "final flush failed; counts since the last flush are lost"),

@@ -241,3 +241,50 @@ async fn a_store_failure_answered_503_is_counted_as_a_store_error() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_metrics_listener_serves_metrics_without_a_token_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings();
+    settings.store.url = format!("sqlite://{}/personify.db", dir.path().display());
+    settings.auth.admin_token = ADMIN_TOKEN.to_string();
+    settings.server.metrics_addr = Some("127.0.0.1:0".into());
+    let app = personify::startup::Application::build(&settings).await.unwrap();
+    let main = format!("http://127.0.0.1:{}", app.port());
+    let metrics = format!("http://127.0.0.1:{}", app.metrics_port().expect("metrics listener"));
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+
+    let res = client.get(format!("{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("personify_rules_info"));
+    // Only /metrics: the decision and admin routes are not on this listener.
+    let decide = client
+        .post(format!("{metrics}/v1/decide"))
+        .json(&page("https://bank.example/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decide.status(), 404);
+    let admin = client
+        .get(format!("{metrics}/v1/admin/compliance"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 404);
+    // The main listener still wants the ops scope.
+    assert_eq!(
+        client.get(format!("{main}/metrics")).send().await.unwrap().status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn without_metrics_addr_there_is_no_second_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings();
+    settings.store.url = format!("sqlite://{}/personify.db", dir.path().display());
+    let app = personify::startup::Application::build(&settings).await.unwrap();
+    assert_eq!(app.metrics_port(), None);
+}

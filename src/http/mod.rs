@@ -202,6 +202,12 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
+/// The token-free `server.metrics_addr` listener: `GET /metrics` and nothing else.
+pub fn configure_metrics_only(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics::scrape)));
+    cfg.default_service(web::to(not_found));
+}
+
 /// Registers every route; the browser routes answer pages on `browser` origins (CORS).
 pub fn configure(cfg: &mut web::ServiceConfig, browser: &cors::BrowserOrigins) {
     routes::register(cfg, browser);

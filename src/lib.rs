@@ -30,6 +30,7 @@
 //!   metrics with closed-set labels.
 //! - [`store`]: the one `Store` trait (consent, secrets, salts, sketches) and its SQLite and
 //!   PostgreSQL implementations.
+//! - [`reload`]: live rule reload (directory watch, `SIGHUP`, the admin route), one swap at a time.
 //! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring; [`demo`] serves the example site.
 //!
 //! The `server` feature (on by default) builds the HTTP server, the store and the CLI; without it the
@@ -50,6 +51,8 @@ pub mod http;
 pub mod ledger;
 pub mod metrics;
 pub mod privacy;
+#[cfg(feature = "server")]
+pub mod reload;
 pub mod rtb;
 pub mod rules;
 pub mod signals;

@@ -14,6 +14,7 @@ use crate::counts::Counts;
 use crate::http::{self, AppState, Parts};
 use crate::metrics::Metrics;
 use crate::privacy::{utc_day, ConsentSubject, Keyring, Secret};
+use crate::reload::{watch, Reloader};
 use crate::rules::{self, LoadErrors};
 use crate::store::{self, Store, StoreError, StoredRecord};
 
@@ -215,8 +216,8 @@ impl Application {
     /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
     /// picks a free port) and prepares the server.
     pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-        let ruleset = rules::load_dir_with(&settings.rules.dir, &rules::LoadOptions::from_settings(settings))?.rules;
-        let rules = Arc::new(ArcSwap::from_pointee(ruleset));
+        let options = rules::LoadOptions::from_settings(settings);
+        let ruleset = rules::load_dir_with(&settings.rules.dir, &options)?.rules;
         let store = store::open(&settings.store.url).await?;
         let now = SystemTime::now();
         let secret = Secret::from_bytes(store.secret(VISITOR_KEY_SECRET, *Secret::generate().expose()).await?);
@@ -234,6 +235,17 @@ impl Application {
             "consent records loaded"
         );
         let metrics = Arc::new(Metrics::new(&http::routes::patterns()));
+        let reloader = Arc::new(Reloader::new(
+            settings.rules.dir.clone(),
+            options,
+            ruleset,
+            Arc::clone(&metrics),
+        ));
+        let rules = reloader.active();
+        if settings.rules.watch {
+            watch::spawn_watcher(Arc::clone(&reloader));
+        }
+        watch::spawn_sighup(Arc::clone(&reloader));
         tokio::spawn(salt_task(
             Arc::clone(&store),
             Arc::clone(&keyring),
@@ -267,9 +279,9 @@ impl Application {
             store,
             counts: Arc::clone(&counts),
             metrics,
+            reloader,
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
-        state.metrics.set_rules_version(&rules.load().version);
         let browser = http::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
         tokio::spawn(sweep_task(Arc::clone(&state.limits)));
         let (listener, port) = bind(&format!("{}:{}", settings.server.host, settings.server.port))?;

@@ -149,6 +149,8 @@ pub struct RulesSettings {
     /// Phrases content shown to sensitive segments must not contain.
     #[serde(default)]
     pub tone: crate::rules::ToneLists,
+    /// Reload the rules when a file in `dir` changes (SIGHUP and the admin route always work).
+    pub watch: bool,
 }
 
 /// What to do with a signal value that looks like personal data.

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::privacy::VisitorIdError;
+use crate::rules::load::JsonDiagnostic;
 use crate::signals::SignalError;
 
 /// Everything a request can get wrong, and the few things the server can.
@@ -79,6 +80,9 @@ pub enum ApiError {
     /// The body did not arrive within `server.body_timeout_seconds`.
     #[error("the request body did not arrive in time")]
     BodyTimeout,
+    /// A rule reload found errors; the active set keeps serving.
+    #[error("the rules have errors; the active set keeps serving (see diagnostics)")]
+    InvalidRules(crate::rules::LoadErrors),
     /// Route exists, method does not.
     #[error("method not allowed on this route; use {allow}")]
     MethodNotAllowed {
@@ -106,6 +110,7 @@ impl ApiError {
             ApiError::OriginNotAllowed => "origin_not_allowed",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::BodyTimeout => "request_timeout",
+            ApiError::InvalidRules(_) => "invalid_rules",
         }
     }
 
@@ -129,6 +134,9 @@ struct Detail<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// Rule diagnostics, as `personify check --format json` prints them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<Vec<JsonDiagnostic<'a>>>,
 }
 
 impl ResponseError for ApiError {
@@ -149,6 +157,7 @@ impl ResponseError for ApiError {
             ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::InvalidRules(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -161,6 +170,7 @@ impl ResponseError for ApiError {
                         code: self.code(),
                         message: self.to_string(),
                         field: None,
+                        diagnostics: None,
                     },
                 });
         }
@@ -172,6 +182,7 @@ impl ResponseError for ApiError {
                         code: self.code(),
                         message: self.to_string(),
                         field: None,
+                        diagnostics: None,
                     },
                 });
         }
@@ -184,6 +195,7 @@ impl ResponseError for ApiError {
                         code: self.code(),
                         message: self.to_string(),
                         field: None,
+                        diagnostics: None,
                     },
                 });
         }
@@ -195,6 +207,7 @@ impl ResponseError for ApiError {
                         code: self.code(),
                         message: self.to_string(),
                         field: None,
+                        diagnostics: None,
                     },
                 });
         }
@@ -209,6 +222,10 @@ impl ResponseError for ApiError {
                 code: self.code(),
                 message,
                 field: self.field(),
+                diagnostics: match self {
+                    ApiError::InvalidRules(errors) => Some(errors.0.iter().map(JsonDiagnostic::from).collect()),
+                    _ => None,
+                },
             },
         })
     }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod reports;
 pub mod routes;
 pub mod rtb;
+pub mod rules;
 pub mod sdk;
 
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub processing: ProcessingFacts,
     /// Operational metrics (no personal labels, no per-segment counts).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Owns the active rules (`rules` is its lock-free view) and replaces them on reload.
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 /// Configuration facts the record of processing reports.
@@ -129,6 +132,8 @@ pub struct Parts {
     pub counts: Arc<Counts>,
     /// Operational metrics, shared with the background tasks.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Owns the active rules and replaces them on reload.
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 impl AppState {
@@ -147,6 +152,7 @@ impl AppState {
             store,
             counts,
             metrics,
+            reloader,
         } = parts;
         let client_ip = settings.server.client_ip_header.trim();
         let trusted = settings
@@ -194,6 +200,7 @@ impl AppState {
                 },
             },
             metrics,
+            reloader,
         })
     }
 }

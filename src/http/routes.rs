@@ -11,7 +11,7 @@ use super::auth::{self, Scope};
 use super::cors::BrowserOrigins;
 use super::error::ApiError;
 use super::limits::LimitedRoute;
-use super::{admin, compliance, consent, decide, edge, events, health, metrics, reports, rtb, sdk};
+use super::{admin, compliance, consent, decide, edge, events, health, metrics, reports, rtb, rules, sdk};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +96,8 @@ pub const ROUTES: &[RouteInfo] = &[
         "/v1/admin/reports/experiments/{id}",
         Access::Token(Scope::Analyst),
     ),
+    r(Method::Get, "/v1/admin/rules", Access::Token(Scope::Ops)),
+    r(Method::Post, "/v1/admin/rules/reload", Access::Token(Scope::Ops)),
 ];
 
 /// Every route pattern, in table order (the metrics' `route` label values).
@@ -128,6 +130,8 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/admin/compliance" => get().to(compliance::record),
         "/v1/admin/reports/segments" => get().to(reports::segments),
         "/v1/admin/reports/experiments/{id}" => get().to(reports::experiment),
+        "/v1/admin/rules" => get().to(rules::show),
+        "/v1/admin/rules/reload" => post().to(rules::reload),
         _ => return None,
     })
 }

@@ -14,7 +14,7 @@ use crate::counts::Counts;
 use crate::http::{self, AppState, Parts};
 use crate::metrics::Metrics;
 use crate::privacy::{utc_day, ConsentSubject, Keyring, Secret};
-use crate::reload::{watch, Reloader};
+use crate::reload::{self, watch, Reloader};
 use crate::rules::{self, LoadErrors};
 use crate::store::{self, Store, StoreError, StoredRecord};
 
@@ -216,9 +216,9 @@ impl Application {
     /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
     /// picks a free port) and prepares the server.
     pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-        let options = rules::LoadOptions::from_settings(settings);
-        let ruleset = rules::load_dir_with(&settings.rules.dir, &options)?.rules;
         let store = store::open(&settings.store.url).await?;
+        let options = rules::LoadOptions::from_settings(settings);
+        let initial = reload::load_initial(&settings.rules.dir, &options, store.as_ref()).await?;
         let now = SystemTime::now();
         let secret = Secret::from_bytes(store.secret(VISITOR_KEY_SECRET, *Secret::generate().expose()).await?);
         let keyring = Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?));
@@ -235,12 +235,16 @@ impl Application {
             "consent records loaded"
         );
         let metrics = Arc::new(Metrics::new(&http::routes::patterns()));
-        let reloader = Arc::new(Reloader::new(
-            settings.rules.dir.clone(),
-            options,
-            ruleset,
-            Arc::clone(&metrics),
-        ));
+        let reloader = Arc::new(
+            Reloader::start(
+                settings.rules.dir.clone(),
+                options,
+                initial,
+                Arc::clone(&store),
+                Arc::clone(&metrics),
+            )
+            .await,
+        );
         let rules = reloader.active();
         if settings.rules.watch {
             watch::spawn_watcher(Arc::clone(&reloader));

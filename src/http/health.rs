@@ -17,8 +17,11 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: rules are loaded and the store answers. Decisions are served from memory even
 /// when the store is down, so 503 here means "consent writes will fail", not "stop sending traffic".
+/// A node serving the stored last good rule set (its directory does not load) is still ready:
+/// `rules` says `last_good` (docs/decisions/last-good-rules.md).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let rules = state.rules.load();
+    let status = state.reloader.status();
+    let rules = &status.rules;
     let store = state.store.ping().await;
     if store.is_err() {
         state.metrics.store_error("ping");
@@ -29,6 +32,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         "segments": rules.segments.len(),
         "slots": rules.slots.len(),
         "store": if store.is_ok() { "ok" } else { "unavailable" },
+        "rules": if status.last_good.is_some() { "last_good" } else { "ok" },
     });
     if store.is_ok() {
         HttpResponse::Ok().json(body)

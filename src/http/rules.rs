@@ -20,6 +20,17 @@ struct RulesView<'a> {
     slots: usize,
     experiments: usize,
     files: &'a [RuleFile],
+    /// Set while the rules directory does not load and this node serves the stored last good set.
+    last_good: Option<LastGoodView>,
+}
+
+/// Why this node serves the last good set.
+#[derive(Serialize)]
+struct LastGoodView {
+    /// When the set was stored, ISO 8601 UTC.
+    saved_at: String,
+    /// Errors in the rules directory at its last read (`POST /v1/admin/rules/reload` lists them).
+    dir_errors: usize,
 }
 
 impl<'a> RulesView<'a> {
@@ -32,6 +43,13 @@ impl<'a> RulesView<'a> {
             slots: rules.slots.len(),
             experiments: rules.experiments().count(),
             files: &rules.files,
+            last_good: status.last_good.as_ref().map(|lg| LastGoodView {
+                saved_at: humantime::format_rfc3339_millis(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(lg.saved_at).unwrap_or(0)),
+                )
+                .to_string(),
+                dir_errors: lg.dir_errors,
+            }),
         }
     }
 }

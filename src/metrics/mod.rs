@@ -54,7 +54,8 @@ pub struct ResultLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TaskLabel {
     /// `request` (answered 503), `flush`, `release_refresh`, `purge`, `salt_refresh`,
-    /// `consent_resync`, `ping` (readiness), `scrape` (the salt age read for `/metrics`).
+    /// `consent_resync`, `ping` (readiness), `scrape` (the salt age read for `/metrics`), `rules`
+    /// (the last good rule set).
     pub task: &'static str,
 }
 
@@ -116,6 +117,8 @@ pub struct Metrics {
     pub store_errors: Family<TaskLabel, Counter>,
     /// Rule reloads by result.
     pub reloads: Family<ResultLabel, Counter>,
+    /// 1 while the rules directory does not load and the node serves the stored last good set.
+    pub rules_last_good: Gauge,
     /// Segments currently released to RTB (a count of segments, not of visitors).
     pub rtb_release_set: Gauge,
     /// Seconds since the start of the UTC day of the oldest cookieless salt still stored (set at
@@ -157,6 +160,7 @@ impl Metrics {
             flush_duration: LatencyHistogram::default(),
             store_errors: Family::default(),
             reloads: Family::default(),
+            rules_last_good: Gauge::default(),
             rtb_release_set: Gauge::default(),
             salt_age_seconds: Gauge::default(),
             purge_failures: Family::default(),
@@ -190,6 +194,11 @@ impl Metrics {
             self.store_errors.clone(),
         );
         r.register("rule_reloads", "Rule reloads by result", self.reloads.clone());
+        r.register(
+            "rules_last_good",
+            "1 while the rules directory does not load and the stored last good set is served",
+            self.rules_last_good.clone(),
+        );
         r.register(
             "rtb_release_set_segments",
             "Segments currently released to RTB",

@@ -7,7 +7,7 @@
 
 pub mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use crate::metrics::{Metrics, ResultLabel};
 use crate::rules::load::{load_sources_with, read_sources, ErrorKind};
 use crate::rules::{LoadErrors, LoadOptions, RuleError, RuleSet};
+use crate::store::{Store, StoredRuleSet};
 
 /// What asked for a reload (a closed set: it is logged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,75 @@ pub struct RulesStatus {
     pub rules: Arc<RuleSet>,
     /// When this node loaded it.
     pub loaded_at: SystemTime,
+    /// Set while the rules directory does not load and the node serves the stored last good set.
+    pub last_good: Option<LastGood>,
+}
+
+/// Why and since when a node serves the stored last good set instead of its rules directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastGood {
+    /// When the set was stored (Unix milliseconds).
+    pub saved_at: i64,
+    /// How many errors the rules directory had when it was last read.
+    pub dir_errors: usize,
+}
+
+/// The set a node starts with.
+#[derive(Debug)]
+pub struct Initial {
+    /// The compiled set.
+    pub rules: RuleSet,
+    /// `Some` when it is the stored last good set because the directory did not load.
+    pub last_good: Option<LastGood>,
+    /// The directory's files, when they loaded (to be stored as the new last good set).
+    sources: Option<Vec<(String, String)>>,
+}
+
+/// The rules a node starts with: `dir` when it loads; otherwise the last good set from the store,
+/// when there is one and it still loads under today's options (a typo is not an outage); otherwise
+/// the directory's errors, and the node does not start.
+pub async fn load_initial(dir: &Path, options: &LoadOptions, store: &dyn Store) -> Result<Initial, LoadErrors> {
+    let read = read_sources(dir).and_then(|sources| load_sources_with(&sources, options).map(|l| (l, sources)));
+    let errors = match read {
+        Ok((loaded, sources)) => {
+            return Ok(Initial {
+                rules: loaded.rules,
+                last_good: None,
+                sources: Some(sources),
+            })
+        }
+        Err(errors) => errors,
+    };
+    let stored = match store.last_good_rules().await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return Err(errors),
+        Err(e) => {
+            tracing::error!(error = %e, "the last good rule set could not be read");
+            return Err(errors);
+        }
+    };
+    match load_sources_with(&stored.files, options) {
+        Ok(loaded) => {
+            tracing::error!(
+                dir = %dir.display(),
+                errors = errors.errors().count(),
+                version = %loaded.rules.version,
+                "the rules directory does not load; serving the last good set until it is fixed:\n{errors}"
+            );
+            Ok(Initial {
+                rules: loaded.rules,
+                last_good: Some(LastGood {
+                    saved_at: stored.saved_at,
+                    dir_errors: errors.errors().count(),
+                }),
+                sources: None,
+            })
+        }
+        Err(stale) => {
+            tracing::error!("the last good rule set no longer loads either:\n{stale}");
+            Err(errors)
+        }
+    }
 }
 
 /// What a successful reload did.
@@ -66,26 +136,58 @@ pub struct Reloader {
     options: LoadOptions,
     active: Arc<ArcSwap<RuleSet>>,
     status: ArcSwap<RulesStatus>,
+    /// Where the last good set is kept.
+    store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     /// One reload at a time: the watcher, SIGHUP and the route may ask at once.
     one: tokio::sync::Mutex<()>,
 }
 
 impl Reloader {
-    /// A reloader for `dir`, starting with `initial`.
-    pub fn new(dir: PathBuf, options: LoadOptions, initial: RuleSet, metrics: Arc<Metrics>) -> Reloader {
-        let rules = Arc::new(initial);
+    /// A reloader for `dir`, starting with `initial`; a set read from the directory is stored as
+    /// the last good one.
+    pub async fn start(
+        dir: PathBuf,
+        options: LoadOptions,
+        initial: Initial,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+    ) -> Reloader {
+        let rules = Arc::new(initial.rules);
         metrics.set_rules_version(&rules.version);
-        Reloader {
+        metrics.rules_last_good.set(i64::from(initial.last_good.is_some()));
+        let reloader = Reloader {
             dir,
             options,
             active: Arc::new(ArcSwap::new(Arc::clone(&rules))),
             status: ArcSwap::from_pointee(RulesStatus {
-                rules,
+                rules: Arc::clone(&rules),
                 loaded_at: SystemTime::now(),
+                last_good: initial.last_good,
             }),
+            store,
             metrics,
             one: tokio::sync::Mutex::new(()),
+        };
+        if let Some(sources) = initial.sources {
+            reloader.remember(&rules.version, sources).await;
+        }
+        reloader
+    }
+
+    /// Stores a set that loaded as the last good one. A failure is logged and counted, never fatal:
+    /// the set is serving either way.
+    async fn remember(&self, version: &str, files: Vec<(String, String)>) {
+        let set = StoredRuleSet {
+            version: version.to_string(),
+            files,
+            saved_at: SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        };
+        if let Err(e) = self.store.put_last_good_rules(&set).await {
+            self.metrics.store_error("rules");
+            tracing::warn!(error = %e, "the last good rule set could not be stored; the previous one stays");
         }
     }
 
@@ -109,22 +211,26 @@ impl Reloader {
     pub async fn reload(&self, trigger: Trigger) -> Result<Reloaded, LoadErrors> {
         let _one = self.one.lock().await;
         let (dir, options) = (self.dir.clone(), self.options.clone());
-        let loaded = tokio::task::spawn_blocking(move || load_sources_with(&read_sources(&dir)?, &options))
-            .await
-            .unwrap_or_else(|e| {
-                Err(LoadErrors(vec![RuleError::unplaced(
-                    ErrorKind::Io,
-                    self.dir.display().to_string(),
-                    format!("the reload stopped: {e}"),
-                )]))
-            });
+        let loaded = tokio::task::spawn_blocking(move || {
+            let sources = read_sources(&dir)?;
+            load_sources_with(&sources, &options).map(|l| (l, sources))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(LoadErrors(vec![RuleError::unplaced(
+                ErrorKind::Io,
+                self.dir.display().to_string(),
+                format!("the reload stopped: {e}"),
+            )]))
+        });
         let result = |r| ResultLabel { result: r };
         match loaded {
-            Ok(loaded) => {
+            Ok((loaded, sources)) => {
                 self.metrics.reloads.get_or_create(&result("ok")).inc();
                 let old = self.active.load().version.clone();
                 let changed = loaded.rules.version != old;
-                if changed {
+                if changed || self.status.load().last_good.is_some() {
+                    self.remember(&loaded.rules.version, sources).await;
                     self.install(loaded.rules);
                     tracing::info!(trigger = trigger.as_str(), from = %old, to = %self.active.load().version, "rules reloaded");
                 } else {
@@ -141,6 +247,18 @@ impl Reloader {
             }
             Err(errors) => {
                 self.metrics.reloads.get_or_create(&result("failed")).inc();
+                if let Some(lg) = &self.status.load().last_good {
+                    // Still on the last good set: keep the error count current for /readyz.
+                    let status = self.status.load_full();
+                    self.status.store(Arc::new(RulesStatus {
+                        rules: Arc::clone(&status.rules),
+                        loaded_at: status.loaded_at,
+                        last_good: Some(LastGood {
+                            saved_at: lg.saved_at,
+                            dir_errors: errors.errors().count(),
+                        }),
+                    }));
+                }
                 tracing::warn!(
                     trigger = trigger.as_str(),
                     errors = errors.errors().count(),
@@ -160,6 +278,8 @@ impl Reloader {
         self.status.store(Arc::new(RulesStatus {
             rules,
             loaded_at: SystemTime::now(),
+            last_good: None,
         }));
+        self.metrics.rules_last_good.set(0);
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 
-use super::{ConsentWatcher, CounterRow, SketchRow, Store, StoreError, StoredRecord};
+use super::{ConsentWatcher, CounterRow, SketchRow, Store, StoreError, StoredRecord, StoredRuleSet};
 use crate::consent::log::{Action, Change, Entry, GENESIS};
 use crate::consent::Purposes;
 
@@ -400,5 +400,27 @@ impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn put_last_good_rules(&self, set: &StoredRuleSet) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO last_good_rules (id, version, files, saved_at) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, files = EXCLUDED.files, saved_at = EXCLUDED.saved_at",
+        )
+        .bind(&set.version)
+        .bind(set.files_json())
+        .bind(set.saved_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn last_good_rules(&self) -> Result<Option<StoredRuleSet>, StoreError> {
+        let row: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT version, files, saved_at FROM last_good_rules WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(version, files, saved_at)| StoredRuleSet::from_row(version, &files, saved_at))
+            .transpose()
     }
 }

@@ -31,7 +31,8 @@
 //! - [`store`]: the one `Store` trait (consent, secrets, salts, sketches) and its SQLite and
 //!   PostgreSQL implementations.
 //! - [`reload`]: live rule reload (directory watch, `SIGHUP`, the admin route), one swap at a time.
-//! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring; [`demo`] serves the example site.
+//! - [`config`], [`startup`], [`shutdown`] (drain, then a graceful stop), [`telemetry`], [`cli`]:
+//!   wiring; [`demo`] serves the example site.
 //!
 //! The `server` feature (on by default) builds the HTTP server, the store and the CLI; without it the
 //! library is the pure domain above, which is what the fuzz targets in `fuzz/` link.
@@ -55,6 +56,8 @@ pub mod privacy;
 pub mod reload;
 pub mod rtb;
 pub mod rules;
+#[cfg(feature = "server")]
+pub mod shutdown;
 pub mod signals;
 #[cfg(feature = "server")]
 pub mod startup;

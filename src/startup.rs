@@ -1,6 +1,7 @@
 //! Building and running the server: shared by the binary and the integration tests.
 
 use std::net::TcpListener;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +17,7 @@ use crate::metrics::Metrics;
 use crate::privacy::{utc_day, ConsentSubject, Keyring, Secret};
 use crate::reload::{self, watch, Reloader};
 use crate::rules::{self, LoadErrors};
+use crate::shutdown;
 use crate::store::{self, Store, StoreError, StoredRecord};
 
 /// Name of the visitor-key secret in the store.
@@ -55,6 +57,11 @@ pub struct Application {
     metrics_server: Option<Server>,
     rules: Arc<ArcSwap<rules::RuleSet>>,
     counts: Arc<Counts>,
+    metrics: Arc<Metrics>,
+    /// Set on SIGTERM; `/readyz` reads it.
+    draining: Arc<AtomicBool>,
+    /// `server.drain_seconds`.
+    drain: Duration,
 }
 
 /// Flushes sketches every `flush_seconds`; refreshes the RTB release set every
@@ -203,6 +210,8 @@ fn metrics_server(addr: &str, state: web::Data<AppState>) -> Result<(Server, u16
     })
     .workers(1)
     .shutdown_timeout(1)
+    // Stopped with the main server by `shutdown::stop_on_signal`.
+    .disable_signals()
     .listen(listener)
     .map_err(|source| StartupError::Bind {
         addr: addr.to_string(),
@@ -286,6 +295,7 @@ impl Application {
             reloader,
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
+        let (metrics, draining) = (Arc::clone(&state.metrics), Arc::clone(&state.draining));
         let browser = http::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
         tokio::spawn(sweep_task(Arc::clone(&state.limits)));
         let (listener, port) = bind(&format!("{}:{}", settings.server.host, settings.server.port))?;
@@ -301,6 +311,8 @@ impl Application {
                 .configure(|cfg| http::configure(cfg, &browser))
         })
         .shutdown_timeout(settings.server.shutdown_seconds)
+        // SIGTERM drains first (`shutdown::stop_on_signal`); actix would close the listener at once.
+        .disable_signals()
         // The request head must arrive within the body timeout too (actix's default is 5 s).
         .client_request_timeout(Duration::from_secs(settings.server.body_timeout_seconds));
         if settings.server.workers > 0 {
@@ -324,6 +336,9 @@ impl Application {
             metrics_server: metrics_server.map(|(s, _)| s),
             rules,
             counts,
+            metrics,
+            draining,
+            drain: Duration::from_secs(settings.server.drain_seconds),
         })
     }
 
@@ -342,16 +357,23 @@ impl Application {
         self.rules.load().version.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM (actix handles both with a graceful stop), then flushes every
-    /// count still in memory so a graceful restart loses nothing.
+    /// Serves until SIGTERM (after a drain of `server.drain_seconds`) or SIGINT, stops gracefully
+    /// (`server.shutdown_seconds`), then flushes every count still in memory so a graceful restart
+    /// loses nothing.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let mut handles = vec![self.server.handle()];
+        handles.extend(self.metrics_server.as_ref().map(Server::handle));
+        tokio::spawn(shutdown::stop_on_signal(handles, self.draining, self.drain));
         let served = match self.metrics_server {
             Some(metrics) => tokio::join!(self.server, metrics).0,
             None => self.server.await,
         };
         match self.counts.flush().await {
             Ok(stats) => tracing::info!(sketches = stats.sketches, counters = stats.counters, "final flush done"),
-            Err(e) => tracing::error!(error = %e, "final flush failed; counts since the last flush are lost"),
+            Err(e) => {
+                self.metrics.store_error("flush");
+                tracing::error!(error = %e, "final flush failed; counts since the last flush are lost");
+            }
         }
         served
     }

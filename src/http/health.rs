@@ -19,9 +19,19 @@ pub async fn healthz() -> HttpResponse {
 /// when the store is down, so 503 here means "consent writes will fail", not "stop sending traffic".
 /// A node serving the stored last good rule set (its directory does not load) is still ready:
 /// `rules` says `last_good` (docs/decisions/last-good-rules.md).
+///
+/// After SIGTERM, for `server.drain_seconds`, it answers 503 `draining` (without asking the store)
+/// while every other route keeps serving, so a load balancer stops sending traffic before the
+/// listener closes.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let status = state.reloader.status();
     let rules = &status.rules;
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return HttpResponse::ServiceUnavailable().json(json!({
+            "status": "draining",
+            "rules_version": rules.version,
+        }));
+    }
     let store = state.store.ping().await;
     if store.is_err() {
         state.metrics.store_error("ping");

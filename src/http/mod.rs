@@ -81,6 +81,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Owns the active rules (`rules` is its lock-free view) and replaces them on reload.
     pub reloader: Arc<crate::reload::Reloader>,
+    /// Set on SIGTERM: `/readyz` answers 503 while the node keeps serving (`server.drain_seconds`).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Configuration facts the record of processing reports.
@@ -201,6 +203,7 @@ impl AppState {
             },
             metrics,
             reloader,
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 }

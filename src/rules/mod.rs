@@ -2,6 +2,7 @@
 //! immutable [`RuleSet`] that decisions read without locks.
 
 pub mod condition;
+pub mod diff;
 pub mod generate;
 pub mod index;
 pub mod load;

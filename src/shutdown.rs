@@ -37,19 +37,28 @@ async fn wait_for_signal() -> bool {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return false;
+            return wait_for_ctrl_c().await;
         }
     };
+    // A stream that ends (its runtime's signal driver is gone, as when several runtimes share a
+    // process in the tests) is no signal: only a signal that arrived stops the server.
     tokio::select! {
-        _ = term.recv() => true,
-        _ = tokio::signal::ctrl_c() => false,
+        Some(()) = term.recv() => true,
+        Ok(()) = tokio::signal::ctrl_c() => false,
+        else => std::future::pending().await,
+    }
+}
+
+/// Resolves on SIGINT (`false`); never when SIGINT cannot be listened for.
+async fn wait_for_ctrl_c() -> bool {
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => false,
+        Err(_) => std::future::pending().await,
     }
 }
 
 /// Outside Unix only Ctrl-C stops the server.
 #[cfg(not(unix))]
 async fn wait_for_signal() -> bool {
-    let _ = tokio::signal::ctrl_c().await;
-    false
+    wait_for_ctrl_c().await
 }

@@ -40,9 +40,11 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) {
         tracing::warn!(error = %e, "cannot watch the rules directory; reload with SIGHUP or the API");
         return;
     }
+    // The watcher lives as long as the process and is never dropped: dropping one while other
+    // servers in the same process kept serving reset their connections (several test servers
+    // share a process; seen in tests/browser_routes.rs). A node has one watcher for its lifetime.
+    std::mem::forget(debouncer);
     tokio::spawn(async move {
-        // The debouncer stops watching when dropped: it lives as long as this task.
-        let _debouncer = debouncer;
         while rx.recv().await.is_some() {
             // Events that arrived during the reload are covered by it.
             while rx.try_recv().is_ok() {}

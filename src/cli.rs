@@ -47,6 +47,20 @@ pub enum Command {
     Explain(Box<ExplainArgs>),
     /// Serve the example bank site on a second origin (default http://127.0.0.1:8081).
     Demo(crate::demo::DemoArgs),
+    /// What changes for visitors between two rules directories; `--deny breaking` exits non-zero
+    /// when something is removed or an experiment's arms, weights or holdout change.
+    Diff {
+        /// The rules now live.
+        old: PathBuf,
+        /// The proposed rules.
+        new: PathBuf,
+        /// `breaking`: exit 1 if any change is breaking (for CI review of rule changes).
+        #[arg(long, value_parser = ["breaking"])]
+        deny: Option<String>,
+        /// `text` or `json` (`{old_version, new_version, breaking, changes}`).
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+    },
     /// Write a synthetic rule set of N segments (for load tests and benchmarks) into DIR.
     GenerateRules {
         /// Number of segments.
@@ -218,6 +232,47 @@ fn print_diagnostics(diagnostics: &[RuleError]) {
             Some(text) if d.span.is_some() => eprintln!("{}\n", d.render_frame(&text, true)),
             _ => eprintln!("{d}"),
         }
+    }
+}
+
+/// Runs `diff`: both directories must load; prints every change and exits 1 on a breaking one
+/// under `--deny breaking` (2 when a directory does not load).
+pub fn diff(settings: &Settings, old: &Path, new: &Path, deny_breaking: bool, format: CheckFormat) -> ExitCode {
+    let options = LoadOptions::from_settings(settings);
+    let load = |dir: &Path| match rules::load_dir_with(dir, &options) {
+        Ok(l) => Some(l.rules),
+        Err(errors) => {
+            print_diagnostics(&errors.0);
+            eprintln!("{}: does not load", dir.display());
+            None
+        }
+    };
+    let (Some(a), Some(b)) = (load(old), load(new)) else {
+        return ExitCode::from(2);
+    };
+    let changes = rules::diff::diff(&a, &b);
+    let breaking = changes.iter().filter(|c| c.breaking).count();
+    if format == CheckFormat::Json {
+        let out = serde_json::json!({"old_version": a.version, "new_version": b.version,
+            "breaking": breaking, "changes": changes});
+        drop(writeln!(std::io::stdout(), "{out:#}"));
+    } else {
+        for c in &changes {
+            let flag = if c.breaking { " [BREAKING]" } else { "" };
+            let kind = serde_json::to_value(c.kind).ok();
+            let kind = kind.as_ref().and_then(|k| k.as_str()).unwrap_or("change");
+            drop(writeln!(std::io::stdout(), "{kind} {}: {}{flag}", c.id, c.detail));
+        }
+        drop(writeln!(
+            std::io::stdout(),
+            "{} change(s), {breaking} breaking",
+            changes.len()
+        ));
+    }
+    if deny_breaking && breaking > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -344,6 +344,12 @@ pub fn data_inventory(days: u32) -> Vec<Table> {
             retention: "kept; the operator prunes it".into(),
         },
         Table {
+            table: "last_good_rules",
+            holds: "the files of the last rule set that loaded, served if a node's rules directory does not load",
+            personal_data: "none (rule files written by the team)",
+            retention: "replaced by the next rule set that loads".into(),
+        },
+        Table {
             table: "consent_records",
             holds: "each visitor's current choice, as /v1/decide enforces it; after an erasure, only a suppression marker for an opt-out",
             personal_data: "keyed hash of the visitor id (pseudonymous), purposes, source, policy version, time",

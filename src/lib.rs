@@ -32,7 +32,9 @@
 //!   metrics with closed-set labels.
 //! - [`store`]: the one `Store` trait (consent, secrets, salts, sketches) and its SQLite and
 //!   PostgreSQL implementations.
-//! - [`config`], [`startup`], [`telemetry`], [`cli`]: wiring; [`demo`] serves the example site.
+//! - [`reload`]: live rule reload (directory watch, `SIGHUP`, the admin route), one swap at a time.
+//! - [`config`], [`startup`], [`shutdown`] (drain, then a graceful stop), [`telemetry`], [`cli`]:
+//!   wiring; [`demo`] serves the example site.
 //!
 //! The `server` feature (on by default) builds the HTTP server, the store and the CLI; without it the
 //! library is the pure domain above, which is what the fuzz targets in `fuzz/` link.
@@ -58,10 +60,14 @@ pub mod ledger;
 pub mod metrics;
 pub mod preview;
 pub mod privacy;
+#[cfg(feature = "server")]
+pub mod reload;
 pub mod rtb;
 pub mod rules;
 #[cfg(feature = "server")]
 pub mod secrets;
+#[cfg(feature = "server")]
+pub mod shutdown;
 pub mod signals;
 #[cfg(feature = "server")]
 pub mod startup;

@@ -1,6 +1,7 @@
 //! Building and running the server: shared by the binary and the integration tests.
 
 use std::net::TcpListener;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -13,8 +14,11 @@ use crate::consent::{self, ConsentBook};
 use crate::counts::Counts;
 use crate::http::{self, AppState, Parts};
 use crate::ledger::node::{Ledger, StartError as LedgerStartError};
+use crate::metrics::Metrics;
 use crate::privacy::{utc_day, Keyring, Secret};
+use crate::reload::{self, watch, Reloader};
 use crate::rules::{self, LoadErrors};
+use crate::shutdown;
 use crate::store::{self, Store, StoreError};
 
 /// How often salts are refreshed and expired ones purged.
@@ -48,32 +52,53 @@ pub enum StartupError {
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
+    /// The port of the `server.metrics_addr` listener, if configured.
+    metrics_port: Option<u16>,
     server: Server,
+    /// The `server.metrics_addr` listener's server.
+    metrics_server: Option<Server>,
     rules: Arc<ArcSwap<rules::RuleSet>>,
     counts: Arc<Counts>,
+    metrics: Arc<Metrics>,
+    /// Set on SIGTERM; `/readyz` reads it.
+    draining: Arc<AtomicBool>,
+    /// `server.drain_seconds`.
+    drain: Duration,
 }
 
 /// Flushes sketches every `flush_seconds`; refreshes the RTB release set every
 /// `release_refresh_seconds` and purges days past retention at the same pace.
-async fn flush_task(counts: Arc<Counts>, flush_seconds: u64, refresh_seconds: u64, retention_days: u32) {
+async fn flush_task(
+    counts: Arc<Counts>,
+    metrics: Arc<Metrics>,
+    flush_seconds: u64,
+    refresh_seconds: u64,
+    retention_days: u32,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(flush_seconds));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_refresh: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         if let Err(e) = counts.flush().await {
+            metrics.store_error("flush");
             tracing::warn!(error = %e, "sketch flush failed; counts stay in memory until the next flush");
         }
         if last_refresh.is_none_or(|t| t.elapsed() >= Duration::from_secs(refresh_seconds)) {
             last_refresh = Some(std::time::Instant::now());
             let today = utc_day(SystemTime::now());
             if let Err(e) = counts.refresh_release_set(today).await {
+                metrics.store_error("release_refresh");
                 tracing::warn!(error = %e, "RTB release set refresh failed; keeping the previous one");
             }
             match counts.purge_before(today - i64::from(retention_days)).await {
                 Ok(0) => {}
                 Ok(rows) => tracing::info!(rows, "aggregates past retention deleted"),
-                Err(e) => tracing::warn!(error = %e, "retention purge failed; will retry"),
+                Err(e) => {
+                    metrics.store_error("purge");
+                    metrics.purge_failed("aggregates");
+                    tracing::warn!(error = %e, "retention purge failed; will retry");
+                }
             }
         }
     }
@@ -107,7 +132,7 @@ async fn shared_salts(store: &dyn Store, now: SystemTime) -> Result<Vec<(i64, Se
 }
 
 /// Keeps salts fresh and deletes those older than 48 h.
-async fn salt_task(store: Arc<dyn Store>, keyring: Arc<Keyring>) {
+async fn salt_task(store: Arc<dyn Store>, keyring: Arc<Keyring>, metrics: Arc<Metrics>) {
     let mut tick = tokio::time::interval(SALT_TASK_PERIOD);
     loop {
         tick.tick().await;
@@ -115,22 +140,63 @@ async fn salt_task(store: Arc<dyn Store>, keyring: Arc<Keyring>) {
         match store.purge_salts_before(utc_day(now) - 1).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired cookieless salts deleted"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "salt purge failed; will retry"),
+            Err(e) => {
+                metrics.store_error("purge");
+                metrics.purge_failed("salts");
+                tracing::warn!(error = %e, "salt purge failed; will retry");
+            }
         }
         match shared_salts(store.as_ref(), now).await {
             Ok(salts) => keyring.install_salts(salts),
-            Err(e) => tracing::warn!(error = %e, "salt refresh failed; keeping the current ones"),
+            Err(e) => {
+                metrics.store_error("salt_refresh");
+                tracing::warn!(error = %e, "salt refresh failed; keeping the current ones");
+            }
         }
     }
+}
+
+/// Binds `addr` (port 0 picks a free port).
+fn bind(addr: &str) -> Result<(TcpListener, u16), StartupError> {
+    let err = |source| StartupError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(err)?;
+    let port = listener.local_addr().map_err(err)?.port();
+    Ok((listener, port))
+}
+
+/// The `server.metrics_addr` listener: one worker, `GET /metrics` only, no token (it is meant for an
+/// internal address; docs/architecture.md, "Routes and scopes").
+fn metrics_server(addr: &str, state: web::Data<AppState>) -> Result<(Server, u16), StartupError> {
+    let (listener, port) = bind(addr)?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(http::logging::log_request))
+            .app_data(state.clone())
+            .configure(http::configure_metrics_only)
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    // Stopped with the main server by `shutdown::stop_on_signal`.
+    .disable_signals()
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?
+    .run();
+    Ok((server, port))
 }
 
 impl Application {
     /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
     /// picks a free port) and prepares the server.
     pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-        let ruleset = rules::load_dir_with(&settings.rules.dir, &rules::LoadOptions::from_settings(settings))?.rules;
-        let rules = Arc::new(ArcSwap::from_pointee(ruleset));
         let store = store::open(&settings.store.url).await?;
+        let options = rules::LoadOptions::from_settings(settings);
+        let initial = reload::load_initial(&settings.rules.dir, &options, store.as_ref()).await?;
         let now = SystemTime::now();
         let (secret, previous) = crate::secrets::load(store.as_ref()).await?;
         if !previous.is_empty() {
@@ -160,23 +226,50 @@ impl Application {
             opt_outs = book.opt_outs(),
             "consent records loaded"
         );
-        tokio::spawn(salt_task(Arc::clone(&store), Arc::clone(&keyring)));
+        let metrics = Arc::new(Metrics::new(&http::routes::patterns()));
+        let reloader = Arc::new(
+            Reloader::start(
+                settings.rules.dir.clone(),
+                options,
+                initial,
+                Arc::clone(&store),
+                Arc::clone(&metrics),
+            )
+            .await,
+        );
+        let rules = reloader.active();
+        if settings.rules.watch {
+            watch::spawn_watcher(Arc::clone(&reloader));
+        }
+        watch::spawn_sighup(Arc::clone(&reloader));
+        tokio::spawn(salt_task(
+            Arc::clone(&store),
+            Arc::clone(&keyring),
+            Arc::clone(&metrics),
+        ));
         // Consent written on other nodes: announced by the store (LISTEN/NOTIFY on PostgreSQL) and
         // read incrementally by log position, with a periodic read as the safety net.
         let changed = Arc::new(tokio::sync::Notify::new());
         let poke = Arc::clone(&changed);
         store.watch_consent(Arc::new(move || poke.notify_one()));
-        tokio::spawn(consent::sync::run(Arc::clone(&store), Arc::clone(&book), changed, pos));
+        tokio::spawn(consent::sync::run(
+            Arc::clone(&store),
+            Arc::clone(&book),
+            changed,
+            pos,
+            Arc::clone(&metrics),
+        ));
         // Each process writes its own sketch rows; a report unions every node's (an HLL union is exact).
         let node = format!(
             "{}-{}",
             std::process::id(),
             hex::encode(&Secret::generate().expose()[..4])
         );
-        let counts = Arc::new(Counts::new(Arc::clone(&store), node));
+        let counts = Arc::new(Counts::new(Arc::clone(&store), node).with_metrics(Arc::clone(&metrics)));
         counts.refresh_network_salts(now).await?;
         tokio::spawn(flush_task(
             Arc::clone(&counts),
+            Arc::clone(&metrics),
             settings.counts.flush_seconds,
             settings.counts.release_refresh_seconds.max(1),
             settings.privacy.retention_days,
@@ -190,20 +283,18 @@ impl Application {
             ledger,
             counts: Arc::clone(&counts),
             preview,
+            metrics,
+            reloader,
         };
         let state = web::Data::new(AppState::new(settings, parts)?);
-        state.metrics.set_rules_version(&rules.load().version);
+        let (metrics, draining) = (Arc::clone(&state.metrics), Arc::clone(&state.draining));
         let browser = http::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
         tokio::spawn(sweep_task(Arc::clone(&state.limits)));
-        let addr = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?
-            .port();
+        let (listener, port) = bind(&format!("{}:{}", settings.server.host, settings.server.port))?;
+        let metrics_server = match settings.server.metrics_addr.as_deref() {
+            Some(addr) => Some(metrics_server(addr, state.clone())?),
+            None => None,
+        };
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -211,7 +302,9 @@ impl Application {
                 .app_data(state.clone())
                 .configure(|cfg| http::configure(cfg, &browser))
         })
-        .shutdown_timeout(5)
+        .shutdown_timeout(settings.server.shutdown_seconds)
+        // SIGTERM drains first (`shutdown::stop_on_signal`); actix would close the listener at once.
+        .disable_signals()
         // The request head must arrive within the body timeout too (actix's default is 5 s).
         .client_request_timeout(Duration::from_secs(settings.server.body_timeout_seconds));
         if settings.server.workers > 0 {
@@ -225,11 +318,19 @@ impl Application {
             })?
             .run();
         tracing::info!(port, rules_version = %rules.load().version, "personify listening");
+        if let Some((_, p)) = &metrics_server {
+            tracing::info!(port = p, "metrics listening (GET /metrics without a token)");
+        }
         Ok(Application {
             port,
+            metrics_port: metrics_server.as_ref().map(|(_, p)| *p),
             server,
+            metrics_server: metrics_server.map(|(s, _)| s),
             rules,
             counts,
+            metrics,
+            draining,
+            drain: Duration::from_secs(settings.server.drain_seconds),
         })
     }
 
@@ -238,18 +339,33 @@ impl Application {
         self.port
     }
 
+    /// The port of the `server.metrics_addr` listener, if configured.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
     /// The version of the rules loaded at start.
     pub fn rules_version(&self) -> String {
         self.rules.load().version.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM (actix handles both with a graceful stop), then flushes every
-    /// count still in memory so a graceful restart loses nothing.
+    /// Serves until SIGTERM (after a drain of `server.drain_seconds`) or SIGINT, stops gracefully
+    /// (`server.shutdown_seconds`), then flushes every count still in memory so a graceful restart
+    /// loses nothing.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let mut handles = vec![self.server.handle()];
+        handles.extend(self.metrics_server.as_ref().map(Server::handle));
+        tokio::spawn(shutdown::stop_on_signal(handles, self.draining, self.drain));
+        let served = match self.metrics_server {
+            Some(metrics) => tokio::join!(self.server, metrics).0,
+            None => self.server.await,
+        };
         match self.counts.flush().await {
             Ok(stats) => tracing::info!(sketches = stats.sketches, counters = stats.counters, "final flush done"),
-            Err(e) => tracing::error!(error = %e, "final flush failed; counts since the last flush are lost"),
+            Err(e) => {
+                self.metrics.store_error("flush");
+                tracing::error!(error = %e, "final flush failed; counts since the last flush are lost");
+            }
         }
         served
     }

@@ -204,6 +204,12 @@ fn template(route: &RouteInfo) -> Template {
             injections: vec![],
             query: &["from", "to", "goal"],
         },
+        // No body and no parameters: the canaries go in the query string and headers only.
+        (Method::Post, "/v1/admin/rules/reload") => Template {
+            body: Value::Null,
+            injections: vec![],
+            query: &["q"],
+        },
         (Method::Get, _) => Template {
             body: Value::Null,
             injections: vec![],

@@ -263,3 +263,39 @@ async fn past_weeks_network_salts_are_deleted_at_start_and_this_weeks_is_shared(
     assert_ne!(store.network_salt(week, [1; 32]).await.unwrap(), [1; 32]);
     assert_ne!(store.network_salt(week + 1, [1; 32]).await.unwrap(), [1; 32]);
 }
+
+/// The last good rule set: none until one is stored, then always the latest (one row).
+async fn last_good_rules_contract(store: Arc<dyn Store>) {
+    use personify::store::StoredRuleSet;
+    assert_eq!(store.last_good_rules().await.unwrap(), None);
+    let first = StoredRuleSet {
+        version: "sha256:aa".into(),
+        files: vec![("a.toml".into(), "# ünïcode and \"quotes\"\n[[segment]]\n".into())],
+        saved_at: 1_795_000_000_000,
+    };
+    store.put_last_good_rules(&first).await.unwrap();
+    assert_eq!(store.last_good_rules().await.unwrap(), Some(first));
+    let second = StoredRuleSet {
+        version: "sha256:bb".into(),
+        files: vec![("a.toml".into(), "x".into()), ("b.toml".into(), "y".into())],
+        saved_at: 1_795_000_000_001,
+    };
+    store.put_last_good_rules(&second).await.unwrap();
+    assert_eq!(store.last_good_rules().await.unwrap(), Some(second));
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_last_good_rule_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(&format!("sqlite://{}/p.db", dir.path().display()))
+        .await
+        .unwrap();
+    last_good_rules_contract(store).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PERSONIFY_TEST_POSTGRES_URL (see README)"]
+async fn postgres_keeps_the_last_good_rule_set() {
+    let url = common::pg::fresh_database().await;
+    last_good_rules_contract(store::open(&url).await.unwrap()).await;
+}

@@ -121,6 +121,15 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<String>,
     /// Seconds a client has to send the whole request body (408 after).
     pub body_timeout_seconds: u64,
+    /// `host:port` of a second listener serving only `GET /metrics`, without a token, for scrapers
+    /// inside the network; unset = no such listener.
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
+    /// Seconds `/readyz` answers 503 after SIGTERM while the node keeps serving, so a load balancer
+    /// takes it out of rotation before it stops.
+    pub drain_seconds: u64,
+    /// Seconds in-flight requests get to finish once the listener closes.
+    pub shutdown_seconds: u64,
 }
 
 /// `[store]`
@@ -140,6 +149,8 @@ pub struct RulesSettings {
     /// Phrases content shown to sensitive segments must not contain.
     #[serde(default)]
     pub tone: crate::rules::ToneLists,
+    /// Reload the rules when a file in `dir` changes (SIGHUP and the admin route always work).
+    pub watch: bool,
 }
 
 /// What to do with a signal value that looks like personal data.

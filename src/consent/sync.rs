@@ -90,7 +90,13 @@ pub async fn catch_up(store: &dyn Store, book: &ConsentBook, from: i64) -> Resul
 }
 
 /// Runs forever: catches up whenever `changed` is notified or the period passes.
-pub async fn run(store: Arc<dyn Store>, book: Arc<ConsentBook>, changed: Arc<Notify>, start: i64) {
+pub async fn run(
+    store: Arc<dyn Store>,
+    book: Arc<ConsentBook>,
+    changed: Arc<Notify>,
+    start: i64,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
     let pos = AtomicI64::new(start);
     loop {
         tokio::select! {
@@ -99,13 +105,17 @@ pub async fn run(store: Arc<dyn Store>, book: Arc<ConsentBook>, changed: Arc<Not
         }
         match catch_up(store.as_ref(), &book, pos.load(Ordering::Relaxed)).await {
             Ok(p) => pos.store(p, Ordering::Relaxed),
-            Err(e) => tracing::warn!(error = %e, "consent resync failed; will retry"),
+            Err(e) => {
+                metrics.store_error("consent_resync");
+                tracing::warn!(error = %e, "consent resync failed; will retry");
+            }
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         if let Err(e) = store.purge_consent_tombstones(now - TOMBSTONE_TTL_MS).await {
+            metrics.store_error("purge");
             tracing::warn!(error = %e, "erasure tombstone purge failed; will retry");
         }
     }

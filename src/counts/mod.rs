@@ -23,6 +23,7 @@ pub use report::Seen;
 pub use sketch::{Sketch, SketchError};
 
 use crate::decide::{decide, Decision, Reason};
+use crate::metrics::Metrics;
 use crate::privacy::network::{week_of_day, NetworkKey, NetworkKeys};
 use crate::privacy::{utc_day, Secret, VisitorKey};
 use crate::rules::{Experiment, RuleSet};
@@ -175,6 +176,8 @@ pub struct Counts {
     release: ArcSwap<HashMap<String, Seen>>,
     /// Weekly salts for network keys.
     networks: NetworkKeys,
+    /// Where flushes are counted and timed, when the server runs.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// What one flush wrote.
@@ -202,14 +205,29 @@ impl Counts {
             node,
             release: ArcSwap::from_pointee(HashMap::new()),
             networks: NetworkKeys::default(),
+            metrics: None,
         }
+    }
+
+    /// Counts and times every flush in `metrics` (`personify_sketch_flushes`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Counts {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Loads this week's and next week's shared network salts (creating them if needed) and deletes
     /// those of past weeks, so a past week's keys can no longer be recomputed.
     pub async fn refresh_network_salts(&self, now: SystemTime) -> Result<(), StoreError> {
         let week = week_of_day(utc_day(now));
-        let deleted = self.store.purge_network_salts_before(week).await?;
+        let deleted = match self.store.purge_network_salts_before(week).await {
+            Ok(n) => n,
+            Err(e) => {
+                if let Some(m) = &self.metrics {
+                    m.purge_failed("network_salts");
+                }
+                return Err(e);
+            }
+        };
         if deleted > 0 {
             tracing::info!(deleted, "past weeks' network salts deleted");
         }
@@ -295,6 +313,16 @@ impl Counts {
     /// Merges everything counted so far into the store. On failure the deltas stay in memory.
     pub async fn flush(&self) -> Result<FlushStats, StoreError> {
         let _one = self.flushing.lock().await;
+        let started = std::time::Instant::now();
+        let result = self.flush_locked().await;
+        if let Some(m) = &self.metrics {
+            m.flushed(result.is_ok(), started.elapsed());
+        }
+        result
+    }
+
+    /// The flush itself, under the flush lock.
+    async fn flush_locked(&self) -> Result<FlushStats, StoreError> {
         let mut delta = std::mem::take(&mut *lock(&self.pending));
         for shard in &self.shards {
             let taken = std::mem::take(&mut *lock(shard));

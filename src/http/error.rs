@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::privacy::VisitorIdError;
+use crate::rules::load::JsonDiagnostic;
 use crate::signals::SignalError;
 
 /// Everything a request can get wrong, and the few things the server can.
@@ -91,6 +92,9 @@ pub enum ApiError {
     /// No checkpoint of the asked tree size was issued.
     #[error("no checkpoint of this tree size was issued")]
     CheckpointUnknown,
+    /// A rule reload found errors; the active set keeps serving.
+    #[error("the rules have errors; the active set keeps serving (see diagnostics)")]
+    InvalidRules(crate::rules::LoadErrors),
     /// Route exists, method does not.
     #[error("method not allowed on this route; use {allow}")]
     MethodNotAllowed {
@@ -121,6 +125,7 @@ impl ApiError {
             ApiError::ReceiptUnknown => "receipt_unknown",
             ApiError::NotCheckpointed { .. } => "not_checkpointed",
             ApiError::CheckpointUnknown => "checkpoint_unknown",
+            ApiError::InvalidRules(_) => "invalid_rules",
         }
     }
 
@@ -144,6 +149,9 @@ struct Detail<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// Rule diagnostics, as `personify check --format json` prints them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<Vec<JsonDiagnostic<'a>>>,
 }
 
 impl ResponseError for ApiError {
@@ -168,6 +176,7 @@ impl ResponseError for ApiError {
             ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::InvalidRules(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -180,6 +189,7 @@ impl ResponseError for ApiError {
                         code: self.code(),
                         message: self.to_string(),
                         field: None,
+                        diagnostics: None,
                     },
                 });
         }
@@ -191,6 +201,7 @@ impl ResponseError for ApiError {
                         code: self.code(),
                         message: self.to_string(),
                         field: None,
+                        diagnostics: None,
                     },
                 });
         }
@@ -203,6 +214,7 @@ impl ResponseError for ApiError {
                         code: self.code(),
                         message: self.to_string(),
                         field: None,
+                        diagnostics: None,
                     },
                 });
         }
@@ -214,6 +226,7 @@ impl ResponseError for ApiError {
                         code: self.code(),
                         message: self.to_string(),
                         field: None,
+                        diagnostics: None,
                     },
                 });
         }
@@ -228,6 +241,10 @@ impl ResponseError for ApiError {
                 code: self.code(),
                 message,
                 field: self.field(),
+                diagnostics: match self {
+                    ApiError::InvalidRules(errors) => Some(errors.0.iter().map(JsonDiagnostic::from).collect()),
+                    _ => None,
+                },
             },
         })
     }

@@ -17,15 +17,32 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: rules are loaded and the store answers. Decisions are served from memory even
 /// when the store is down, so 503 here means "consent writes will fail", not "stop sending traffic".
+/// A node serving the stored last good rule set (its directory does not load) is still ready:
+/// `rules` says `last_good` (docs/decisions/last-good-rules.md).
+///
+/// After SIGTERM, for `server.drain_seconds`, it answers 503 `draining` (without asking the store)
+/// while every other route keeps serving, so a load balancer stops sending traffic before the
+/// listener closes.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let rules = state.rules.load();
+    let status = state.reloader.status();
+    let rules = &status.rules;
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return HttpResponse::ServiceUnavailable().json(json!({
+            "status": "draining",
+            "rules_version": rules.version,
+        }));
+    }
     let store = state.store.ping().await;
+    if store.is_err() {
+        state.metrics.store_error("ping");
+    }
     let body = json!({
         "status": if store.is_ok() { "ready" } else { "degraded" },
         "rules_version": rules.version,
         "segments": rules.segments.len(),
         "slots": rules.slots.len(),
         "store": if store.is_ok() { "ok" } else { "unavailable" },
+        "rules": if status.last_good.is_some() { "last_good" } else { "ok" },
     });
     if store.is_ok() {
         HttpResponse::Ok().json(body)

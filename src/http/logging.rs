@@ -8,6 +8,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
+use super::error::ApiError;
 use super::AppState;
 
 /// Middleware: one `info` line and one metrics observation per request.
@@ -29,6 +30,16 @@ pub async fn log_request(
         m.record_request(m.route_index(Some(&route)), status, started.elapsed());
         if status == 429 {
             m.rate_limited.inc();
+        }
+        // Only a store failure answers 503 through `ApiError`; readiness builds its own 503.
+        if status == 503
+            && res
+                .response()
+                .error()
+                .and_then(|e| e.as_error::<ApiError>())
+                .is_some_and(|e| matches!(e, ApiError::StoreUnavailable))
+        {
+            m.store_error("request");
         }
     }
     tracing::info!(

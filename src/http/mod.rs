@@ -23,6 +23,7 @@ pub mod preview;
 pub mod reports;
 pub mod routes;
 pub mod rtb;
+pub mod rules;
 pub mod sdk;
 pub mod whoami;
 
@@ -90,6 +91,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Signs and checks preview tokens (its own key, shared by every node through the store).
     pub preview: Arc<crate::preview::PreviewKey>,
+    /// Owns the active rules (`rules` is its lock-free view) and replaces them on reload.
+    pub reloader: Arc<crate::reload::Reloader>,
+    /// Set on SIGTERM: `/readyz` answers 503 while the node keeps serving (`server.drain_seconds`).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Configuration facts the record of processing reports.
@@ -143,6 +148,10 @@ pub struct Parts {
     pub counts: Arc<Counts>,
     /// The preview-token key.
     pub preview: Arc<crate::preview::PreviewKey>,
+    /// Operational metrics, shared with the background tasks.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Owns the active rules and replaces them on reload.
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 impl AppState {
@@ -162,6 +171,8 @@ impl AppState {
             ledger,
             counts,
             preview,
+            metrics,
+            reloader,
         } = parts;
         let client_ip = settings.server.client_ip_header.trim();
         let trusted = settings
@@ -210,14 +221,22 @@ impl AppState {
                     "sqlite"
                 },
             },
-            metrics: Arc::new(crate::metrics::Metrics::new(&routes::patterns())),
+            metrics,
             preview,
+            reloader,
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
+}
+
+/// The token-free `server.metrics_addr` listener: `GET /metrics` and nothing else.
+pub fn configure_metrics_only(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics::scrape)));
+    cfg.default_service(web::to(not_found));
 }
 
 /// Registers every route; the browser routes answer pages on `browser` origins (CORS).

@@ -12,8 +12,8 @@ use super::cors::BrowserOrigins;
 use super::error::ApiError;
 use super::limits::LimitedRoute;
 use super::{
-    admin, audit, compliance, consent, console, decide, edge, events, explain, health, ledger, metrics, preview, reports,
-    rtb, sdk, whoami,
+    admin, audit, compliance, consent, console, decide, edge, events, explain, health, ledger, metrics, preview,
+    reports, rtb, rules, sdk, whoami,
 };
 
 /// An HTTP method a route answers.
@@ -122,6 +122,8 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Post, "/v1/admin/explain", Access::Token(Scope::Analyst)),
     r(Method::Post, "/v1/admin/preview", Access::Token(Scope::Analyst)),
     r(Method::Get, "/v1/admin/audit", Access::Token(Scope::Compliance)),
+    r(Method::Get, "/v1/admin/rules", Access::Token(Scope::Ops)),
+    r(Method::Post, "/v1/admin/rules/reload", Access::Token(Scope::Ops)),
 ];
 
 /// Every route pattern, in table order (the metrics' `route` label values).
@@ -166,6 +168,8 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/admin/explain" => post().to(explain::explain),
         "/v1/admin/preview" => post().to(preview::mint),
         "/v1/admin/audit" => get().to(audit::log),
+        "/v1/admin/rules" => get().to(rules::show),
+        "/v1/admin/rules/reload" => post().to(rules::reload),
         _ => return None,
     })
 }

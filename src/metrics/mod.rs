@@ -50,6 +50,22 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
+/// `task` of a failed store operation.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabel {
+    /// `request` (answered 503), `flush`, `release_refresh`, `purge`, `salt_refresh`,
+    /// `consent_resync`, `ping` (readiness), `scrape` (the salt age read for `/metrics`), `rules`
+    /// (the last good rule set).
+    pub task: &'static str,
+}
+
+/// `data` of a failed purge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DataLabel {
+    /// `salts`, `network_salts` or `aggregates`.
+    pub data: &'static str,
+}
+
 /// `action` of a consent write.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActionLabel {
@@ -97,16 +113,19 @@ pub struct Metrics {
     pub flushes: Family<ResultLabel, Counter>,
     /// Duration of sketch flushes.
     pub flush_duration: LatencyHistogram,
-    /// Store operations that failed.
-    pub store_errors: Counter,
+    /// Store operations that failed, by the task that asked.
+    pub store_errors: Family<TaskLabel, Counter>,
     /// Rule reloads by result.
     pub reloads: Family<ResultLabel, Counter>,
+    /// 1 while the rules directory does not load and the node serves the stored last good set.
+    pub rules_last_good: Gauge,
     /// Segments currently released to RTB (a count of segments, not of visitors).
     pub rtb_release_set: Gauge,
-    /// Seconds since the oldest salt still held was created.
+    /// Seconds since the start of the UTC day of the oldest cookieless salt still stored (set at
+    /// scrape time; above 48 h means a purge is overdue).
     pub salt_age_seconds: Gauge,
-    /// Salt purges that failed.
-    pub purge_failures: Counter,
+    /// Retention purges that failed, by what they delete.
+    pub purge_failures: Family<DataLabel, Counter>,
     registry: Registry,
     /// The rules version, re-registered on reload.
     rules_info: Mutex<Option<String>>,
@@ -139,11 +158,12 @@ impl Metrics {
             rate_limited: Counter::default(),
             flushes: Family::default(),
             flush_duration: LatencyHistogram::default(),
-            store_errors: Counter::default(),
+            store_errors: Family::default(),
             reloads: Family::default(),
+            rules_last_good: Gauge::default(),
             rtb_release_set: Gauge::default(),
             salt_age_seconds: Gauge::default(),
-            purge_failures: Counter::default(),
+            purge_failures: Family::default(),
             registry,
             rules_info: Mutex::new(None),
         };
@@ -170,10 +190,15 @@ impl Metrics {
         );
         r.register(
             "store_errors",
-            "Store operations that failed",
+            "Store operations that failed, by the task that asked",
             self.store_errors.clone(),
         );
         r.register("rule_reloads", "Rule reloads by result", self.reloads.clone());
+        r.register(
+            "rules_last_good",
+            "1 while the rules directory does not load and the stored last good set is served",
+            self.rules_last_good.clone(),
+        );
         r.register(
             "rtb_release_set_segments",
             "Segments currently released to RTB",
@@ -181,12 +206,12 @@ impl Metrics {
         );
         r.register(
             "salt_age_seconds",
-            "Age of the oldest daily salt still held",
+            "Seconds since the start of the day of the oldest cookieless salt still stored",
             self.salt_age_seconds.clone(),
         );
         r.register(
-            "salt_purge_failures",
-            "Salt purges that failed",
+            "purge_failures",
+            "Retention purges that failed, by what they delete",
             self.purge_failures.clone(),
         );
         self
@@ -214,6 +239,23 @@ impl Metrics {
         })
         .inc();
         self.latency_cells[route].observe(elapsed);
+    }
+
+    /// Counts a failed store operation of `task` (a closed set, see [`TaskLabel`]).
+    pub fn store_error(&self, task: &'static str) {
+        self.store_errors.get_or_create(&TaskLabel { task }).inc();
+    }
+
+    /// Counts a failed purge of `data` (a closed set, see [`DataLabel`]).
+    pub fn purge_failed(&self, data: &'static str) {
+        self.purge_failures.get_or_create(&DataLabel { data }).inc();
+    }
+
+    /// Counts a sketch flush and its duration.
+    pub fn flushed(&self, ok: bool, elapsed: std::time::Duration) {
+        let result = if ok { "ok" } else { "failed" };
+        self.flushes.get_or_create(&ResultLabel { result }).inc();
+        self.flush_duration.observe(elapsed);
     }
 
     /// Sets the `rules` info metric to the active version.

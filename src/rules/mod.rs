@@ -2,6 +2,7 @@
 //! immutable [`RuleSet`] that decisions read without locks.
 
 pub mod condition;
+pub mod diff;
 pub mod generate;
 pub mod index;
 pub mod load;
@@ -50,6 +51,17 @@ pub struct RuleSet {
     experiment_goals: std::collections::HashSet<String>,
     /// Which segments a page view could match, so most are never evaluated.
     index: SegmentIndex,
+    /// The files it was compiled from, in load order.
+    pub files: Vec<RuleFile>,
+}
+
+/// One rule file of a set: its path as loaded and the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleFile {
+    /// Path as given to the loader.
+    pub name: String,
+    /// Hex SHA-256 of the file's bytes (comments included, unlike the version).
+    pub sha256: String,
 }
 
 /// A segment: who a page view is inferred to belong to.
@@ -220,7 +232,13 @@ impl Matches {
 
 impl RuleSet {
     /// Builds the set; `segments` and slot rules must already be in priority order.
-    fn new(version: String, segments: Vec<Segment>, slots: Vec<Slot>, goals: Vec<String>) -> RuleSet {
+    fn new(
+        version: String,
+        segments: Vec<Segment>,
+        slots: Vec<Slot>,
+        goals: Vec<String>,
+        files: Vec<RuleFile>,
+    ) -> RuleSet {
         let slot_index = slots.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
         let experiment_index = slots
             .iter()
@@ -254,6 +272,7 @@ impl RuleSet {
             goals,
             experiment_goals,
             index,
+            files,
         }
     }
 

@@ -264,6 +264,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit entries with `seq > after`, at most `limit`, in order.
     async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // Rule sets (issue 16). Kept at the end of the trait so other additions merge apart.
+
+    /// Keeps `set` as the last rule set that loaded, replacing the previous one.
+    async fn put_last_good_rules(&self, set: &StoredRuleSet) -> Result<(), StoreError>;
+
+    /// The last rule set that loaded on any node, if one ever did.
+    async fn last_good_rules(&self) -> Result<Option<StoredRuleSet>, StoreError>;
 }
 
 /// One admin action as recorded: never a request value.
@@ -293,6 +301,35 @@ pub fn local_dir(url: &str) -> Option<std::path::PathBuf> {
     } else {
         parent.to_path_buf()
     })
+}
+
+/// A rule set as its files: what a node falls back to when its rules directory does not load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRuleSet {
+    /// Its version (`sha256:…`), as computed when it loaded.
+    pub version: String,
+    /// `(file name, file text)`, in load order.
+    pub files: Vec<(String, String)>,
+    /// Unix milliseconds.
+    pub saved_at: i64,
+}
+
+impl StoredRuleSet {
+    /// The files as stored: a JSON array of `[name, text]` pairs.
+    pub fn files_json(&self) -> String {
+        serde_json::to_string(&self.files).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// Reads back what [`StoredRuleSet::files_json`] wrote.
+    pub fn from_row(version: String, files: &str, saved_at: i64) -> Result<StoredRuleSet, StoreError> {
+        let files = serde_json::from_str(files)
+            .map_err(|e| StoreError::Corrupt(format!("last_good_rules.files is not a list of [name, text]: {e}")))?;
+        Ok(StoredRuleSet {
+            version,
+            files,
+            saved_at,
+        })
+    }
 }
 
 /// Opens the store named by `store.url`, creating and migrating it as needed.

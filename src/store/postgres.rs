@@ -12,7 +12,8 @@ use sqlx::Row;
 
 use super::postgres_consent as consent;
 use super::{
-    AuditEntry, ConsentWatcher, CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint, StoredRecord,
+    AuditEntry, ConsentWatcher, CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint,
+    StoredRecord, StoredRuleSet,
 };
 use crate::consent::log::{Change, Entry};
 use crate::ledger::fetched::{Fetched, Key};
@@ -368,5 +369,27 @@ impl Store for PgStore {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(StoreError::from)
+    }
+
+    async fn put_last_good_rules(&self, set: &StoredRuleSet) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO last_good_rules (id, version, files, saved_at) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, files = EXCLUDED.files, saved_at = EXCLUDED.saved_at",
+        )
+        .bind(&set.version)
+        .bind(set.files_json())
+        .bind(set.saved_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn last_good_rules(&self) -> Result<Option<StoredRuleSet>, StoreError> {
+        let row: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT version, files, saved_at FROM last_good_rules WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(version, files, saved_at)| StoredRuleSet::from_row(version, &files, saved_at))
+            .transpose()
     }
 }

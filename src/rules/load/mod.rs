@@ -62,8 +62,13 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadErrors> {
 
 /// Loads every `*.toml` in `dir` (sorted by name).
 pub fn load_dir_with(dir: &Path, options: &LoadOptions) -> Result<Loaded, LoadErrors> {
-    let sources = read::read_dir(dir).map_err(LoadErrors)?;
-    load_sources_with(&sources, options)
+    load_sources_with(&read_sources(dir)?, options)
+}
+
+/// Every `*.toml` in `dir`, sorted by name, as `(path, text)`: what a reload compiles and what the
+/// last good set keeps.
+pub fn read_sources(dir: &Path) -> Result<Vec<(String, String)>, LoadErrors> {
+    read::read_dir(dir).map_err(LoadErrors)
 }
 
 /// Loads rules from `(file name, TOML text)` pairs with the default options.
@@ -106,7 +111,13 @@ pub fn load_sources_with(sources: &[(String, String)], options: &LoadOptions) ->
     let linked = raw.link(&options.tone, &mut errors);
     match linked {
         Some(linked) if errors.is_empty() => Ok(Loaded {
-            rules: RuleSet::new(version::version(canonical), linked.segments, linked.slots, linked.goals),
+            rules: RuleSet::new(
+                version::version(canonical),
+                linked.segments,
+                linked.slots,
+                linked.goals,
+                version::files(sources),
+            ),
             warnings,
         }),
         _ => {

@@ -12,6 +12,17 @@ pub(super) fn version(files: BTreeMap<String, serde_json::Value>) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
+/// Each file's name and the SHA-256 of its bytes, so an operator can tell which copy a node runs.
+pub(super) fn files(sources: &[(String, String)]) -> Vec<super::super::RuleFile> {
+    sources
+        .iter()
+        .map(|(name, text)| super::super::RuleFile {
+            name: name.clone(),
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        })
+        .collect()
+}
+
 /// JSON with object keys sorted and no whitespace.
 fn canonical_json(v: &serde_json::Value, out: &mut String) {
     match v {

@@ -228,10 +228,12 @@ async fn the_salt_age_of_a_healthy_store_stays_under_48_hours() {
 async fn a_store_failure_answered_503_is_counted_as_a_store_error() {
     let app = app().await;
     let pool = sqlite(&app).await;
-    sqlx::query("CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_log BEGIN SELECT RAISE(ABORT, 'refused'); END")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_leaves BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     let body = json!({"visitor_id": vid("metrics-503"), "purposes": {"personalize": true}, "source": "cmp", "policy_version": "2026-11"});
     assert_eq!(app.post("/v1/consent", &body).await.status(), 503);
     let text = scrape(&app, OPS_TOKEN).await.text().await.unwrap();

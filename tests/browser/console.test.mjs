@@ -333,9 +333,9 @@ test('the CSV export downloads the rows of the log; paging walks it', async () =
   const expected = await logCsv();
   assert.equal(expected.length, 1 + 31, 'thirty consents and one opt-out');
   assert.deepEqual(rows, expected);
-  // The second page of the table holds the entries after the first 20.
+  // The second page of the table holds the entries after the first 20 (indices count from 0).
   await page.click('#log-next');
-  await page.waitForFunction(() => document.querySelector('#log-table tbody tr th')?.textContent === '21');
+  await page.waitForFunction(() => document.querySelector('#log-table tbody tr th')?.textContent === '20');
   assert.equal(await page.locator('#log-table tbody tr').count(), 11);
   assert.deepEqual(offLoopback(page), []);
   await context.close();

@@ -8,6 +8,7 @@
 //! global lock; the flusher drains the shards every `counts.flush_seconds` and merges the deltas into
 //! the store. A failed flush keeps the deltas in memory for the next one.
 
+mod record;
 pub mod report;
 pub mod sketch;
 
@@ -22,13 +23,10 @@ use arc_swap::ArcSwap;
 pub use report::Seen;
 pub use sketch::{Sketch, SketchError};
 
-use crate::decide::{decide, Decision, Reason};
 use crate::metrics::Metrics;
 use crate::privacy::network::{week_of_day, NetworkKey, NetworkKeys};
-use crate::privacy::{utc_day, Secret, VisitorKey};
-use crate::rules::{Experiment, RuleSet};
+use crate::privacy::{utc_day, Secret};
 use crate::store::{CounterRow, SketchRow, Store, StoreError};
-use crate::view::ViewContext;
 
 /// What a sketch or counter measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -264,50 +262,6 @@ impl Counts {
     /// Adds to a counter.
     pub fn add(&self, kind: Kind, key: &Arc<str>, day: i64, n: u64) {
         self.batch().add(kind, key, day, n);
-    }
-
-    /// Counts one decided page view: the distinct visitors and views of each segment, and the
-    /// exposures of each experiment arm, each with its network twin. The caller has checked
-    /// [`crate::view::ViewContext::countable`].
-    pub fn record_decision(&self, decision: &Decision<'_>, key: &VisitorKey, client: Option<IpAddr>, now: SystemTime) {
-        let net = self.network_key(client, now);
-        let net = net.as_ref();
-        let day = utc_day(now);
-        let mut batch = self.batch();
-        for s in &decision.segments {
-            batch.seen(Kind::Segment, &s.count_key, day, key.as_bytes(), net);
-            batch.add(Kind::Views, &s.count_key, day, 1);
-        }
-        for d in &decision.slots {
-            if let Reason::Experiment { experiment, arm, .. } = d.reason {
-                batch.seen(Kind::Exposure, experiment.count_key(arm), day, key.as_bytes(), net);
-            }
-        }
-    }
-
-    /// Counts one conversion towards `goal`: on the visitor's experiment arm when the event names an
-    /// experiment, and on every segment the page view would be decided on (consent-gated, no slots).
-    /// The caller has checked [`crate::view::ViewContext::countable`].
-    pub fn record_conversion(
-        &self,
-        rules: &RuleSet,
-        view: &ViewContext,
-        goal: &str,
-        arm: Option<(&Experiment, Option<usize>)>,
-    ) {
-        let day = utc_day(view.now);
-        let net = self.network_key(view.client, view.now);
-        let visitor = view.key.as_bytes();
-        let segments = decide(rules, &view.signals, &view.consent, &view.key, Some(&[])).segments;
-        let mut batch = self.batch();
-        if let Some((e, a)) = arm {
-            let key: Arc<str> = format!("{}/{goal}", e.count_key(a)).into();
-            batch.seen(Kind::ArmConversion, &key, day, visitor, net.as_ref());
-        }
-        for s in segments {
-            let key: Arc<str> = format!("{goal}/{}", s.id).into();
-            batch.seen(Kind::SegmentConversion, &key, day, visitor, net.as_ref());
-        }
     }
 
     /// Merges everything counted so far into the store. On failure the deltas stay in memory.

@@ -319,6 +319,10 @@ async fn tokens_and_bad_input() {
         (json!({"device": {"geo": {"country": 276}}}), "device.geo.country"),
         (json!({"device": {"sua": {"mobile": "yes-3141"}}}), "device.sua.mobile"),
         (json!({"user": {"ext": {"consent": 31415926}}}), "user.ext.consent"),
+        // serde would read an array as a struct's fields in order: an object path refuses it.
+        (json!({"site": ["https://bank.example/", "3141"]}), "site"),
+        (json!({"device": {"geo": ["276"]}}), "device.geo"),
+        (json!({"regs": {"ext": "3141"}}), "regs.ext"),
     ] {
         let res = post(b.to_string().into()).await.unwrap();
         assert_eq!(res.status(), 400, "{b}");

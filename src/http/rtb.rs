@@ -68,8 +68,8 @@ pub async fn segments(
 ) -> Result<HttpResponse, ApiError> {
     let page = from_page(&req, &state)?;
     let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let raw: Value = body::json(&bytes)?;
-    let bid = BidRequest::from_json(&raw)?;
+    // Straight into the typed request: no intermediate `Value` on the bid path.
+    let bid: BidRequest = body::json(&bytes)?;
     // A page could claim any country: its jurisdiction comes from the trusted header (none = unknown
     // = opt-in), never from the bid request.
     let caller = if page {

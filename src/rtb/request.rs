@@ -8,22 +8,6 @@ use serde_json::Value;
 
 use crate::signals::SignalError;
 
-/// The objects personify reads, parents first. An array in their place is the wrong JSON type, though
-/// serde alone would read it as a tuple of the fields.
-const OBJECT_PATHS: &[&str] = &[
-    "site",
-    "app",
-    "dooh",
-    "device",
-    "device.geo",
-    "device.sua",
-    "device.sua.platform",
-    "user",
-    "user.ext",
-    "regs",
-    "regs.ext",
-];
-
 impl BidRequest {
     /// The bid request in a parsed JSON body; a wrong JSON type at a read path is refused naming the
     /// path, never the value.
@@ -35,11 +19,9 @@ impl BidRequest {
         if !v.is_object() {
             return Err(invalid("body", "a bid request must be a JSON object".into()));
         }
-        for path in OBJECT_PATHS {
-            let node = path.split('.').try_fold(v, |node, key| node.get(key));
-            if node.is_some_and(|n| !(n.is_object() || n.is_null())) {
-                return Err(invalid(path, format!("{path} must be an object")));
-            }
+        // The common case, a valid request, skips the path tracking; a failure is read again with it.
+        if let Ok(bid) = BidRequest::deserialize(v) {
+            return Ok(bid);
         }
         serde_path_to_error::deserialize(v).map_err(|e| {
             let field = e.path().to_string();
@@ -54,22 +36,55 @@ impl BidRequest {
     }
 }
 
+/// Reads an optional JSON object. serde's derived structs also accept an array of their fields in
+/// order; in a bid request that is the wrong JSON type, refused like any other (naming the path).
+/// Doing this during the one typed parse keeps the bid path free of an intermediate `Value`.
+fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct ObjectOnly<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOnly<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(ObjectOnly(std::marker::PhantomData))
+}
+
 /// OpenRTB BidRequest: the fields personify reads.
 #[derive(Debug, Default, Deserialize)]
 pub struct BidRequest {
     /// Request id: read for its type only, never echoed (batch answers come in request order).
     pub id: Option<String>,
     /// Web inventory.
+    #[serde(default, deserialize_with = "object")]
     pub site: Option<Site>,
     /// App inventory.
+    #[serde(default, deserialize_with = "object")]
     pub app: Option<App>,
     /// Digital out-of-home inventory (2.6).
+    #[serde(default, deserialize_with = "object")]
     pub dooh: Option<Dooh>,
     /// Device.
+    #[serde(default, deserialize_with = "object")]
     pub device: Option<Device>,
     /// User (only the consent string is read; ids never are).
+    #[serde(default, deserialize_with = "object")]
     pub user: Option<User>,
     /// Regulations.
+    #[serde(default, deserialize_with = "object")]
     pub regs: Option<Regs>,
 }
 
@@ -115,10 +130,12 @@ pub struct Device {
     /// User-Agent (reduced to a device class).
     pub ua: Option<String>,
     /// Structured User-Agent (2.6), from User-Agent Client Hints.
+    #[serde(default, deserialize_with = "object")]
     pub sua: Option<StructuredUa>,
     /// OpenRTB device type (List 5.21).
     pub devicetype: Option<i64>,
     /// Coarse location.
+    #[serde(default, deserialize_with = "object")]
     pub geo: Option<Geo>,
 }
 
@@ -128,6 +145,7 @@ pub struct StructuredUa {
     /// 1 for a mobile device (`Sec-CH-UA-Mobile`).
     pub mobile: Option<i64>,
     /// Platform (`Sec-CH-UA-Platform`).
+    #[serde(default, deserialize_with = "object")]
     pub platform: Option<BrandVersion>,
 }
 
@@ -151,6 +169,7 @@ pub struct User {
     /// TC string (2.6 location).
     pub consent: Option<String>,
     /// 2.5 extensions.
+    #[serde(default, deserialize_with = "object")]
     pub ext: Option<UserExt>,
 }
 
@@ -175,6 +194,7 @@ pub struct Regs {
     /// Global Privacy Control (2.6 location): `1`, `"1"` or `true`.
     pub gpc: Option<Value>,
     /// 2.5 extensions and GPC.
+    #[serde(default, deserialize_with = "object")]
     pub ext: Option<RegsExt>,
 }
 

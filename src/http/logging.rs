@@ -9,6 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use super::error::ApiError;
+use super::routes::RouteIndex;
 use super::AppState;
 
 /// Middleware: one `info` line and one metrics observation per request.
@@ -19,15 +20,14 @@ pub async fn log_request(
     let started = Instant::now();
     let method = req.method().clone();
     let res = next.call(req).await?;
-    // The matched pattern (`/v1/decide`), not the requested path, which could carry anything.
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "<unmatched>".to_string());
+    // The matched route (`/v1/decide`), not the requested path, which could carry anything.
+    let route = res.request().app_data::<RouteIndex>().copied();
+    let pattern = route.map_or("<unmatched>", RouteIndex::pattern);
     let status = res.status().as_u16();
     if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
         let m = &state.metrics;
-        m.record_request(m.route_index(Some(&route)), status, started.elapsed());
+        let index = route.map_or_else(|| m.route_index(None), |r| r.0);
+        m.record_request(index, status, started.elapsed());
         if status == 429 {
             m.rate_limited.inc();
         }
@@ -45,7 +45,7 @@ pub async fn log_request(
     tracing::info!(
         target: "personify::http",
         method = %method,
-        route = %route,
+        route = pattern,
         status,
         micros = started.elapsed().as_micros() as u64,
         "request"

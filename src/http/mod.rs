@@ -235,7 +235,12 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 
 /// The token-free `server.metrics_addr` listener: `GET /metrics` and nothing else.
 pub fn configure_metrics_only(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/metrics").route(web::get().to(metrics::scrape)));
+    let index = routes::ROUTES.iter().position(|r| r.path == "/metrics");
+    let resource = web::resource("/metrics").route(web::get().to(metrics::scrape));
+    match index {
+        Some(i) => cfg.service(resource.app_data(routes::RouteIndex(i))),
+        None => cfg.service(resource),
+    };
     cfg.default_service(web::to(not_found));
 }
 

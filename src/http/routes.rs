@@ -64,7 +64,7 @@ const fn r(method: Method, path: &'static str, access: Access) -> RouteInfo {
     RouteInfo { method, path, access }
 }
 
-/// Every route, in the order they are registered.
+/// Every route, in the order they are registered (actix tries them in this order).
 pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/healthz", Access::Public),
     r(Method::Get, "/readyz", Access::Public),
@@ -72,8 +72,6 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/metrics", Access::Token(Scope::Ops)),
     r(Method::Get, "/sdk/personify.js", Access::Public),
     r(Method::Get, "/sdk/personify.mjs", Access::Public),
-    r(Method::Get, "/console/", Access::Public),
-    r(Method::Get, "/console/{asset}", Access::Public),
     r(Method::Post, "/v1/decide", Access::Browser(None)),
     r(Method::Post, "/v1/events", Access::Browser(Some(LimitedRoute::Events))),
     r(
@@ -97,7 +95,6 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/v1/consent/log/public-key", Access::Public),
     r(Method::Get, "/v1/consent/log/checkpoint", Access::Public),
     r(Method::Get, "/v1/consent/log/consistency", Access::Public),
-    r(Method::Get, "/v1/consent/receipts/{id}/proof", Access::Public),
     r(Method::Post, "/v1/rtb/segments", Access::Token(Scope::Rtb)),
     r(Method::Post, "/v1/rtb/segments:batch", Access::Token(Scope::Rtb)),
     r(Method::Get, "/v1/admin/consent/log", Access::Token(Scope::Compliance)),
@@ -124,7 +121,24 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/v1/admin/audit", Access::Token(Scope::Compliance)),
     r(Method::Get, "/v1/admin/rules", Access::Token(Scope::Ops)),
     r(Method::Post, "/v1/admin/rules/reload", Access::Token(Scope::Ops)),
+    // Paths with a parameter are matched by a regular expression: they come last, so the hot
+    // routes above are matched before any of them is tried.
+    r(Method::Get, "/v1/consent/receipts/{id}/proof", Access::Public),
+    r(Method::Get, "/console/", Access::Public),
+    r(Method::Get, "/console/{asset}", Access::Public),
 ];
+
+/// A matched route's position in [`ROUTES`], attached to each resource: the request log and metrics
+/// read it instead of asking the router to match the path a second time for its pattern.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteIndex(pub usize);
+
+impl RouteIndex {
+    /// The route's pattern (`/v1/decide`), never the requested path.
+    pub fn pattern(self) -> &'static str {
+        ROUTES.get(self.0).map_or("<unmatched>", |r| r.path)
+    }
+}
 
 /// Every route pattern, in table order (the metrics' `route` label values).
 pub fn patterns() -> Vec<&'static str> {
@@ -183,12 +197,13 @@ pub fn answers_pages(info: &RouteInfo) -> bool {
 /// Registers every route of the table with its handler, behind the guard its access needs (and CORS
 /// for the routes pages call); other methods on a path get a JSON 405.
 pub fn register(cfg: &mut web::ServiceConfig, browser: &BrowserOrigins) {
-    for info in ROUTES {
+    for (index, info) in ROUTES.iter().enumerate() {
         let Some(route) = handler(info) else {
             continue;
         };
         let allow = info.method.as_str();
         let resource = web::resource(info.path)
+            .app_data(RouteIndex(index))
             .route(route)
             .default_service(web::to(move || async move {
                 Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })

@@ -58,7 +58,15 @@ where
             while rx.recv_many(&mut jobs, max_batch).await > 0 {
                 let (items, replies): (Vec<T>, Vec<_>) = jobs.drain(..).unzip();
                 let n = items.len();
-                match sink.commit(items).await {
+                let started = std::time::Instant::now();
+                let result = sink.commit(items).await;
+                tracing::debug!(
+                    target: "personify::ledger::group_commit",
+                    items = n,
+                    micros = started.elapsed().as_micros() as u64,
+                    "batch committed"
+                );
+                match result {
                     Ok(results) if results.len() == n => {
                         for (reply, r) in replies.into_iter().zip(results) {
                             let _ = reply.send(Ok(r));

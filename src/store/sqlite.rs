@@ -22,6 +22,13 @@ use crate::privacy::ConsentSubject;
 /// A SQLite-backed store.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection every hot write goes through (consent appends and erasures, checkpoints,
+    /// sketch flushes). SQLite has one writer per file anyway; a connection of its own keeps that
+    /// writer's page cache warm, where a write through a pooled connection would first discard its
+    /// cache because another connection changed the file (docs/decisions/002-consent-ledger.md).
+    writer: SqlitePool,
+    /// The task checkpointing the WAL for the writer; stopped with the store.
+    checkpointer: Option<tokio::task::JoinHandle<()>>,
     /// The consent tree's right edge as of the last append (one process owns the file; checked
     /// against the stored size before each use).
     frontier: std::sync::Mutex<Frontier>,
@@ -50,6 +57,52 @@ fn bytes32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
         .map_err(|_| StoreError::Corrupt("a secret or salt is not 32 bytes".into()))
 }
 
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// WAL frames (pages) beyond which a checkpoint also rewinds the WAL (about 16 MiB).
+const WAL_REWIND_FRAMES: i64 = 4_096;
+
+/// Checkpoints the WAL on a pooled connection, beside the writer. `PASSIVE` copies what it can
+/// without waiting for, or blocking, the writer or readers; but under a steady stream of commits the
+/// WAL is never entirely copied at the moment a commit starts, which is when SQLite rewinds it, so it
+/// would grow without bound. Past [`WAL_REWIND_FRAMES`], a `RESTART` checkpoint on the writer's own
+/// connection (so it takes its turn between two commits instead of starving behind them) copies the
+/// few frames the passive one left and makes the next commit rewind the WAL: one short pause every
+/// few seconds instead of a checkpoint inside every thousandth page's commit.
+async fn checkpoints(pool: SqlitePool, writer: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let frames = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await
+            .map(|(_, log, _)| log);
+        let result = match frames {
+            Ok(n) if n > WAL_REWIND_FRAMES => sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .execute(&writer)
+                .await
+                .map(|_| ()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some(task) = self.checkpointer.take() {
+            task.abort();
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating the directory and file if needed) and migrates `sqlite://PATH`.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
@@ -76,14 +129,32 @@ impl SqliteStore {
             .pragma("secure_delete", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let writer = if path == ":memory:" {
+            // Every connection to `:memory:` is a database of its own.
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                // The consent log's indexes grow with every visitor; 32 MiB keeps their inner pages
+                // in memory (SQLite's default is 2 MiB).
+                // Checkpoints (copying the WAL back into the database, two more fsyncs) would run
+                // inside whichever commit crosses the WAL's threshold, stalling every caller of
+                // that batch; `checkpoints` does them beside the writer instead.
+                .connect_with(options.pragma("cache_size", "-32768").pragma("wal_autocheckpoint", "0"))
+                .await?
+        };
+        let checkpointer = (path != ":memory:").then(|| tokio::spawn(checkpoints(pool.clone(), writer.clone())));
         Ok(SqliteStore {
             pool,
+            writer,
+            checkpointer,
             frontier: std::sync::Mutex::new(Frontier::new()),
         })
     }
@@ -165,11 +236,11 @@ impl Store for SqliteStore {
     }
 
     async fn append_consent(&self, changes: Vec<Change>) -> Result<Vec<Entry>, StoreError> {
-        consent::append(&self.pool, &self.frontier, changes).await
+        consent::append(&self.writer, &self.frontier, changes).await
     }
 
     async fn erase_consent(&self, subject: &ConsentSubject, erasure: Change) -> Result<Erased, StoreError> {
-        consent::erase(&self.pool, &self.frontier, subject, erasure).await
+        consent::erase(&self.writer, &self.frontier, subject, erasure).await
     }
 
     async fn consent_records(
@@ -213,7 +284,7 @@ impl Store for SqliteStore {
     }
 
     async fn issue_checkpoint(&self, sign: Signer<'_>) -> Result<Option<StoredCheckpoint>, StoreError> {
-        consent::issue_checkpoint(&self.pool, sign, now_ms()).await
+        consent::issue_checkpoint(&self.writer, sign, now_ms()).await
     }
 
     async fn checkpoint(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError> {
@@ -250,7 +321,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_counts(&self, sketches: Vec<SketchRow>, counters: Vec<CounterRow>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for r in &sketches {
             sqlx::query(
                 "INSERT INTO sketches (kind, key, day, node, blob) VALUES (?, ?, ?, ?, ?) \

@@ -2,16 +2,17 @@
 // and consents: every scope sees its pages and no other, a wrong token loads nothing, the forest plot
 // draws the report's intervals, suppressed rows show no number, the CSV export is the log, verify
 // reports a tampered entry, axe finds no serious or critical violation, and no request leaves
-// 127.0.0.1. Screenshots of every page go to the artefacts and to docs/screenshots/.
+// 127.0.0.1. Screenshots of every page go to the artefacts, and to docs/screenshots/ with
+// UPDATE_SCREENSHOTS=1.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import axe from 'axe-core';
-import { ADMIN_TOKEN, ARTIFACTS, REPO, VISITOR_UA, launch, startPersonify } from './harness.mjs';
+import { ADMIN_TOKEN, ARTIFACTS, VISITOR_UA, launch, publishScreenshot, startPersonify } from './harness.mjs';
 
 const TOKENS = {
   admin: ADMIN_TOKEN,
@@ -28,7 +29,6 @@ const SEES = {
 };
 const K = 5;
 const EXPERIMENT = 'mortgage_hero_2026q4';
-const SCREENSHOTS = join(REPO, 'docs/screenshots');
 
 let browser, server, config;
 
@@ -106,7 +106,6 @@ before(async () => {
   server = await start();
   await traffic();
   browser = await launch();
-  mkdirSync(SCREENSHOTS, { recursive: true });
 });
 after(async () => {
   await browser?.close();
@@ -156,7 +155,7 @@ async function axeCheck(page, what) {
 async function screenshot(page, name) {
   const file = join(ARTIFACTS, `console-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
-  copyFileSync(file, join(SCREENSHOTS, `console-${name}.png`));
+  publishScreenshot(file, `console-${name}`);
 }
 
 for (const [scope, token] of Object.entries(TOKENS)) {
@@ -213,7 +212,7 @@ test('a wrong token gets a clear error and nothing else loads', async () => {
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the refused token is not kept');
   await axeCheck(page, 'sign-in');
   await page.screenshot({ path: join(ARTIFACTS, 'console-wrong-token.png') });
-  copyFileSync(join(ARTIFACTS, 'console-wrong-token.png'), join(SCREENSHOTS, 'console-sign-in.png'));
+  publishScreenshot(join(ARTIFACTS, 'console-wrong-token.png'), 'console-sign-in');
   assert.deepEqual(offLoopback(page), []);
   await context.close();
 });

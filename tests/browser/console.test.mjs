@@ -27,6 +27,8 @@ const SEES = {
   analyst: ['overview', 'rules', 'reports'],
   ops: ['overview'],
 };
+/** Scopes that hold `ops` (and so see the rules' load time). */
+const SEES_OPS = { admin: true, ops: true };
 const K = 5;
 const EXPERIMENT = 'mortgage_hero_2026q4';
 
@@ -52,6 +54,8 @@ function start(data) {
       PERSONIFY__PRIVACY__K: String(K),
       PERSONIFY__SERVER__CLIENT_IP_HEADER: 'X-Forwarded-For',
       PERSONIFY__LIMITS__ENABLED: 'false',
+      // The Overview shows the newest signed checkpoint: sign one soon after the traffic.
+      PERSONIFY__CONSENT__CHECKPOINT_SECONDS: '1',
     },
   });
 }
@@ -101,10 +105,21 @@ async function api(path, token = ADMIN_TOKEN) {
   return res;
 }
 
+/** The newest signed checkpoint's tree size and root, from the public route (null before the first). */
+async function checkpoint() {
+  const res = await fetch(server.url + '/v1/consent/log/checkpoint');
+  if (res.status === 404) return null;
+  const [, size, root] = (await res.text()).split('\n');
+  return { size: Number(size), root };
+}
+
 before(async () => {
   config = configDir();
   server = await start();
   await traffic();
+  // Wait for the checkpoint that covers the whole log, so every page shows the same one.
+  for (let i = 0; i < 100 && (await checkpoint())?.size !== 31; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await checkpoint())?.size, 31, 'thirty consents and one opt-out are checkpointed');
   browser = await launch();
 });
 after(async () => {
@@ -169,7 +184,19 @@ for (const [scope, token] of Object.entries(TOKENS)) {
       await show(page, id);
       const text = await page.locator(`#page-${id}`).innerText();
       assert.doesNotMatch(text, /could not be loaded/, `${scope} ${id}`);
-      if (id === 'overview') assert.match(await page.locator('#rules-version').innerText(), /^sha256:[0-9a-f]{64}$/);
+      if (id === 'overview') {
+        assert.match(await page.locator('#rules-version').innerText(), /^sha256:[0-9a-f]{64}$/);
+        const cp = await checkpoint();
+        assert.equal(await page.locator('#checkpoint-size').innerText(), String(cp.size));
+        assert.equal(await page.locator('#checkpoint-root').innerText(), cp.root);
+        if (SEES_OPS[scope]) {
+          const status = await (await api('/v1/admin/rules')).json();
+          assert.equal(await page.locator('#rules-loaded-at').innerText(), status.loaded_at);
+          assert.match(status.loaded_at, /^\d{4}-\d\d-\d\dT/);
+        } else {
+          assert.equal(await page.locator('#rules-loaded-at').count(), 0, `${scope} may not read /v1/admin/rules`);
+        }
+      }
       if (id === 'compliance') {
         assert.match(text, /Record of processing/);
         assert.equal(await page.locator('#log-table tbody tr').count(), 20, 'a first page of 20 entries');
@@ -183,7 +210,8 @@ for (const [scope, token] of Object.entries(TOKENS)) {
       }
       if (scope === 'ops') assert.match(await page.locator('#ops').innerText(), /Oldest salt/);
       await axeCheck(page, `${scope} ${id}`);
-      if (scope === 'admin') await screenshot(page, id);
+      // The Rules page is photographed with an explanation and a preview link (below).
+      if (scope === 'admin' && id !== 'rules') await screenshot(page, id);
     }
     // A page outside the scopes, asked for by its address, is not rendered: the overview is.
     for (const id of PAGES.filter((p) => !SEES[scope].includes(p))) {
@@ -214,6 +242,116 @@ test('a wrong token gets a clear error and nothing else loads', async () => {
   await page.screenshot({ path: join(ARTIFACTS, 'console-wrong-token.png') });
   publishScreenshot(join(ARTIFACTS, 'console-wrong-token.png'), 'console-sign-in');
   assert.deepEqual(offLoopback(page), []);
+  await context.close();
+});
+
+/** POSTs `body` to an admin route with `token`; the JSON answer. */
+async function apiPost(path, body, token = ADMIN_TOKEN) {
+  const res = await fetch(server.url + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.ok(res.ok, `${path}: ${res.status}`);
+  return res.json();
+}
+
+/** Explains `url` with the form; waits for the answer and returns the request body the form sent. */
+async function explainInForm(page, url, extra = {}) {
+  await page.fill('#ex-url', url);
+  for (const [id, v] of Object.entries(extra)) {
+    if (id === 'ex-device') await page.selectOption(`#${id}`, v);
+    else await page.fill(`#${id}`, v);
+  }
+  await page.evaluate(() => document.querySelector('#explain-result').removeAttribute('data-state'));
+  const sent = page.waitForRequest((r) => r.url().endsWith('/v1/admin/explain'));
+  await page.click('#explain-form button[type=submit]');
+  await page.waitForSelector('#explain-result[data-state="done"], #explain-result[data-state="error"]', { state: 'attached' });
+  return JSON.parse((await sent).postData());
+}
+
+test('Rules: the explain form shows the segments a shipped rule matches and the decision per slot, as text', async () => {
+  const { context, page } = await tab();
+  await signIn(page, TOKENS.analyst);
+  await page.waitForSelector('#page-overview[data-loaded="true"]');
+  await show(page, 'rules');
+  const hostile = '<img src=x onerror=alert(1)>';
+  const sent = await explainInForm(page, 'https://bank.example/mortgages/fixed-rate', { 'ex-device': 'mobile', 'ex-country': 'gb', 'ex-utm-campaign': hostile });
+  assert.equal(new URL(sent.url).searchParams.get('utm_campaign'), hostile, 'the campaign goes into the page URL');
+  assert.equal(sent.country, 'GB');
+  assert.match(sent.user_agent, /iPhone/);
+  const shown = await page.locator('#explain-segments tbody tr th').allInnerTexts();
+  const expected = await apiPost('/v1/admin/explain', sent, TOKENS.analyst);
+  assert.ok(shown.includes('mortgage_intent'), `the shipped mortgage rule matches: ${shown}`);
+  assert.deepEqual(shown, expected.segments.map((s) => s.id));
+  assert.equal(await page.locator('#explain-decisions tr[data-slot="sidebar"]').getAttribute('data-variant'), 'mortgage_advisor_callback');
+  assert.match(await page.locator('#explain-decisions tr[data-slot="hero"]').innerText(), /experiment mortgage_hero_2026q4/);
+  assert.match(await page.locator('#explain-signals').textContent(), /device\.class\s*mobile/);
+  // The campaign came back as a signal: shown as text, never parsed as markup.
+  assert.ok((await page.locator('#explain-signals').textContent()).includes(hostile));
+  assert.equal(await page.locator('#page-rules img').count(), 0);
+  await axeCheck(page, 'rules with an explanation');
+
+  // A page view the server refuses: its message, which never repeats the value sent.
+  await explainInForm(page, 'ftp://secret-host.example/x');
+  const error = await page.locator('#explain-error').innerText();
+  assert.match(error, /^Not explained: /);
+  assert.ok(!error.includes('secret-host'), error);
+  assert.equal(await page.locator('#explain-segments').count(), 0, 'the earlier answer is gone');
+  assert.ok(page.requests.some((u) => u === `${server.url}/v1/admin/explain`));
+  assert.deepEqual(offLoopback(page), []);
+  // Chromium logs the refused request itself; nothing else went wrong.
+  assert.deepEqual(page.bad, ['Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+  await context.close();
+});
+
+test('Rules: the preview maker yields a link whose token the API accepts', async () => {
+  const { context, page } = await tab();
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  await signIn(page, ADMIN_TOKEN);
+  await page.waitForSelector('#page-overview[data-loaded="true"]');
+  await show(page, 'rules');
+  await page.check('#pv-seg-savers');
+  await page.selectOption('#pv-slot-hero', 'mortgage_calculator');
+  await page.fill('#pv-site', 'https://bank.example/savings?ref=uat');
+  // More than a day is refused before anything is sent.
+  await page.fill('#pv-minutes', '1441');
+  await page.click('#preview-form button[type=submit]');
+  await page.waitForSelector('#preview-error:not([hidden])');
+  assert.match(await page.locator('#preview-error').innerText(), /1 to 1440 minutes/);
+  assert.ok(!page.requests.some((u) => u.endsWith('/v1/admin/preview')));
+
+  await page.fill('#pv-minutes', '30');
+  await page.click('#preview-form button[type=submit]');
+  await page.waitForSelector('#preview-result[data-state="done"]', { state: 'attached' });
+  const link = new URL(await page.inputValue('#preview-link'));
+  const token = await page.locator('#preview-token').innerText();
+  assert.equal(link.origin + link.pathname, 'https://bank.example/savings');
+  assert.equal(link.searchParams.get('ref'), 'uat');
+  assert.equal(link.searchParams.get('personify_preview'), token);
+  await page.click('#preview-copy');
+  await page.waitForFunction(() => document.querySelector('#preview-copied').textContent !== '');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), link.href);
+
+  // The token works on a page view, as the SDK sends it, and forces what was chosen.
+  const res = await fetch(server.url + '/v1/decide', {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain', 'user-agent': VISITOR_UA, 'cf-ipcountry': 'DE' },
+    body: JSON.stringify({ page: { url: 'https://bank.example/' }, preview: token }),
+  });
+  const d = await res.json();
+  assert.equal(d.preview, true, JSON.stringify(d));
+  assert.equal(d.decisions.hero.variant, 'mortgage_calculator');
+  assert.equal(d.decisions.sidebar.variant, 'savings_calculator');
+  const trail = await (await api('/v1/admin/audit', TOKENS.compliance)).json();
+  assert.equal(trail.entries.filter((e) => e.action === 'preview_minted').length, 1, 'one mint: the refused form sent nothing');
+  await axeCheck(page, 'rules with a preview link');
+
+  // The README's picture of the Rules page: every section, an explanation and a link.
+  await explainInForm(page, 'https://bank.example/mortgages/fixed-rate', { 'ex-device': 'desktop', 'ex-country': 'GB' });
+  await screenshot(page, 'rules');
+  assert.deepEqual(offLoopback(page), []);
+  assert.deepEqual(page.bad, []);
   await context.close();
 });
 

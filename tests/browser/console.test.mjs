@@ -7,19 +7,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import axe from 'axe-core';
 import { ADMIN_TOKEN, ARTIFACTS, VISITOR_UA, launch, publishScreenshot, startPersonify } from './harness.mjs';
+import { TOKENS, axeCheck, checkpointOf, configDir, consoleTab, offLoopbackOf, screenshot, show, signInAt } from './console_harness.mjs';
 
-const TOKENS = {
-  admin: ADMIN_TOKEN,
-  compliance: 'console-test-compliance-token-0123456789ab',
-  analyst: 'console-test-analyst-token-0123456789abcd',
-  ops: 'console-test-ops-token-0123456789abcdefghij',
-};
 const PAGES = ['overview', 'rules', 'compliance', 'reports'];
 const SEES = {
   admin: PAGES,
@@ -33,18 +26,6 @@ const K = 5;
 const EXPERIMENT = 'mortgage_hero_2026q4';
 
 let browser, server, config;
-
-/** A config directory whose local.toml lists the scoped tokens by SHA-256, as an operator would. */
-function configDir() {
-  const dir = mkdtempSync(join(tmpdir(), 'personify-console-config-'));
-  const sha = (t) => createHash('sha256').update(t).digest('hex');
-  const entries = ['compliance', 'analyst', 'ops']
-    .map((scope) => `[[auth.tokens]]\nname = "console test, ${scope}"\nsha256 = "${sha(TOKENS[scope])}"\nscopes = ["${scope}"]\n`)
-    .join('\n');
-  const controller = '[controller]\nname = "Example Bank plc"\ncontact = "privacy@bank.example"\ndpo_contact = "dpo@bank.example"\n\n';
-  writeFileSync(join(dir, 'local.toml'), controller + entries);
-  return dir;
-}
 
 function start(data) {
   return startPersonify({
@@ -105,14 +86,6 @@ async function api(path, token = ADMIN_TOKEN) {
   return res;
 }
 
-/** The newest signed checkpoint's tree size and root, from the public route (null before the first). */
-async function checkpoint() {
-  const res = await fetch(server.url + '/v1/consent/log/checkpoint');
-  if (res.status === 404) return null;
-  const [, size, root] = (await res.text()).split('\n');
-  return { size: Number(size), root };
-}
-
 before(async () => {
   config = configDir();
   server = await start();
@@ -127,51 +100,10 @@ after(async () => {
   await server?.stop();
 });
 
-/** A console tab; every request it makes is recorded, and `bad` collects page errors and CSP reports. */
-async function tab() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.requests = [];
-  page.bad = [];
-  context.on('request', (r) => page.requests.push(r.url()));
-  page.on('pageerror', (e) => page.bad.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && page.bad.push(m.text()));
-  return { context, page };
-}
-
-async function signIn(page, token) {
-  await page.goto(server.url + '/console/');
-  await page.fill('#token', token);
-  await page.click('#sign-in-form button[type=submit]');
-}
-
-/** Opens page `id` from the navigation and waits until it has loaded (not the page it replaces). */
-async function show(page, id) {
-  if ((await page.evaluate(() => location.hash)) === `#/${id}`) {
-    await page.waitForSelector(`#page-${id}[data-loaded="true"]`);
-    return;
-  }
-  await page.evaluate(() => document.querySelector('.page')?.setAttribute('data-stale', ''));
-  await page.click(`#nav-${id}`);
-  await page.waitForSelector(`#page-${id}[data-loaded="true"]:not([data-stale])`);
-}
-
-function offLoopback(page) {
-  return page.requests.filter((u) => !u.startsWith(server.url + '/') && !u.startsWith('blob:' + server.url + '/'));
-}
-
-async function axeCheck(page, what) {
-  await page.evaluate(axe.source);
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`), [], `${what}: axe`);
-}
-
-async function screenshot(page, name) {
-  const file = join(ARTIFACTS, `console-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  publishScreenshot(file, `console-${name}`);
-}
+const tab = () => consoleTab(browser);
+const signIn = (page, token) => signInAt(page, server.url, token);
+const offLoopback = (page) => offLoopbackOf(page, server.url);
+const checkpoint = () => checkpointOf(server.url);
 
 for (const [scope, token] of Object.entries(TOKENS)) {
   test(`${scope}: the pages its scopes allow render with data, the others are absent`, async () => {
@@ -210,7 +142,7 @@ for (const [scope, token] of Object.entries(TOKENS)) {
       }
       if (scope === 'ops') assert.match(await page.locator('#ops').innerText(), /Oldest salt/);
       await axeCheck(page, `${scope} ${id}`);
-      // The Rules page is photographed with an explanation and a preview link (below).
+      // The Rules page is photographed with an explanation and a preview link (console_rules.test.mjs).
       if (scope === 'admin' && id !== 'rules') await screenshot(page, id);
     }
     // A page outside the scopes, asked for by its address, is not rendered: the overview is.
@@ -242,116 +174,6 @@ test('a wrong token gets a clear error and nothing else loads', async () => {
   await page.screenshot({ path: join(ARTIFACTS, 'console-wrong-token.png') });
   publishScreenshot(join(ARTIFACTS, 'console-wrong-token.png'), 'console-sign-in');
   assert.deepEqual(offLoopback(page), []);
-  await context.close();
-});
-
-/** POSTs `body` to an admin route with `token`; the JSON answer. */
-async function apiPost(path, body, token = ADMIN_TOKEN) {
-  const res = await fetch(server.url + path, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  assert.ok(res.ok, `${path}: ${res.status}`);
-  return res.json();
-}
-
-/** Explains `url` with the form; waits for the answer and returns the request body the form sent. */
-async function explainInForm(page, url, extra = {}) {
-  await page.fill('#ex-url', url);
-  for (const [id, v] of Object.entries(extra)) {
-    if (id === 'ex-device') await page.selectOption(`#${id}`, v);
-    else await page.fill(`#${id}`, v);
-  }
-  await page.evaluate(() => document.querySelector('#explain-result').removeAttribute('data-state'));
-  const sent = page.waitForRequest((r) => r.url().endsWith('/v1/admin/explain'));
-  await page.click('#explain-form button[type=submit]');
-  await page.waitForSelector('#explain-result[data-state="done"], #explain-result[data-state="error"]', { state: 'attached' });
-  return JSON.parse((await sent).postData());
-}
-
-test('Rules: the explain form shows the segments a shipped rule matches and the decision per slot, as text', async () => {
-  const { context, page } = await tab();
-  await signIn(page, TOKENS.analyst);
-  await page.waitForSelector('#page-overview[data-loaded="true"]');
-  await show(page, 'rules');
-  const hostile = '<img src=x onerror=alert(1)>';
-  const sent = await explainInForm(page, 'https://bank.example/mortgages/fixed-rate', { 'ex-device': 'mobile', 'ex-country': 'gb', 'ex-utm-campaign': hostile });
-  assert.equal(new URL(sent.url).searchParams.get('utm_campaign'), hostile, 'the campaign goes into the page URL');
-  assert.equal(sent.country, 'GB');
-  assert.match(sent.user_agent, /iPhone/);
-  const shown = await page.locator('#explain-segments tbody tr th').allInnerTexts();
-  const expected = await apiPost('/v1/admin/explain', sent, TOKENS.analyst);
-  assert.ok(shown.includes('mortgage_intent'), `the shipped mortgage rule matches: ${shown}`);
-  assert.deepEqual(shown, expected.segments.map((s) => s.id));
-  assert.equal(await page.locator('#explain-decisions tr[data-slot="sidebar"]').getAttribute('data-variant'), 'mortgage_advisor_callback');
-  assert.match(await page.locator('#explain-decisions tr[data-slot="hero"]').innerText(), /experiment mortgage_hero_2026q4/);
-  assert.match(await page.locator('#explain-signals').textContent(), /device\.class\s*mobile/);
-  // The campaign came back as a signal: shown as text, never parsed as markup.
-  assert.ok((await page.locator('#explain-signals').textContent()).includes(hostile));
-  assert.equal(await page.locator('#page-rules img').count(), 0);
-  await axeCheck(page, 'rules with an explanation');
-
-  // A page view the server refuses: its message, which never repeats the value sent.
-  await explainInForm(page, 'ftp://secret-host.example/x');
-  const error = await page.locator('#explain-error').innerText();
-  assert.match(error, /^Not explained: /);
-  assert.ok(!error.includes('secret-host'), error);
-  assert.equal(await page.locator('#explain-segments').count(), 0, 'the earlier answer is gone');
-  assert.ok(page.requests.some((u) => u === `${server.url}/v1/admin/explain`));
-  assert.deepEqual(offLoopback(page), []);
-  // Chromium logs the refused request itself; nothing else went wrong.
-  assert.deepEqual(page.bad, ['Failed to load resource: the server responded with a status of 400 (Bad Request)']);
-  await context.close();
-});
-
-test('Rules: the preview maker yields a link whose token the API accepts', async () => {
-  const { context, page } = await tab();
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-  await signIn(page, ADMIN_TOKEN);
-  await page.waitForSelector('#page-overview[data-loaded="true"]');
-  await show(page, 'rules');
-  await page.check('#pv-seg-savers');
-  await page.selectOption('#pv-slot-hero', 'mortgage_calculator');
-  await page.fill('#pv-site', 'https://bank.example/savings?ref=uat');
-  // More than a day is refused before anything is sent.
-  await page.fill('#pv-minutes', '1441');
-  await page.click('#preview-form button[type=submit]');
-  await page.waitForSelector('#preview-error:not([hidden])');
-  assert.match(await page.locator('#preview-error').innerText(), /1 to 1440 minutes/);
-  assert.ok(!page.requests.some((u) => u.endsWith('/v1/admin/preview')));
-
-  await page.fill('#pv-minutes', '30');
-  await page.click('#preview-form button[type=submit]');
-  await page.waitForSelector('#preview-result[data-state="done"]', { state: 'attached' });
-  const link = new URL(await page.inputValue('#preview-link'));
-  const token = await page.locator('#preview-token').innerText();
-  assert.equal(link.origin + link.pathname, 'https://bank.example/savings');
-  assert.equal(link.searchParams.get('ref'), 'uat');
-  assert.equal(link.searchParams.get('personify_preview'), token);
-  await page.click('#preview-copy');
-  await page.waitForFunction(() => document.querySelector('#preview-copied').textContent !== '');
-  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), link.href);
-
-  // The token works on a page view, as the SDK sends it, and forces what was chosen.
-  const res = await fetch(server.url + '/v1/decide', {
-    method: 'POST',
-    headers: { 'content-type': 'text/plain', 'user-agent': VISITOR_UA, 'cf-ipcountry': 'DE' },
-    body: JSON.stringify({ page: { url: 'https://bank.example/' }, preview: token }),
-  });
-  const d = await res.json();
-  assert.equal(d.preview, true, JSON.stringify(d));
-  assert.equal(d.decisions.hero.variant, 'mortgage_calculator');
-  assert.equal(d.decisions.sidebar.variant, 'savings_calculator');
-  const trail = await (await api('/v1/admin/audit', TOKENS.compliance)).json();
-  assert.equal(trail.entries.filter((e) => e.action === 'preview_minted').length, 1, 'one mint: the refused form sent nothing');
-  await axeCheck(page, 'rules with a preview link');
-
-  // The README's picture of the Rules page: every section, an explanation and a link.
-  await explainInForm(page, 'https://bank.example/mortgages/fixed-rate', { 'ex-device': 'desktop', 'ex-country': 'GB' });
-  await screenshot(page, 'rules');
-  assert.deepEqual(offLoopback(page), []);
-  assert.deepEqual(page.bad, []);
   await context.close();
 });
 

@@ -153,6 +153,9 @@ pub struct Replay {
 
 const NONE: &str = "(none)";
 
+/// Views by `(old variant, new variant)`.
+type Moves = BTreeMap<(String, String), usize>;
+
 /// What a slot shows under one decision: variant id and content bytes.
 fn shown<'a>(d: &'a Decision<'_>) -> BTreeMap<&'a str, (&'a str, &'a str)> {
     d.slots
@@ -165,8 +168,7 @@ fn shown<'a>(d: &'a Decision<'_>) -> BTreeMap<&'a str, (&'a str, &'a str)> {
 pub fn replay(pipeline: &Pipeline<'_>, old: &RuleSet, new: &RuleSet, sample: &[SampleView]) -> Replay {
     let now = UNIX_EPOCH + REPLAY_AT;
     let slot_ids: BTreeSet<&str> = old.slots.iter().chain(&new.slots).map(|s| s.id.as_str()).collect();
-    let mut counts: BTreeMap<&str, (usize, BTreeMap<(String, String), usize>)> =
-        slot_ids.iter().map(|id| (*id, (0, BTreeMap::new()))).collect();
+    let mut counts: BTreeMap<&str, (usize, Moves)> = slot_ids.iter().map(|id| (*id, (0, Moves::new()))).collect();
     let (mut views, mut skipped) = (0, 0);
     for s in sample {
         let request = s.request();

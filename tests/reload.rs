@@ -231,9 +231,26 @@ async fn reloads_are_audited_by_token_name_or_by_the_watcher_and_never_hold_rule
     // Only closed-set values: nothing of the edited rule text reaches the trail.
     let raw = app.admin_get("/v1/admin/audit").await.text().await.unwrap();
     assert!(!raw.contains("FIRST_NAME") && !raw.contains("audited"), "{raw}");
-    // An analyst may not reload, and a refused request is no action.
+    // An analyst may not reload, and a refused request is no action; reading the rule files wakes
+    // the watcher but a reload that changes nothing is not recorded for it.
     assert_eq!(reload(&app, ANALYST_TOKEN).await.status(), 403);
-    assert_eq!(trail().await.len(), seen.len());
+    let reloads = || async {
+        let metrics = scrape(&app).await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"personify_rule_reloads_total{result="ok"} "#))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = reloads().await;
+    for entry in std::fs::read_dir(rules.path()).unwrap() {
+        drop(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    eventually("reading the files wakes the watcher", || async {
+        reloads().await > before
+    })
+    .await;
+    assert_eq!(trail().await.len(), seen.len(), "{:?}", trail().await);
 }
 
 #[tokio::test]

@@ -219,11 +219,15 @@ impl Reloader {
 
     /// Recompiles the directory and swaps the result in; an invalid set changes nothing and comes
     /// back as its diagnostics. Either outcome is added to the audit trail under `actor` (a token's
-    /// configured name, or [`Trigger::actor`]).
+    /// configured name, or [`Trigger::actor`]); a watcher reload only when it changed the version
+    /// or failed.
     pub async fn reload(&self, trigger: Trigger, actor: &str) -> Result<Reloaded, LoadErrors> {
         let _one = self.one.lock().await;
         let outcome = self.reload_locked(trigger).await;
-        let action = match outcome {
+        let action = match &outcome {
+            // The watcher also wakes when the files are only read (an inotify open or access event:
+            // a backup, `cp -r`), and such a reload changes nothing; the trail would fill with them.
+            Ok(r) if trigger == Trigger::Watch && !r.changed => return outcome,
             Ok(_) => Action::RulesReloaded,
             Err(_) => Action::RulesReloadFailed,
         };

@@ -16,12 +16,18 @@ export class ApiError extends Error {
   }
 }
 
-async function call(path, { auth = true, accept = 'application/json' } = {}) {
+async function call(path, { auth = true, accept = 'application/json', body } = {}) {
   const headers = { Accept: accept };
   if (auth) headers.Authorization = `Bearer ${token.get() || ''}`;
+  const init = { headers, credentials: 'omit', cache: 'no-store' };
+  if (body !== undefined) {
+    init.method = 'POST';
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
   let res;
   try {
-    res = await fetch(path, { headers, credentials: 'omit', cache: 'no-store' });
+    res = await fetch(path, init);
   } catch {
     throw new ApiError(0, 'the server could not be reached');
   }
@@ -40,6 +46,13 @@ async function failure(res) {
 /** GET a JSON route with the token. */
 export async function get(path) {
   const res = await call(path);
+  if (!res.ok) throw await failure(res);
+  return res.json();
+}
+
+/** POST a JSON body with the token; resolves to the JSON answer. */
+export async function post(path, body) {
+  const res = await call(path, { body });
   if (!res.ok) throw await failure(res);
   return res.json();
 }

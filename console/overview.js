@@ -1,7 +1,21 @@
-// Overview: node health (public /healthz and /readyz), the rules in force, and what the token's
-// scopes add: the store and consent log (compliance), salt age and store errors (ops).
-import { get, probe, text } from './api.js';
+// Overview: node health (public /healthz and /readyz), the rules in force, the consent log's newest
+// signed checkpoint (public), and what the token's scopes add: the store and consent log
+// (compliance), the rules' load time, salt age and store errors (ops).
+import { ApiError, get, probe, text } from './api.js';
 import { facts, h } from './dom.js';
+
+/** The newest signed checkpoint (C2SP note: origin, size, base64 root), or null before the first. */
+async function checkpoint() {
+  let note;
+  try {
+    note = await text('/v1/consent/log/checkpoint', 'text/plain');
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+  const [origin, size, root] = note.split('\n');
+  return { origin, size: Number(size), root };
+}
 
 /** A Prometheus text exposition's unlabelled samples, by metric name. */
 function samples(exposition) {
@@ -28,12 +42,32 @@ export async function overview(root, { scopes }) {
       ['Readiness (/readyz)', r.status === 'ready' ? 'ready' : `${r.status || 'unknown'} (${ready.status})`],
       ['Store', r.store === 'ok' ? 'answers' : 'unavailable: consent writes fail until it is back'],
     ], { id: 'health' }),
+  );
+  const [loaded, cp] = await Promise.all([scopes.has('ops') ? get('/v1/admin/rules') : null, checkpoint()]);
+  const rulesFacts = [
+    ['Version', h('code', { id: 'rules-version' }, r.rules_version || 'unknown')],
+    ['Loaded at', loaded ? h('time', { id: 'rules-loaded-at', datetime: loaded.loaded_at }, loaded.loaded_at) : 'shown to a token with the ops scope'],
+    ['Segments', String(r.segments ?? '')],
+    ['Slots', String(r.slots ?? '')],
+  ];
+  if (loaded) {
+    rulesFacts.push(['Experiments', String(loaded.experiments)], ['Rule files', loaded.files.map((f) => f.name.split('/').pop()).join(', ')]);
+    if (loaded.last_good) {
+      rulesFacts.push(['Serving', h('strong', { class: 'error' }, `the last good set stored at ${loaded.last_good.saved_at}: the rules directory has ${loaded.last_good.dir_errors} error(s)`)]);
+    }
+  }
+  root.append(
     h('h2', {}, 'Rules in force'),
-    facts([
-      ['Version', h('code', { id: 'rules-version' }, r.rules_version || 'unknown')],
-      ['Segments', String(r.segments ?? '')],
-      ['Slots', String(r.slots ?? '')],
-    ]),
+    facts(rulesFacts, { id: 'rules-facts' }),
+    h('h2', {}, 'Consent log checkpoint'),
+    cp
+      ? facts([
+        ['Entries covered (tree size)', h('span', { id: 'checkpoint-size' }, String(cp.size))],
+        ['Root hash', h('code', { id: 'checkpoint-root', class: 'token' }, cp.root)],
+        ['Log', cp.origin],
+      ], { id: 'checkpoint' })
+      : h('p', { id: 'checkpoint', class: 'note' }, 'No checkpoint has been signed yet: the node signs one on its checkpoint interval once the log has entries.'),
+    h('p', { class: 'note' }, 'The newest signed tree head of the consent log, as anyone can fetch it from /v1/consent/log/checkpoint; it names no time, only how many entries it covers.'),
   );
   if (scopes.has('compliance')) {
     const rec = await get('/v1/admin/compliance');

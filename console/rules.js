@@ -1,8 +1,10 @@
 // Rules: the segments, slots and experiments in force, from what the token may read: the record of
-// processing (compliance) and the experiment list (analyst). Sensitive segments are flagged.
-// Sections for the explain form and the preview-link maker go here once their routes exist.
+// processing (compliance) and the experiment list (analyst). Sensitive segments are flagged. With the
+// analyst scope, the explain form and the preview-link maker (explain.js, preview.js).
 import { get } from './api.js';
 import { h, table } from './dom.js';
+import { explainForm } from './explain.js';
+import { previewMaker } from './preview.js';
 
 function segmentsTable(rec) {
   const rows = rec.segments.map((s) => [
@@ -48,11 +50,34 @@ function experimentsTable(list) {
   return table('Experiments', ['Experiment', 'Slot', 'Segment', 'Holdout', 'Arms (share outside the holdout)', 'Goals counted'], rows, { id: 'rules-experiments' });
 }
 
+/** What the preview maker can offer: every segment and slot variant with compliance, else what the
+ * analyst routes list (segment ids from the reach report, slots from the experiments' arms). */
+function previewChoices(rec, list, reach) {
+  if (rec) {
+    return {
+      segments: rec.segments.map((s) => ({ id: s.id, name: s.name })),
+      slots: rec.slots.map((slot) => ({ id: slot.id, variants: slot.variants })),
+    };
+  }
+  const slots = new Map();
+  for (const e of list?.experiments || []) {
+    const v = slots.get(e.slot) || new Set();
+    e.arms.forEach((a) => v.add(a.variant));
+    slots.set(e.slot, v);
+  }
+  return {
+    segments: (reach?.segments || []).map((s) => ({ id: s.id })),
+    slots: [...slots].map(([id, v]) => ({ id, variants: [...v] })),
+  };
+}
+
 export async function rules(root, { scopes }) {
   root.append(h('h1', {}, 'Rules'));
-  const [rec, list] = await Promise.all([
+  const analyst = scopes.has('analyst');
+  const [rec, list, reach] = await Promise.all([
     scopes.has('compliance') ? get('/v1/admin/compliance') : null,
-    scopes.has('analyst') ? get('/v1/admin/reports/experiments') : null,
+    analyst ? get('/v1/admin/reports/experiments') : null,
+    analyst && !scopes.has('compliance') ? get('/v1/admin/reports/segments') : null,
   ]);
   const version = rec?.rules_version || list?.rules_version;
   root.append(h('p', {}, 'Rules version ', h('code', {}, version)));
@@ -65,5 +90,10 @@ export async function rules(root, { scopes }) {
     root.append(h('h2', {}, 'Experiments'), experimentsTable(list));
   } else {
     root.append(h('p', { class: 'note' }, 'Experiments are listed for a token with the analyst scope.'));
+  }
+  if (analyst) {
+    root.append(explainForm(), previewMaker(previewChoices(rec, list, reach)));
+  } else {
+    root.append(h('p', { class: 'note' }, 'The explain form and the preview-link maker are for a token with the analyst scope.'));
   }
 }

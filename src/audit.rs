@@ -13,8 +13,10 @@ pub enum Action {
     ConsentExported,
     /// The consent log's chain was verified.
     ConsentVerified,
-    /// The rules were reloaded (or a reload was refused).
+    /// The rules were reloaded (the directory loaded; the version may be unchanged).
     RulesReloaded,
+    /// A reload was refused: the directory did not load and the active set kept serving.
+    RulesReloadFailed,
     /// A visitor's consent data was erased.
     ConsentErased,
 }
@@ -27,6 +29,7 @@ impl Action {
             Action::ConsentExported => "consent_exported",
             Action::ConsentVerified => "consent_verified",
             Action::RulesReloaded => "rules_reloaded",
+            Action::RulesReloadFailed => "rules_reload_failed",
             Action::ConsentErased => "consent_erased",
         }
     }

@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::consent::ConsentPolicy;
 use crate::explain::{ExplainConsent, ExplainRequest, Explanation};
 use crate::privacy::{Keyring, Secret};
+use crate::replay;
 use crate::rtb::taxonomy::Taxonomy;
 use crate::rules::load::{JsonDiagnostic, Severity};
 use crate::rules::{self, LoadOptions, RuleError};
@@ -57,9 +58,13 @@ pub enum Command {
         /// `breaking`: exit 1 if any change is breaking (for CI review of rule changes).
         #[arg(long, value_parser = ["breaking"])]
         deny: Option<String>,
-        /// `text` or `json` (`{old_version, new_version, breaking, changes}`).
+        /// `text` or `json` (`{old_version, new_version, breaking, changes, replay}`).
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
+        /// Page views to replay through both sets (NDJSON, one `/v1/decide` body a line); without
+        /// it, a sample generated from the paths, campaigns and referrers the rules name.
+        #[arg(long, value_name = "FILE")]
+        sample: Option<PathBuf>,
     },
     /// Write a synthetic rule set of N segments (for load tests and benchmarks) into DIR.
     GenerateRules {
@@ -235,9 +240,30 @@ fn print_diagnostics(diagnostics: &[RuleError]) {
     }
 }
 
-/// Runs `diff`: both directories must load; prints every change and exits 1 on a breaking one
-/// under `--deny breaking` (2 when a directory does not load).
-pub fn diff(settings: &Settings, old: &Path, new: &Path, deny_breaking: bool, format: CheckFormat) -> ExitCode {
+/// What `personify diff` compares.
+pub struct DiffArgs<'a> {
+    /// The rules now live.
+    pub old: &'a Path,
+    /// The proposed rules.
+    pub new: &'a Path,
+    /// `--deny breaking`
+    pub deny_breaking: bool,
+    /// `--format`
+    pub format: CheckFormat,
+    /// `--sample`
+    pub sample: Option<&'a Path>,
+}
+
+/// Runs `diff`: both directories must load; prints every change and the replay, and exits 1 on a
+/// breaking change under `--deny breaking` (2 when a directory or the sample does not load).
+pub fn diff(settings: &Settings, args: &DiffArgs<'_>) -> ExitCode {
+    let DiffArgs {
+        old,
+        new,
+        deny_breaking,
+        format,
+        sample,
+    } = *args;
     let options = LoadOptions::from_settings(settings);
     let load = |dir: &Path| match rules::load_dir_with(dir, &options) {
         Ok(l) => Some(l.rules),
@@ -250,11 +276,27 @@ pub fn diff(settings: &Settings, old: &Path, new: &Path, deny_breaking: bool, fo
     let (Some(a), Some(b)) = (load(old), load(new)) else {
         return ExitCode::from(2);
     };
+    let views = match sample {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| replay::parse_sample(&text))
+        {
+            Ok(views) => views,
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => replay::generated(&a, &b),
+    };
+    let replayed = replay_sample(settings, &a, &b, &views);
     let changes = rules::diff::diff(&a, &b);
     let breaking = changes.iter().filter(|c| c.breaking).count();
     if format == CheckFormat::Json {
         let out = serde_json::json!({"old_version": a.version, "new_version": b.version,
-            "breaking": breaking, "changes": changes});
+            "breaking": breaking, "changes": changes,
+            "replay": {"sample": if sample.is_some() { "file" } else { "generated" },
+                "views": replayed.views, "skipped": replayed.skipped, "slots": replayed.slots}});
         drop(writeln!(std::io::stdout(), "{out:#}"));
     } else {
         for c in &changes {
@@ -268,11 +310,62 @@ pub fn diff(settings: &Settings, old: &Path, new: &Path, deny_breaking: bool, fo
             "{} change(s), {breaking} breaking",
             changes.len()
         ));
+        print_replay(&replayed, sample.is_some());
     }
     if deny_breaking && breaking > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Decides every view of `views` on both sets through the page-view pipeline, with fixed keys.
+fn replay_sample(
+    settings: &Settings,
+    a: &rules::RuleSet,
+    b: &rules::RuleSet,
+    views: &[replay::SampleView],
+) -> replay::Replay {
+    let keyring = replay::fixed_keyring();
+    let extractor = SignalExtractor::new(settings);
+    let policy = ConsentPolicy::new(&settings.consent);
+    let pipeline = Pipeline {
+        extractor: &extractor,
+        consent: &policy,
+        keyring: &keyring,
+        records: ExplainRequest::default().records(),
+        pii_policy: settings.privacy.pii_policy,
+    };
+    replay::replay(&pipeline, a, b, views)
+}
+
+fn print_replay(r: &replay::Replay, from_file: bool) {
+    let mut out = std::io::stdout();
+    let source = if from_file {
+        "the sample"
+    } else {
+        "a sample generated from the rules"
+    };
+    drop(writeln!(
+        out,
+        "replay of {} page view(s) from {source} ({} skipped), consent granted:",
+        r.views, r.skipped
+    ));
+    for s in &r.slots {
+        let share = if s.views == 0 {
+            0.0
+        } else {
+            100.0 * s.changed as f64 / s.views as f64
+        };
+        drop(writeln!(
+            out,
+            "  {}: {} of {} decision(s) change ({share:.1}%)",
+            s.slot, s.changed, s.views
+        ));
+        for t in &s.transitions {
+            let what = if t.from == t.to { " (content)" } else { "" };
+            drop(writeln!(out, "    {} → {}{what}: {}", t.from, t.to, t.views));
+        }
     }
 }
 

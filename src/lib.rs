@@ -62,6 +62,7 @@ pub mod preview;
 pub mod privacy;
 #[cfg(feature = "server")]
 pub mod reload;
+pub mod replay;
 pub mod rtb;
 pub mod rules;
 #[cfg(feature = "server")]

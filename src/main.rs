@@ -21,7 +21,22 @@ fn main() -> ExitCode {
         Command::Check { dir, format } => cli::check(&settings, dir.as_deref(), format),
         Command::Explain(a) => cli::explain(&settings, &a),
         Command::Demo(a) => personify::demo::run(&a),
-        Command::Diff { old, new, deny, format } => cli::diff(&settings, &old, &new, deny.is_some(), format),
+        Command::Diff {
+            old,
+            new,
+            deny,
+            format,
+            sample,
+        } => cli::diff(
+            &settings,
+            &cli::DiffArgs {
+                old: &old,
+                new: &new,
+                deny_breaking: deny.is_some(),
+                format,
+                sample: sample.as_deref(),
+            },
+        ),
         Command::GenerateRules { segments, seed, dir } => cli::generate_rules(segments, seed, &dir),
         Command::VerifyReceipt(a) => personify::cli_ledger::verify_receipt(&a),
         Command::Audit(a) => personify::cli_ledger::audit(&a),

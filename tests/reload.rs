@@ -170,6 +170,89 @@ async fn the_reload_route_answers_422_with_located_diagnostics_and_keeps_the_old
     );
 }
 
+/// The audit trail as (actor, action) pairs, read with the admin token.
+async fn audit_trail(client: &reqwest::Client, base: &str, token: &str) -> Vec<(String, String)> {
+    let res = client
+        .get(format!("{base}/v1/admin/audit"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page: Value = res.json().await.unwrap();
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_string(),
+                e["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reloads_are_audited_by_token_name_or_by_the_watcher_and_never_hold_rule_text() {
+    let rules = rules_copy();
+    let app = app(rules.path(), true).await;
+    let (v1, _) = home(&app).await;
+    let entry = |actor: &str, action: &str| (actor.to_string(), action.to_string());
+
+    // The route, refused then accepted: each named by the ops token's configured name.
+    edit(rules.path(), HEADLINE, "Dear [FIRST_NAME], audited");
+    let trail = || audit_trail(&app.client, &app.address, ADMIN_TOKEN);
+    // The watcher sees the broken edit too; wait for it so the route's entries come after.
+    eventually("the watcher refuses the broken edit", || async {
+        trail().await.contains(&entry("watcher", "rules_reload_failed"))
+    })
+    .await;
+    assert_eq!(reload(&app, OPS_TOKEN).await.status(), 422);
+    edit(rules.path(), "Dear [FIRST_NAME], audited", "Banking, audited");
+    eventually("the watcher loads the fix", || async { home(&app).await.0 != v1 }).await;
+    eventually("the watcher's reload is recorded", || async {
+        trail().await.contains(&entry("watcher", "rules_reloaded"))
+    })
+    .await;
+    assert_eq!(reload(&app, OPS_TOKEN).await.status(), 200);
+
+    let seen = trail().await;
+    let by_ops: Vec<_> = seen.iter().filter(|(actor, _)| actor == "ops").cloned().collect();
+    assert_eq!(
+        by_ops,
+        [entry("ops", "rules_reload_failed"), entry("ops", "rules_reloaded")],
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().all(|(actor, _)| actor == "ops" || actor == "watcher"),
+        "{seen:?}"
+    );
+    // Only closed-set values: nothing of the edited rule text reaches the trail.
+    let raw = app.admin_get("/v1/admin/audit").await.text().await.unwrap();
+    assert!(!raw.contains("FIRST_NAME") && !raw.contains("audited"), "{raw}");
+    // An analyst may not reload, and a refused request is no action; reading the rule files wakes
+    // the watcher but a reload that changes nothing is not recorded for it.
+    assert_eq!(reload(&app, ANALYST_TOKEN).await.status(), 403);
+    let reloads = || async {
+        let metrics = scrape(&app).await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"personify_rule_reloads_total{result="ok"} "#))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = reloads().await;
+    for entry in std::fs::read_dir(rules.path()).unwrap() {
+        drop(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    eventually("reading the files wakes the watcher", || async {
+        reloads().await > before
+    })
+    .await;
+    assert_eq!(trail().await.len(), seen.len(), "{:?}", trail().await);
+}
+
 #[tokio::test]
 async fn the_rules_route_names_the_version_counts_and_each_file_with_its_sha256() {
     use sha2::{Digest, Sha256};
@@ -227,6 +310,7 @@ async fn sighup_reloads_the_rules_of_the_real_binary() {
         &[
             ("PERSONIFY__RULES__DIR", rules.path().to_str().unwrap()),
             ("PERSONIFY__RULES__WATCH", "false"),
+            ("PERSONIFY_ADMIN_TOKEN", ADMIN_TOKEN),
         ],
     );
     let client = reqwest::Client::new();
@@ -253,4 +337,6 @@ async fn sighup_reloads_the_rules_of_the_real_binary() {
         "{}",
         server.log_text()
     );
+    let trail = audit_trail(&client, &server.base(), ADMIN_TOKEN).await;
+    assert_eq!(trail, [("signal".to_string(), "rules_reloaded".to_string())]);
 }

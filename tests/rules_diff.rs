@@ -145,3 +145,136 @@ fn a_directory_that_does_not_load_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("content.toml"));
 }
+
+/// Each slot's `(views, changed)` and its transitions as `from→to`, from the JSON replay.
+fn replay_of(v: &Value) -> Vec<(String, u64, u64, Vec<String>)> {
+    v["replay"]["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let moves = s["transitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| format!("{}→{}", t["from"].as_str().unwrap(), t["to"].as_str().unwrap()))
+                .collect();
+            (
+                s["slot"].as_str().unwrap().to_string(),
+                s["views"].as_u64().unwrap(),
+                s["changed"].as_u64().unwrap(),
+                moves,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_generated_replay_counts_changed_decisions_per_slot_and_is_deterministic() {
+    let (a, b) = (rules_copy(), rules_copy());
+    let same = json(&diff(a.path(), b.path(), &["--format", "json"]));
+    assert_eq!(same["replay"]["sample"], "generated");
+    let views = same["replay"]["views"].as_u64().unwrap();
+    // Every path the rules name, alone and with each campaign and referrer they name, 8 visitors each.
+    assert!(views >= 8 * 10, "{same}");
+    for (slot, seen, changed, _) in replay_of(&same) {
+        assert_eq!((seen, changed), (views, 0), "{slot}: identical rules change nothing");
+    }
+
+    edit(
+        b.path(),
+        "content.toml",
+        "{ variant = \"mortgage_rates\", weight = 50 }",
+        "{ variant = \"mortgage_rates\", weight = 80 }",
+    );
+    edit(
+        b.path(),
+        "content.toml",
+        "{ variant = \"mortgage_calculator\", weight = 50 }",
+        "{ variant = \"mortgage_calculator\", weight = 20 }",
+    );
+    let first = json(&diff(a.path(), b.path(), &["--format", "json"]));
+    let slots = replay_of(&first);
+    let hero = slots.iter().find(|s| s.0 == "hero").unwrap();
+    assert!(hero.2 > 0, "reweighted arms move some mortgage visitors: {first}");
+    assert_eq!(
+        hero.3,
+        ["mortgage_calculator→mortgage_rates"],
+        "only calculator → rates at 80/20"
+    );
+    let sidebar = slots.iter().find(|s| s.0 == "sidebar").unwrap();
+    assert_eq!(sidebar.2, 0, "the sidebar has no experiment");
+    // The same rules and sample give the same arms: the visitor-key secret is fixed.
+    assert_eq!(
+        json(&diff(a.path(), b.path(), &["--format", "json"]))["replay"],
+        first["replay"]
+    );
+
+    let text = String::from_utf8_lossy(&diff(a.path(), b.path(), &[]).stdout).to_string();
+    assert!(
+        text.contains(&format!("  hero: {} of {views} decision(s) change", hero.2))
+            && text.contains("mortgage_calculator → mortgage_rates"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_sample_file_is_replayed_view_by_view() {
+    let (a, b) = (rules_copy(), rules_copy());
+    edit(
+        b.path(),
+        "segments.toml",
+        "value = \"/bereavement-support\"",
+        "value = \"/bereavement\"",
+    );
+    let sample = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        sample.path(),
+        concat!(
+            r#"{"page": {"url": "https://bank.example/bereavement/help"}, "country": "GB"}"#,
+            "\n\n",
+            r#"{"page": {"url": "https://bank.example/savings/easy-access"}, "consent": {"gpc": true}}"#,
+            "\n",
+            r#"{"page": {"url": "not a page address"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = diff(
+        a.path(),
+        b.path(),
+        &["--format", "json", "--sample", sample.path().to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["replay"]["sample"], "file");
+    assert_eq!(
+        (v["replay"]["views"].as_u64(), v["replay"]["skipped"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let slots = replay_of(&v);
+    assert_eq!(
+        slots,
+        [
+            ("hero".to_string(), 2, 1, vec!["generic→bereavement_help".to_string()]),
+            (
+                "sidebar".to_string(),
+                2,
+                1,
+                vec!["generic_help→bereavement_contacts".to_string()]
+            ),
+        ]
+    );
+
+    // A line that is no page view stops the diff, naming the line and field, never the value.
+    std::fs::write(
+        sample.path(),
+        "{\"page\": {\"url\": \"https://bank.example/\"}}\n{\"page\": {\"url\": [\"secret-value\"]}}\n",
+    )
+    .unwrap();
+    let out = diff(a.path(), b.path(), &["--sample", sample.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("page.url"), "{err}");
+    assert!(!err.contains("secret-value"), "{err}");
+}

@@ -240,6 +240,8 @@ export function start(options) {
     else remove(SESSION_KEY);
     if (signals.tcfApplies && signals.storage) visitorId();
     last = { decisions, consent };
+    // A preview (a valid ?personify_preview= token): the page may say so; never counted server-side.
+    if (answer.preview === true) last.preview = true;
     emit('personify:decision', last);
     return last;
   }
@@ -281,6 +283,7 @@ export function start(options) {
       stored: { visitor_id: !!read(ID_KEY), session: !!read(SESSION_KEY) },
       signals: { gpc: signals.gpc, tcf: !!signals.tcf, gpp: !!signals.gpp, us_privacy: !!signals.usp },
     };
+    if (last && last.preview) s.preview = true;
     if (reason) s.reason = reason;
     return s;
   }

@@ -33,6 +33,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("compliance.js", JS, include_str!("../../console/compliance.js")),
     ("reports.js", JS, include_str!("../../console/reports.js")),
     ("rules.js", JS, include_str!("../../console/rules.js")),
+    ("explain.js", JS, include_str!("../../console/explain.js")),
+    ("preview.js", JS, include_str!("../../console/preview.js")),
     ("forest.js", JS, include_str!("../../console/forest.js")),
     ("timeline.js", JS, include_str!("../../console/timeline.js")),
     ("stats.js", JS, include_str!("../../console/stats.js")),

@@ -1,7 +1,7 @@
 //! `GET /v1/admin/rules` and `POST /v1/admin/rules/reload`, for the `ops` scope: which rule set this
 //! node serves, and a reload that answers 422 with the diagnostics when the set is invalid.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::ApiError;
@@ -69,11 +69,13 @@ struct ReloadView<'a> {
     rules: RulesView<'a>,
 }
 
-/// `POST /v1/admin/rules/reload`
-pub async fn reload(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// `POST /v1/admin/rules/reload`; the audit trail names the token that asked.
+pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // The route's guard has admitted a valid token, so a name is always found.
+    let actor = state.tokens.holder(&req).unwrap_or("unknown");
     let done = state
         .reloader
-        .reload(Trigger::Api)
+        .reload(Trigger::Api, actor)
         .await
         .map_err(ApiError::InvalidRules)?;
     let status = state.reloader.status();

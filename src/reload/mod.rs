@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
+use crate::audit::Action;
 use crate::metrics::{Metrics, ResultLabel};
 use crate::rules::load::{load_sources_with, read_sources, ErrorKind};
 use crate::rules::{LoadErrors, LoadOptions, RuleError, RuleSet};
@@ -35,6 +36,16 @@ impl Trigger {
         match self {
             Trigger::Watch => "watch",
             Trigger::Signal => "sighup",
+            Trigger::Api => "api",
+        }
+    }
+
+    /// Who the audit trail names for a reload nobody's token asked for.
+    pub fn actor(self) -> &'static str {
+        match self {
+            Trigger::Watch => "watcher",
+            Trigger::Signal => "signal",
+            // The route passes its token's name instead; this is never recorded from there.
             Trigger::Api => "api",
         }
     }
@@ -207,9 +218,30 @@ impl Reloader {
     }
 
     /// Recompiles the directory and swaps the result in; an invalid set changes nothing and comes
-    /// back as its diagnostics.
-    pub async fn reload(&self, trigger: Trigger) -> Result<Reloaded, LoadErrors> {
+    /// back as its diagnostics. Either outcome is added to the audit trail under `actor` (a token's
+    /// configured name, or [`Trigger::actor`]); a watcher reload only when it changed the version
+    /// or failed.
+    pub async fn reload(&self, trigger: Trigger, actor: &str) -> Result<Reloaded, LoadErrors> {
         let _one = self.one.lock().await;
+        let outcome = self.reload_locked(trigger).await;
+        let action = match &outcome {
+            // The watcher also wakes when the files are only read (an inotify open or access event:
+            // a backup, `cp -r`), and such a reload changes nothing; the trail would fill with them.
+            Ok(r) if trigger == Trigger::Watch && !r.changed => return outcome,
+            Ok(_) => Action::RulesReloaded,
+            Err(_) => Action::RulesReloadFailed,
+        };
+        // Recorded after the fact, since the outcome is part of the entry. A trail that cannot take
+        // it does not undo the reload (a fix must go live during a store outage too): it is logged
+        // and counted as a store error instead.
+        if let Err(e) = crate::audit::record(self.store.as_ref(), actor, action).await {
+            self.metrics.store_error("audit");
+            tracing::error!(error = %e, trigger = trigger.as_str(), "the reload could not be added to the audit trail");
+        }
+        outcome
+    }
+
+    async fn reload_locked(&self, trigger: Trigger) -> Result<Reloaded, LoadErrors> {
         let (dir, options) = (self.dir.clone(), self.options.clone());
         let loaded = tokio::task::spawn_blocking(move || {
             let sources = read_sources(&dir)?;

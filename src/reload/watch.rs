@@ -48,7 +48,7 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) {
         while rx.recv().await.is_some() {
             // Events that arrived during the reload are covered by it.
             while rx.try_recv().is_ok() {}
-            let _ = reloader.reload(Trigger::Watch).await;
+            let _ = reloader.reload(Trigger::Watch, Trigger::Watch.actor()).await;
         }
     });
 }
@@ -66,7 +66,7 @@ pub fn spawn_sighup(reloader: Arc<Reloader>) {
     };
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            let _ = reloader.reload(Trigger::Signal).await;
+            let _ = reloader.reload(Trigger::Signal, Trigger::Signal.actor()).await;
         }
     });
 }

@@ -2,23 +2,17 @@
 // and consents: every scope sees its pages and no other, a wrong token loads nothing, the forest plot
 // draws the report's intervals, suppressed rows show no number, the CSV export is the log, verify
 // reports a tampered entry, axe finds no serious or critical violation, and no request leaves
-// 127.0.0.1. Screenshots of every page go to the artefacts and to docs/screenshots/.
+// 127.0.0.1. Screenshots of every page go to the artefacts, and to docs/screenshots/ with
+// UPDATE_SCREENSHOTS=1.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import axe from 'axe-core';
-import { ADMIN_TOKEN, ARTIFACTS, REPO, VISITOR_UA, launch, startPersonify } from './harness.mjs';
+import { ADMIN_TOKEN, ARTIFACTS, VISITOR_UA, launch, publishScreenshot, startPersonify } from './harness.mjs';
+import { TOKENS, axeCheck, checkpointOf, configDir, consoleTab, offLoopbackOf, screenshot, show, signInAt } from './console_harness.mjs';
 
-const TOKENS = {
-  admin: ADMIN_TOKEN,
-  compliance: 'console-test-compliance-token-0123456789ab',
-  analyst: 'console-test-analyst-token-0123456789abcd',
-  ops: 'console-test-ops-token-0123456789abcdefghij',
-};
 const PAGES = ['overview', 'rules', 'compliance', 'reports'];
 const SEES = {
   admin: PAGES,
@@ -26,23 +20,12 @@ const SEES = {
   analyst: ['overview', 'rules', 'reports'],
   ops: ['overview'],
 };
+/** Scopes that hold `ops` (and so see the rules' load time). */
+const SEES_OPS = { admin: true, ops: true };
 const K = 5;
 const EXPERIMENT = 'mortgage_hero_2026q4';
-const SCREENSHOTS = join(REPO, 'docs/screenshots');
 
 let browser, server, config;
-
-/** A config directory whose local.toml lists the scoped tokens by SHA-256, as an operator would. */
-function configDir() {
-  const dir = mkdtempSync(join(tmpdir(), 'personify-console-config-'));
-  const sha = (t) => createHash('sha256').update(t).digest('hex');
-  const entries = ['compliance', 'analyst', 'ops']
-    .map((scope) => `[[auth.tokens]]\nname = "console test, ${scope}"\nsha256 = "${sha(TOKENS[scope])}"\nscopes = ["${scope}"]\n`)
-    .join('\n');
-  const controller = '[controller]\nname = "Example Bank plc"\ncontact = "privacy@bank.example"\ndpo_contact = "dpo@bank.example"\n\n';
-  writeFileSync(join(dir, 'local.toml'), controller + entries);
-  return dir;
-}
 
 function start(data) {
   return startPersonify({
@@ -52,6 +35,8 @@ function start(data) {
       PERSONIFY__PRIVACY__K: String(K),
       PERSONIFY__SERVER__CLIENT_IP_HEADER: 'X-Forwarded-For',
       PERSONIFY__LIMITS__ENABLED: 'false',
+      // The Overview shows the newest signed checkpoint: sign one soon after the traffic.
+      PERSONIFY__CONSENT__CHECKPOINT_SECONDS: '1',
     },
   });
 }
@@ -105,59 +90,20 @@ before(async () => {
   config = configDir();
   server = await start();
   await traffic();
+  // Wait for the checkpoint that covers the whole log, so every page shows the same one.
+  for (let i = 0; i < 100 && (await checkpoint())?.size !== 31; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await checkpoint())?.size, 31, 'thirty consents and one opt-out are checkpointed');
   browser = await launch();
-  mkdirSync(SCREENSHOTS, { recursive: true });
 });
 after(async () => {
   await browser?.close();
   await server?.stop();
 });
 
-/** A console tab; every request it makes is recorded, and `bad` collects page errors and CSP reports. */
-async function tab() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.requests = [];
-  page.bad = [];
-  context.on('request', (r) => page.requests.push(r.url()));
-  page.on('pageerror', (e) => page.bad.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && page.bad.push(m.text()));
-  return { context, page };
-}
-
-async function signIn(page, token) {
-  await page.goto(server.url + '/console/');
-  await page.fill('#token', token);
-  await page.click('#sign-in-form button[type=submit]');
-}
-
-/** Opens page `id` from the navigation and waits until it has loaded (not the page it replaces). */
-async function show(page, id) {
-  if ((await page.evaluate(() => location.hash)) === `#/${id}`) {
-    await page.waitForSelector(`#page-${id}[data-loaded="true"]`);
-    return;
-  }
-  await page.evaluate(() => document.querySelector('.page')?.setAttribute('data-stale', ''));
-  await page.click(`#nav-${id}`);
-  await page.waitForSelector(`#page-${id}[data-loaded="true"]:not([data-stale])`);
-}
-
-function offLoopback(page) {
-  return page.requests.filter((u) => !u.startsWith(server.url + '/') && !u.startsWith('blob:' + server.url + '/'));
-}
-
-async function axeCheck(page, what) {
-  await page.evaluate(axe.source);
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`), [], `${what}: axe`);
-}
-
-async function screenshot(page, name) {
-  const file = join(ARTIFACTS, `console-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  copyFileSync(file, join(SCREENSHOTS, `console-${name}.png`));
-}
+const tab = () => consoleTab(browser);
+const signIn = (page, token) => signInAt(page, server.url, token);
+const offLoopback = (page) => offLoopbackOf(page, server.url);
+const checkpoint = () => checkpointOf(server.url);
 
 for (const [scope, token] of Object.entries(TOKENS)) {
   test(`${scope}: the pages its scopes allow render with data, the others are absent`, async () => {
@@ -170,7 +116,19 @@ for (const [scope, token] of Object.entries(TOKENS)) {
       await show(page, id);
       const text = await page.locator(`#page-${id}`).innerText();
       assert.doesNotMatch(text, /could not be loaded/, `${scope} ${id}`);
-      if (id === 'overview') assert.match(await page.locator('#rules-version').innerText(), /^sha256:[0-9a-f]{64}$/);
+      if (id === 'overview') {
+        assert.match(await page.locator('#rules-version').innerText(), /^sha256:[0-9a-f]{64}$/);
+        const cp = await checkpoint();
+        assert.equal(await page.locator('#checkpoint-size').innerText(), String(cp.size));
+        assert.equal(await page.locator('#checkpoint-root').innerText(), cp.root);
+        if (SEES_OPS[scope]) {
+          const status = await (await api('/v1/admin/rules')).json();
+          assert.equal(await page.locator('#rules-loaded-at').innerText(), status.loaded_at);
+          assert.match(status.loaded_at, /^\d{4}-\d\d-\d\dT/);
+        } else {
+          assert.equal(await page.locator('#rules-loaded-at').count(), 0, `${scope} may not read /v1/admin/rules`);
+        }
+      }
       if (id === 'compliance') {
         assert.match(text, /Record of processing/);
         assert.equal(await page.locator('#log-table tbody tr').count(), 20, 'a first page of 20 entries');
@@ -184,7 +142,8 @@ for (const [scope, token] of Object.entries(TOKENS)) {
       }
       if (scope === 'ops') assert.match(await page.locator('#ops').innerText(), /Oldest salt/);
       await axeCheck(page, `${scope} ${id}`);
-      if (scope === 'admin') await screenshot(page, id);
+      // The Rules page is photographed with an explanation and a preview link (console_rules.test.mjs).
+      if (scope === 'admin' && id !== 'rules') await screenshot(page, id);
     }
     // A page outside the scopes, asked for by its address, is not rendered: the overview is.
     for (const id of PAGES.filter((p) => !SEES[scope].includes(p))) {
@@ -213,7 +172,7 @@ test('a wrong token gets a clear error and nothing else loads', async () => {
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the refused token is not kept');
   await axeCheck(page, 'sign-in');
   await page.screenshot({ path: join(ARTIFACTS, 'console-wrong-token.png') });
-  copyFileSync(join(ARTIFACTS, 'console-wrong-token.png'), join(SCREENSHOTS, 'console-sign-in.png'));
+  publishScreenshot(join(ARTIFACTS, 'console-wrong-token.png'), 'console-sign-in');
   assert.deepEqual(offLoopback(page), []);
   await context.close();
 });

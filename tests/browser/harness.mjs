@@ -1,6 +1,6 @@
 // Real processes on loopback: personify servers, `personify demo` sites, a delaying proxy, Chromium.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -195,6 +195,20 @@ export async function storageOf(page) {
 
 export function text(page, selector) {
   return page.locator(selector).first().textContent();
+}
+
+/** `UPDATE_SCREENSHOTS=1`: the console's page screenshots also replace those in docs/ (for the README). */
+export const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const DOCS_SCREENSHOTS = join(REPO, 'docs/screenshots');
+
+/**
+ * Saves a screenshot already taken to `file` (in the artefacts) as docs/screenshots/`name`.png, only
+ * when UPDATE_SCREENSHOTS=1: a test run never dirties the tree otherwise.
+ */
+export function publishScreenshot(file, name) {
+  if (!UPDATE_SCREENSHOTS) return;
+  mkdirSync(DOCS_SCREENSHOTS, { recursive: true });
+  copyFileSync(file, join(DOCS_SCREENSHOTS, `${name}.png`));
 }
 
 export function shot(page, name) {

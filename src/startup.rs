@@ -226,6 +226,12 @@ impl Application {
             opt_outs = book.opt_outs(),
             "consent records loaded"
         );
+        let warm = std::time::Instant::now();
+        crate::signals::DeviceClass::warm_up();
+        tracing::debug!(
+            micros = warm.elapsed().as_micros() as u64,
+            "User-Agent parsers warmed up"
+        );
         let metrics = Arc::new(Metrics::new(&http::routes::patterns()));
         let reloader = Arc::new(
             Reloader::start(

@@ -45,7 +45,7 @@ pub async fn log_request(
     tracing::info!(
         target: "personify::http",
         method = %method,
-        route = pattern,
+        route = %pattern,
         status,
         micros = started.elapsed().as_micros() as u64,
         "request"

@@ -118,6 +118,22 @@ impl DeviceClass {
         class
     }
 
+    /// Builds the parsers and runs them over a few common User-Agents. The regex engines build their
+    /// automata lazily, on the first inputs they see: without this, the first seconds of traffic
+    /// after a start pay for it (page views waited 100-200 ms at p99 under load).
+    pub fn warm_up() {
+        const COMMON: [&str; 5] = [
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+            "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        ];
+        for ua in COMMON {
+            let _ = DeviceClass::parse_user_agent(ua);
+        }
+    }
+
     /// Classifies a User-Agent with the crawler list, uap-core's device and OS regexes, and the
     /// TV, tablet and feature-phone markers those do not classify.
     pub fn parse_user_agent(ua: &str) -> Option<DeviceClass> {

@@ -8,7 +8,6 @@
 use std::hash::BuildHasher;
 use std::sync::LazyLock;
 
-use dashmap::DashMap;
 use regex::Regex;
 
 /// Coarse device class, the only thing kept of a User-Agent.
@@ -102,18 +101,16 @@ impl DeviceClass {
     ///
     /// Parsing a User-Agent is the most expensive step of a decision, and real traffic repeats a few
     /// hundred strings, so classes are remembered by a 64-bit hash of the string under a random
-    /// per-process key. The string itself is never kept; the memo is memory-only, bounded, and forgets
-    /// everything when full.
+    /// per-process key. The string itself is never kept; the memo is memory-only and bounded, and
+    /// evicts the strings seen least (S3-FIFO) rather than forgetting everything when full, so a
+    /// burst of one-off User-Agents (crawlers rotate theirs) does not flush the common ones.
     pub fn from_user_agent(ua: &str) -> Option<DeviceClass> {
         let memo = &MEMO.classes;
         let h = MEMO.keying.hash_one(ua);
         if let Some(class) = memo.get(&h) {
-            return *class;
+            return class;
         }
         let class = DeviceClass::parse_user_agent(ua);
-        if memo.len() >= MEMO_CAPACITY {
-            memo.clear();
-        }
         memo.insert(h, class);
         class
     }
@@ -270,18 +267,18 @@ static DATA: LazyLock<Data> = LazyLock::new(|| {
     }
 });
 
-/// Distinct User-Agents remembered before the memo starts over.
+/// Distinct User-Agents remembered.
 const MEMO_CAPACITY: usize = 4_096;
 
 /// Device classes by keyed User-Agent hash.
 struct Memo {
     keying: std::collections::hash_map::RandomState,
-    classes: DashMap<u64, Option<DeviceClass>>,
+    classes: quick_cache::sync::Cache<u64, Option<DeviceClass>>,
 }
 
 static MEMO: LazyLock<Memo> = LazyLock::new(|| Memo {
     keying: Default::default(),
-    classes: DashMap::new(),
+    classes: quick_cache::sync::Cache::new(MEMO_CAPACITY),
 });
 
 #[cfg(test)]

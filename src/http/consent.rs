@@ -209,7 +209,7 @@ pub async fn status(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppStat
     let id = VisitorId::parse(&dto.visitor_id)?;
     let mut entries = Vec::new();
     for subject in subjects_of(&state, &id) {
-        entries.extend(state.store.consent_log_for(&subject.to_hex()).await?);
+        entries.extend(state.store.consent_log_for(&subject).await?);
     }
     entries.sort_by_key(|e| e.index);
     let current = state.book.lookup(&state.keyring, &id);

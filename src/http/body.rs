@@ -16,12 +16,13 @@ use super::AppState;
 /// Body size limit when no state is attached (unit tests).
 const DEFAULT_MAX_BODY: usize = 16 * 1024;
 
-/// A JSON body read at the edge (content type, `server.max_body_bytes`, body timeout) and parsed into
-/// `T`, with errors that name the field and never the value. Handlers take it as an argument.
+/// A JSON body read at the edge (content type, `server.max_body_bytes` times `BODIES`, body
+/// timeout) and parsed into `T`, with errors that name the field and never the value. Handlers take
+/// it as an argument; a batch route allows `BODIES` single bodies.
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub struct ApiJson<T, const BODIES: usize = 1>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+impl<T: DeserializeOwned + 'static, const BODIES: usize> FromRequest for ApiJson<T, BODIES> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -33,7 +34,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             let payload = payload.map_err(|_| ApiError::BadPayload)?;
             let limit = req
                 .app_data::<web::Data<AppState>>()
-                .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes);
+                .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes)
+                .saturating_mul(BODIES);
             let bytes = read(&req, payload, limit).await?;
             json(&bytes).map(ApiJson)
         })

@@ -7,6 +7,7 @@ use super::body::ApiJson;
 use super::decide::{view_context, ConsentBody, PageBody, SessionBody, ViewFields};
 use super::error::ApiError;
 use super::preview;
+use super::unknown_fields;
 use super::AppState;
 use crate::decide::bucket;
 use crate::signals::Warning;
@@ -120,6 +121,7 @@ pub async fn handle(
             });
         }
     }
+    warnings.extend(unknown_fields::warnings(&req, unknown_fields::EVENT_FIELDS));
     // Crawlers are never counted.
     let counted = view.countable() && !previewed;
     if counted {

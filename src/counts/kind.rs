@@ -1,7 +1,8 @@
 //! What a sketch or counter measures, and the name it is stored under.
 
-/// What a sketch or counter measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What a sketch or counter measures. Stored under its snake_case name (`arm_conversion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Kind {
     /// Distinct visitors of a segment (key: segment id).
     Segment,
@@ -26,17 +27,7 @@ pub enum Kind {
 impl Kind {
     /// Stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Segment => "segment",
-            Kind::Exposure => "exposure",
-            Kind::ArmConversion => "arm_conversion",
-            Kind::SegmentConversion => "segment_conversion",
-            Kind::Views => "views",
-            Kind::SegmentNetworks => "segment_networks",
-            Kind::ExposureNetworks => "exposure_networks",
-            Kind::ArmConversionNetworks => "arm_conversion_networks",
-            Kind::SegmentConversionNetworks => "segment_conversion_networks",
-        }
+        self.into()
     }
 
     /// The kind counting the distinct networks behind a distinct-visitor kind.
@@ -48,5 +39,31 @@ impl Kind {
             Kind::SegmentConversion => Some(Kind::SegmentConversionNetworks),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::IntoEnumIterator;
+
+    /// The names are stored: they must not change when a variant is renamed or added.
+    #[test]
+    fn stored_names_are_stable() {
+        let names: Vec<&str> = Kind::iter().map(Kind::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "segment",
+                "exposure",
+                "arm_conversion",
+                "segment_conversion",
+                "views",
+                "segment_networks",
+                "exposure_networks",
+                "arm_conversion_networks",
+                "segment_conversion_networks",
+            ]
+        );
     }
 }

@@ -203,3 +203,62 @@ async fn wrong_content_type_method_and_route() {
     .await;
     assert_eq!(e["code"], "not_found");
 }
+
+#[tokio::test]
+async fn type_errors_say_what_a_person_would_send() {
+    let app = spawn_app().await;
+    let body = json!({"page": {"url": "https://bank.example/"}, "tz_offset_minutes": "+01:00"});
+    let e = error_of(app.decide(&body, Some("US")).await, 400).await;
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("an integer between -720 and 840"), "{message}");
+    assert!(!message.contains("i64") && !message.contains("+01:00"), "{message}");
+    let body = json!({"page": {"url": "https://bank.example/"}, "slots": "hero"});
+    let e = error_of(app.decide(&body, Some("US")).await, 400).await;
+    assert!(e["message"].as_str().unwrap().ends_with("expected a list"), "{e}");
+}
+
+#[tokio::test]
+async fn unknown_keys_name_the_real_field_or_are_counted_never_echoed() {
+    let app = spawn_app().await;
+    let body = json!({
+        "page": {"url": "https://bank.example/", "referer": "https://www.google.com/"},
+        "visitorId": "7f3c9a1e2b4d4c8e9a0b1c2d3e4f5a6b",
+        "tzOffsetMinutes": 60,
+        "visitor_di": "x",
+        "jane@example.com": 1,
+        "zzzzzzzz": 2,
+    });
+    let res = app.decide(&body, Some("US")).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(
+        !text.contains("jane") && !text.contains("zzzzzzzz") && !text.contains("visitorId"),
+        "{text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let unknown: Vec<(String, String)> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "unknown_field")
+        .map(|w| {
+            (
+                w["field"].as_str().unwrap().to_string(),
+                w["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let fields: Vec<&str> = unknown.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["page.referrer", "tz_offset_minutes", "visitor_id", "body"],
+        "{unknown:?}"
+    );
+    assert!(unknown[0].1.contains("did you mean `page.referrer`?"), "{unknown:?}");
+    assert!(unknown[3].1.starts_with("2 fields"), "{unknown:?}");
+
+    // A body whose every key is known gets no such warning.
+    let res = app.decide(&page("https://bank.example/"), Some("US")).await;
+    let v: Value = res.json().await.unwrap();
+    assert!(!v["warnings"].to_string().contains("unknown_field"), "{v}");
+}

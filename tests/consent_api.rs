@@ -240,7 +240,7 @@ async fn an_opt_out_beats_a_full_consent_tc_string() {
 }
 
 #[tokio::test]
-async fn consent_receipts_status_and_purposes() {
+async fn a_consent_gets_a_receipt_with_its_leaf_and_proof_and_replaces_the_last_choice() {
     let app = spawn_app().await;
     let r1 = app
         .consent(
@@ -265,7 +265,18 @@ async fn consent_receipts_status_and_purposes() {
         r2["purposes"],
         json!({"personalize": false, "measure": false, "advertise": true})
     );
+}
 
+#[tokio::test]
+async fn status_lists_the_current_choice_and_every_receipt_in_order() {
+    let app = spawn_app().await;
+    let r1 = app
+        .consent(
+            &vid("v-42"),
+            json!({"personalize": true, "measure": true, "advertise": false}),
+        )
+        .await;
+    let r2 = app.consent(&vid("v-42"), json!({"advertise": true})).await;
     let status: Value = app
         .post("/v1/consent/status", &json!({"visitor_id": vid("v-42")}))
         .await
@@ -294,7 +305,11 @@ async fn consent_receipts_status_and_purposes() {
         none,
         json!({"recorded": false, "purposes": null, "opted_out": false, "recorded_at": null, "receipts": []})
     );
+}
 
+#[tokio::test]
+async fn the_purpose_catalogue_lists_each_purpose_and_keeps_sensitive_segments_from_advertising() {
+    let app = spawn_app().await;
     let purposes: Value = app
         .client
         .get(app.url("/v1/consent/purposes"))

@@ -53,7 +53,7 @@ async fn two_sketches_restored_from_the_store_and_merged_equal_the_sketch_of_the
         union.insert(&key(i));
     }
     let row = |node: &str, s: &Sketch| SketchRow {
-        kind: "segment".into(),
+        kind: Kind::Segment,
         key: "x".into(),
         day: 1,
         node: node.into(),
@@ -63,7 +63,7 @@ async fn two_sketches_restored_from_the_store_and_merged_equal_the_sketch_of_the
         .put_counts(vec![row("n1", &a), row("n2", &b)], vec![])
         .await
         .unwrap();
-    let rows = store.sketches("segment", Some("x"), 1, 1).await.unwrap();
+    let rows = store.sketches(Kind::Segment, Some("x"), 1, 1).await.unwrap();
     assert_eq!(rows.len(), 2);
     let mut merged = Sketch::from_envelope(&rows[0].blob).unwrap();
     merged.merge(&Sketch::from_envelope(&rows[1].blob).unwrap());
@@ -86,7 +86,7 @@ async fn a_corrupt_stored_sketch_is_replaced_not_merged_and_reports_skip_it() {
     let n = corrupt.len();
     corrupt[n - 1] ^= 0xFF;
     let row = |node: &str, blob: Vec<u8>| SketchRow {
-        kind: "segment".into(),
+        kind: Kind::Segment,
         key: "savers".into(),
         day: today,
         node: node.into(),
@@ -111,7 +111,11 @@ async fn a_corrupt_stored_sketch_is_replaced_not_merged_and_reports_skip_it() {
     let seg: Arc<str> = "savers".into();
     (2000..2010).for_each(|i| counts.distinct(Kind::Segment, &seg, today, &key(i)));
     counts.flush().await.unwrap();
-    let mine = store.sketch("segment", "savers", today, "n1").await.unwrap().unwrap();
+    let mine = store
+        .sketch(Kind::Segment, "savers", today, "n1")
+        .await
+        .unwrap()
+        .unwrap();
     let replaced = Sketch::from_envelope(&mine).unwrap().count();
     assert!((replaced - 10.0).abs() < 0.5, "{replaced}");
     let u = counts

@@ -237,20 +237,60 @@ async fn reject_policy_answers_400_naming_the_field() {
 
 #[tokio::test]
 async fn devices_languages_and_local_time_become_signals() {
-    let app = spawn_app().await;
-    // A segment set that reads device, language, hour and weekday is exercised through explain in
-    // tests/cli.rs; here the server must accept a full browser-like request and answer 200.
-    let body = json!({"site": "bank.example", "page": {"url": "https://bank.example/students", "referrer": "android-app://com.google.android.gm/"}, "tz_offset_minutes": -300});
-    let res = app
-        .decide_with(
-            &body,
-            Some("US"),
-            &[("User-Agent", IPHONE_UA), ("Accept-Language", "fr-CA,fr;q=0.9")],
+    // One segment per signal, so the segments answered show what the server extracted.
+    let rules = tempfile::tempdir().unwrap();
+    let seg = |id: &str, signal: &str, op: &str, value: &str| {
+        format!(
+            "[[segment]]\nid = \"{id}\"\nname = \"{id}\"\ndescription = \"Reads {signal}.\"\n\
+             when = {{ signal = \"{signal}\", op = \"{op}\", value = {value} }}\n"
         )
-        .await;
-    assert_eq!(res.status(), 200);
-    let v: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(segment_ids(&v), ["students"]);
+    };
+    // UTC-5 (tz_offset_minutes is minutes east of UTC): the local hour and weekday the server
+    // should compute, read just before the request (retried once if the hour turns in between).
+    let local = || {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 300 * 60;
+        let weekday = ["thu", "fri", "sat", "sun", "mon", "tue", "wed"][(secs / 86_400).rem_euclid(7) as usize];
+        ((secs / 3600).rem_euclid(24), weekday)
+    };
+    let (hour, weekday) = local();
+    let text = [
+        seg("on_mobile", "device.class", "eq", "\"mobile\""),
+        seg("on_desktop", "device.class", "eq", "\"desktop\""),
+        seg("speaks_french", "lang", "eq", "\"fr\""),
+        seg("speaks_german", "lang", "eq", "\"de\""),
+        seg("this_hour", "time.hour", "eq", &hour.to_string()),
+        seg("this_weekday", "time.weekday", "eq", &format!("\"{weekday}\"")),
+    ]
+    .join("\n");
+    write_rules(rules.path(), &[("signals.toml", &text)]);
+    let dir = rules.path().to_path_buf();
+    let app = spawn_app_with(move |s| s.rules.dir = dir).await;
+    let body = json!({"site": "bank.example", "page": {"url": "https://bank.example/students", "referrer": "android-app://com.google.android.gm/"}, "tz_offset_minutes": -300});
+    let mut answer = None;
+    for _ in 0..2 {
+        let res = app
+            .decide_with(
+                &body,
+                Some("US"),
+                &[("User-Agent", IPHONE_UA), ("Accept-Language", "fr-CA,fr;q=0.9")],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        answer = Some(res.json::<serde_json::Value>().await.unwrap());
+        if local() == (hour, weekday) {
+            break;
+        }
+    }
+    let v = answer.unwrap();
+    assert_eq!(
+        segment_ids(&v),
+        ["on_mobile", "speaks_french", "this_hour", "this_weekday"],
+        "an iPhone, French first, at {hour}h on {weekday} in UTC-5: {v}"
+    );
     assert_eq!(v["warnings"][0]["code"], "referrer_ignored");
     assert_eq!(v["warnings"][0]["field"], "page.referrer");
 }

@@ -255,6 +255,20 @@ async fn app_inventory_and_batches() {
     assert_eq!(r[0]["personify"]["released"], json!(["mortgage_intent"]));
     assert_eq!(r[1]["status"], 400);
     assert_eq!(r[1]["error"]["field"], "requests[1].site.page");
+    // A batch item's error is the one the single route gives for the same bid request.
+    let single: Value = app
+        .client
+        .post(app.url("/v1/rtb/segments"))
+        .bearer_auth(RTB_TOKEN)
+        .json(&json!({"site": {"page": 42}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r[1]["error"]["code"], single["error"]["code"]);
+    assert_eq!(r[1]["error"]["message"], single["error"]["message"]);
     assert_eq!(
         r[2]["personify"]["released"],
         json!([]),

@@ -108,7 +108,7 @@ async fn store_contract(store: Arc<dyn Store>) {
     assert_eq!(log[1].subject, Some((hex::encode([8u8; 32]), vec![8u8; 16])));
     assert_eq!(store.consent_log(1, 1).await.unwrap()[0].entry, all[1]);
     assert_eq!(
-        store.consent_log_for(&hex::encode([7u8; 32])).await.unwrap(),
+        store.consent_log_for(&subject(7)).await.unwrap(),
         vec![all[0].clone(), all[2].clone()]
     );
     assert_eq!(
@@ -178,7 +178,7 @@ async fn store_contract(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!((erased.entries, erased.suppressed, erased.entry.index), (2, true, 63));
-    assert!(store.consent_log_for(&hex::encode([7u8; 32])).await.unwrap().is_empty());
+    assert!(store.consent_log_for(&subject(7)).await.unwrap().is_empty());
     let rows = store.consent_log(0, 1).await.unwrap();
     assert_eq!(rows[0].subject, None, "the leaf stays, unlinked");
     let marker = records(store.as_ref())

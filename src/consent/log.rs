@@ -15,8 +15,9 @@ use crate::privacy::ConsentSubject;
 pub const LEGACY: &str = "legacy";
 
 /// What a log entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     /// A consent choice.
     Consent,
@@ -27,23 +28,14 @@ pub enum Action {
 }
 
 impl Action {
-    /// Stored text.
+    /// Stored text (the leaf's `action`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Consent => "consent",
-            Action::OptOut => "opt_out",
-            Action::Erasure => "erasure",
-        }
+        self.into()
     }
 
     /// Parses stored text.
     pub fn parse(s: &str) -> Option<Action> {
-        match s {
-            "consent" => Some(Action::Consent),
-            "opt_out" => Some(Action::OptOut),
-            "erasure" => Some(Action::Erasure),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 
@@ -191,5 +183,14 @@ mod tests {
         c.source = "my banner".into();
         assert!(c.into_entry(0).is_err());
         assert_eq!(Action::parse("erasure"), Some(Action::Erasure));
+        // Stored in every leaf: the names must never change.
+        for (a, text) in [
+            (Action::Consent, "consent"),
+            (Action::OptOut, "opt_out"),
+            (Action::Erasure, "erasure"),
+        ] {
+            assert_eq!((a.as_str(), Action::parse(text)), (text, Some(a)));
+        }
+        assert_eq!(Action::parse("Opt_Out"), None);
     }
 }

@@ -8,6 +8,7 @@
 //! global lock; the flusher drains the shards every `counts.flush_seconds` and merges the deltas into
 //! the store. A failed flush keeps the deltas in memory for the next one.
 
+mod kind;
 mod record;
 pub mod report;
 pub mod sketch;
@@ -20,6 +21,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
+pub use kind::Kind;
 pub use report::Seen;
 pub use sketch::{Sketch, SketchError};
 
@@ -27,57 +29,6 @@ use crate::metrics::Metrics;
 use crate::privacy::network::{week_of_day, NetworkKey, NetworkKeys};
 use crate::privacy::{utc_day, Secret};
 use crate::store::{CounterRow, SketchRow, Store, StoreError};
-
-/// What a sketch or counter measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// Distinct visitors of a segment (key: segment id).
-    Segment,
-    /// Distinct visitors exposed to an experiment arm (key: `experiment/arm`).
-    Exposure,
-    /// Distinct converters per arm and goal (key: `experiment/arm/goal`).
-    ArmConversion,
-    /// Distinct converters per goal and segment (key: `goal/segment`).
-    SegmentConversion,
-    /// Page views of a segment (counter; key: segment id).
-    Views,
-    /// Distinct networks behind [`Kind::Segment`].
-    SegmentNetworks,
-    /// Distinct networks behind [`Kind::Exposure`].
-    ExposureNetworks,
-    /// Distinct networks behind [`Kind::ArmConversion`].
-    ArmConversionNetworks,
-    /// Distinct networks behind [`Kind::SegmentConversion`].
-    SegmentConversionNetworks,
-}
-
-impl Kind {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Segment => "segment",
-            Kind::Exposure => "exposure",
-            Kind::ArmConversion => "arm_conversion",
-            Kind::SegmentConversion => "segment_conversion",
-            Kind::Views => "views",
-            Kind::SegmentNetworks => "segment_networks",
-            Kind::ExposureNetworks => "exposure_networks",
-            Kind::ArmConversionNetworks => "arm_conversion_networks",
-            Kind::SegmentConversionNetworks => "segment_conversion_networks",
-        }
-    }
-
-    /// The kind counting the distinct networks behind a distinct-visitor kind.
-    pub fn networks(self) -> Option<Kind> {
-        match self {
-            Kind::Segment => Some(Kind::SegmentNetworks),
-            Kind::Exposure => Some(Kind::ExposureNetworks),
-            Kind::ArmConversion => Some(Kind::ArmConversionNetworks),
-            Kind::SegmentConversion => Some(Kind::SegmentConversionNetworks),
-            _ => None,
-        }
-    }
-}
 
 /// Identifies one sketch or counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -298,7 +249,7 @@ impl Counts {
         let mut rows = Vec::with_capacity(delta.sketches.len());
         for (k, s) in &delta.sketches {
             let mut merged = s.clone();
-            if let Some(blob) = self.store.sketch(k.kind.as_str(), &k.key, k.day, &self.node).await? {
+            if let Some(blob) = self.store.sketch(k.kind, &k.key, k.day, &self.node).await? {
                 match Sketch::from_envelope(&blob) {
                     Ok(old) => merged.merge(&old),
                     // A corrupt stored row cannot be merged into; it is replaced and the loss logged.
@@ -308,7 +259,7 @@ impl Counts {
                 }
             }
             rows.push(SketchRow {
-                kind: k.kind.as_str().into(),
+                kind: k.kind,
                 key: k.key.to_string(),
                 day: k.day,
                 node: self.node.clone(),
@@ -319,7 +270,7 @@ impl Counts {
             .counters
             .iter()
             .map(|(k, n)| CounterRow {
-                kind: k.kind.as_str().into(),
+                kind: k.kind,
                 key: k.key.to_string(),
                 day: k.day,
                 node: self.node.clone(),
@@ -336,13 +287,13 @@ impl Counts {
 
     /// Distinct estimate of the union of a key's sketches over days `from..=to`, across every node.
     pub async fn union(&self, kind: Kind, key: &str, from: i64, to: i64) -> Result<Option<f64>, StoreError> {
-        let blobs = self.store.sketches(kind.as_str(), Some(key), from, to).await?;
+        let blobs = self.store.sketches(kind, Some(key), from, to).await?;
         Ok(union_of(blobs.into_iter().map(|r| r.blob)))
     }
 
     /// Distinct estimates of every key of `kind` over days `from..=to` (HLL unions, never sums).
     pub async fn unions(&self, kind: Kind, from: i64, to: i64) -> Result<HashMap<String, f64>, StoreError> {
-        let rows = self.store.sketches(kind.as_str(), None, from, to).await?;
+        let rows = self.store.sketches(kind, None, from, to).await?;
         let mut by_key: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
         for r in rows {
             by_key.entry(r.key).or_default().push(r.blob);
@@ -362,7 +313,7 @@ impl Counts {
         to: i64,
         group: impl Fn(&str) -> Option<String>,
     ) -> Result<HashMap<String, f64>, StoreError> {
-        let rows = self.store.sketches(kind.as_str(), None, from, to).await?;
+        let rows = self.store.sketches(kind, None, from, to).await?;
         let mut by_group: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
         for r in rows {
             if let Some(g) = group(&r.key) {
@@ -389,7 +340,7 @@ impl Counts {
         let Some(net) = kind.networks() else {
             return Ok(HashMap::new());
         };
-        let rows = self.store.sketches(net.as_str(), None, from, to).await?;
+        let rows = self.store.sketches(net, None, from, to).await?;
         let mut by_week: HashMap<(String, i64), Vec<Vec<u8>>> = HashMap::new();
         for r in rows {
             if let Some(g) = group(&r.key) {
@@ -433,7 +384,7 @@ impl Counts {
 
     /// Sums of every counter of `kind` over days `from..=to`.
     pub async fn sums(&self, kind: Kind, from: i64, to: i64) -> Result<HashMap<String, i64>, StoreError> {
-        self.store.counter_sums(kind.as_str(), from, to).await
+        self.store.counter_sums(kind, from, to).await
     }
 
     /// Recomputes the RTB release set: each segment's rolling 7-day distinct visitors and networks.

@@ -2,49 +2,35 @@
 //! statistics of an experiment arm against its control.
 
 use rand::Rng;
+use time::{Date, Month};
 
 /// Longest report range, in days.
 pub const MAX_RANGE_DAYS: i64 = 400;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Julian day number of 1970-01-01, the day every stored day number counts from.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01), clamped to years -9999..=9999.
+pub fn civil_from_days(day: i64) -> String {
+    let julian = (day + UNIX_EPOCH_JULIAN_DAY).clamp(
+        i64::from(Date::MIN.to_julian_day()),
+        i64::from(Date::MAX.to_julian_day()),
+    );
+    let date = Date::from_julian_day(julian as i32).unwrap_or(Date::MIN);
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
 }
 
-/// `YYYY-MM-DD` of a day number.
-pub fn civil_from_days(z: i64) -> String {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Parses `YYYY-MM-DD` strictly (the date must exist).
+/// Parses `YYYY-MM-DD` strictly (the date must exist) into a day number.
 pub fn parse_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !s.bytes().filter(|c| *c != b'-').all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let y: i64 = s[..4].parse().ok()?;
-    let m: u32 = s[5..7].parse().ok()?;
-    let d: u32 = s[8..10].parse().ok()?;
-    if !(1..=12).contains(&m) || d == 0 {
-        return None;
-    }
-    let day = days_from_civil(y, m, d);
-    (civil_from_days(day) == s).then_some(day)
+    let y: i32 = s[..4].parse().ok()?;
+    let m = Month::try_from(s[5..7].parse::<u8>().ok()?).ok()?;
+    let d: u8 = s[8..10].parse().ok()?;
+    let date = Date::from_calendar_date(y, m, d).ok()?;
+    Some(i64::from(date.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY)
 }
 
 /// What stands behind a count: distinct visitor keys and distinct network keys (estimates).
@@ -171,11 +157,24 @@ mod tests {
 
     #[test]
     fn dates_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(civil_from_days(0), "1970-01-01");
         assert_eq!(parse_date("2026-11-22"), Some(20_779));
         assert_eq!(civil_from_days(20_779), "2026-11-22");
-        assert_eq!(parse_date("2024-02-29"), Some(days_from_civil(2024, 2, 29)));
-        for bad in ["2026-02-30", "2026-13-01", "26-11-22", "2026/11/22", "2026-11-2x", ""] {
+        assert_eq!(parse_date("2024-02-29"), Some(19_782));
+        assert_eq!(civil_from_days(19_782), "2024-02-29");
+        assert_eq!(civil_from_days(-1), "1969-12-31");
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-00-10",
+            "2023-02-29",
+            "26-11-22",
+            "2026/11/22",
+            "2026-11-2x",
+            "+026-11-22",
+            "",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{dev, web, FromRequest, HttpRequest};
+use actix_web::{dev, web, FromRequest, HttpMessage, HttpRequest};
 use regex::Regex;
 use serde::de::DeserializeOwned;
 
@@ -16,12 +16,13 @@ use super::AppState;
 /// Body size limit when no state is attached (unit tests).
 const DEFAULT_MAX_BODY: usize = 16 * 1024;
 
-/// A JSON body read at the edge (content type, `server.max_body_bytes`, body timeout) and parsed into
-/// `T`, with errors that name the field and never the value. Handlers take it as an argument.
+/// A JSON body read at the edge (content type, `server.max_body_bytes` times `BODIES`, body
+/// timeout) and parsed into `T`, with errors that name the field and never the value. Handlers take
+/// it as an argument; a batch route allows `BODIES` single bodies.
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub struct ApiJson<T, const BODIES: usize = 1>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+impl<T: DeserializeOwned + 'static, const BODIES: usize> FromRequest for ApiJson<T, BODIES> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -33,9 +34,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             let payload = payload.map_err(|_| ApiError::BadPayload)?;
             let limit = req
                 .app_data::<web::Data<AppState>>()
-                .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes);
+                .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes)
+                .saturating_mul(BODIES);
             let bytes = read(&req, payload, limit).await?;
-            json(&bytes).map(ApiJson)
+            let (value, ignored) = parse(&bytes)?;
+            if !ignored.is_empty() {
+                req.extensions_mut().insert(super::unknown_fields::IgnoredKeys(ignored));
+            }
+            Ok(ApiJson(value))
         })
     }
 }
@@ -87,6 +93,12 @@ static MISSING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^missing field `
 
 /// Parses JSON into `T`; data errors name the dotted field and never echo the value sent.
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse(bytes).map(|(v, _)| v)
+}
+
+/// Parses JSON into `T` and lists the keys no field took (client text: only ever matched against
+/// the real fields, see `unknown_fields.rs`).
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Vec<String>), ApiError> {
     // Structs also deserialise from arrays in serde; a body is only ever an object.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|&b| b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
@@ -98,14 +110,21 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // The common case, a valid body, skips the path tracking, which costs as much as the parse itself;
     // a failure is parsed again with it to name the field.
     if first == Some(&b'{') {
-        if let Ok(v) = serde_json::from_slice::<T>(bytes) {
-            return Ok(v);
+        let mut ignored = Vec::new();
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let parsed = serde_ignored::deserialize(&mut de, |path| {
+            if ignored.len() < super::unknown_fields::MAX_KEPT {
+                ignored.push(path.to_string());
+            }
+        });
+        if let (Ok(v), Ok(())) = (parsed, de.end()) {
+            return Ok((v, ignored));
         }
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
-            return de.end().map(|()| v).map_err(|e| ApiError::MalformedJson {
+            return de.end().map(|()| (v, Vec::new())).map_err(|e| ApiError::MalformedJson {
                 message: format!("trailing characters at line {} column {}", e.line(), e.column()),
             })
         }
@@ -139,12 +158,34 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let field = if path == "." { "body".to_string() } else { path };
     // serde's messages quote the offending value ("invalid type: string \"…\""); keep only what was expected.
-    let expected = message.rsplit_once(", expected ").map(|(_, e)| e.to_string());
+    let expected = message.rsplit_once(", expected ").map(|(_, e)| human(&field, e));
     let message = match expected {
         Some(e) => format!("{field} has the wrong type or value: expected {e}"),
         None => format!("{field} has the wrong type or value"),
     };
     Err(ApiError::InvalidField { field, message })
+}
+
+/// What a field takes, said for a person rather than as serde's Rust type (`i64`, `u32`, `a sequence`).
+fn human(field: &str, serde_expected: &str) -> String {
+    let by_field = match field {
+        "tz_offset_minutes" => Some("an integer between -720 and 840 (minutes east of UTC)"),
+        "session.pages_viewed" => Some("a whole number, 0 or more"),
+        "consent.gpp_sid" => Some("a list of GPP section ids (whole numbers)"),
+        _ => None,
+    };
+    if let Some(e) = by_field {
+        return e.to_string();
+    }
+    match serde_expected {
+        "i8" | "i16" | "i32" | "i64" | "isize" => "an integer".into(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more".into(),
+        "f32" | "f64" => "a number".into(),
+        "a sequence" => "a list".into(),
+        "a boolean" => "true or false".into(),
+        e if e.starts_with("struct ") => "an object".into(),
+        e => e.to_string(),
+    }
 }
 
 /// The dotted path of a field, with any map key that is not a plain identifier replaced by `<key>`:

@@ -5,7 +5,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix_web::{web, HttpRequest, HttpResponse};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::body::ApiJson;
 use super::error::ApiError;
@@ -209,7 +208,7 @@ pub async fn status(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppStat
     let id = VisitorId::parse(&dto.visitor_id)?;
     let mut entries = Vec::new();
     for subject in subjects_of(&state, &id) {
-        entries.extend(state.store.consent_log_for(&subject.to_hex()).await?);
+        entries.extend(state.store.consent_log_for(&subject).await?);
     }
     entries.sort_by_key(|e| e.index);
     let current = state.book.lookup(&state.keyring, &id);
@@ -284,6 +283,42 @@ struct Status<'a> {
     receipts: Vec<Receipt<'a>>,
 }
 
+/// TCF purposes that allow a purpose: any one of the listed sets, all of a set together.
+#[derive(Serialize)]
+struct Tcf {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contextual: Option<&'static [&'static [u8]]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_based: Option<&'static [&'static [u8]]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    any_of: Option<&'static [&'static [u8]]>,
+}
+
+/// One purpose of the catalogue and the segments it covers.
+#[derive(Serialize)]
+struct Purpose<'a> {
+    id: &'static str,
+    description: &'static str,
+    tcf_purposes: Tcf,
+    segments: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_based_segments: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensitive_segments: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensitive_rule: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denied_by: Option<&'static [&'static str]>,
+}
+
+/// `GET /v1/consent/purposes`'s answer.
+#[derive(Serialize)]
+struct Catalogue<'a> {
+    purposes: [Purpose<'a>; 3],
+    resolution_order: &'static [&'static str],
+    storage: &'static str,
+}
+
 /// `GET /v1/consent/purposes`
 pub async fn purposes(state: web::Data<AppState>) -> HttpResponse {
     let rules = state.rules.load();
@@ -306,32 +341,52 @@ pub async fn purposes(state: web::Data<AppState>) -> HttpResponse {
         .filter(|s| s.sensitive.is_some())
         .map(|s| s.id.as_str())
         .collect();
-    HttpResponse::Ok().json(json!({
-        "purposes": [
-            {
-                "id": "personalize",
-                "description": "Choose which content variant each page slot shows from the segment the current page view is inferred to belong to.",
-                "tcf_purposes": {"contextual": [[11], [5, 6]], "session_based": [[5, 6]]},
-                "segments": all,
-                "session_based_segments": session,
-                "sensitive_segments": sensitive,
-                "sensitive_rule": "sensitive segments need an explicit choice (a consent record or TCF), never a default",
+    HttpResponse::Ok().json(Catalogue {
+        purposes: [
+            Purpose {
+                id: "personalize",
+                description: "Choose which content variant each page slot shows from the segment the current page view is inferred to belong to.",
+                tcf_purposes: Tcf {
+                    contextual: Some(&[&[11], &[5, 6]]),
+                    session_based: Some(&[&[5, 6]]),
+                    any_of: None,
+                },
+                segments: all.clone(),
+                session_based_segments: Some(session),
+                sensitive_segments: Some(sensitive),
+                sensitive_rule: Some("sensitive segments need an explicit choice (a consent record or TCF), never a default"),
+                denied_by: None,
             },
-            {
-                "id": "measure",
-                "description": "Count page views, segment members and experiment exposures as aggregates (HyperLogLog sketches and counters) released only above k.",
-                "tcf_purposes": {"any_of": [[8], [9]]},
-                "segments": all,
+            Purpose {
+                id: "measure",
+                description: "Count page views, segment members and experiment exposures as aggregates (HyperLogLog sketches and counters) released only above k.",
+                tcf_purposes: Tcf {
+                    contextual: None,
+                    session_based: None,
+                    any_of: Some(&[&[8], &[9]]),
+                },
+                segments: all,
+                session_based_segments: None,
+                sensitive_segments: None,
+                sensitive_rule: None,
+                denied_by: None,
             },
-            {
-                "id": "advertise",
-                "description": "Release IAB audience taxonomy buckets of k-anonymous, non-sensitive segments to ad integrations (OpenRTB user.data).",
-                "tcf_purposes": {"contextual": [[2], [3, 4]], "session_based": [[3, 4]]},
-                "segments": advertised,
-                "denied_by": ["Sec-GPC: 1", "GPP or US privacy opt-out of sale, sharing or targeted advertising"],
+            Purpose {
+                id: "advertise",
+                description: "Release IAB audience taxonomy buckets of k-anonymous, non-sensitive segments to ad integrations (OpenRTB user.data).",
+                tcf_purposes: Tcf {
+                    contextual: Some(&[&[2], &[3, 4]]),
+                    session_based: Some(&[&[3, 4]]),
+                    any_of: None,
+                },
+                segments: advertised,
+                session_based_segments: None,
+                sensitive_segments: None,
+                sensitive_rule: None,
+                denied_by: Some(&["Sec-GPC: 1", "GPP or US privacy opt-out of sale, sharing or targeted advertising"]),
             },
         ],
-        "resolution_order": ["record", "tcf", "gpp", "us_privacy", "gpc", "jurisdiction_default"],
-        "storage": "without TCF purpose 1 the visitor_id is ignored and the cookieless daily key is used",
-    }))
+        resolution_order: &["record", "tcf", "gpp", "us_privacy", "gpc", "jurisdiction_default"],
+        storage: "without TCF purpose 1 the visitor_id is ignored and the cookieless daily key is used",
+    })
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::body::ApiJson;
 use super::error::ApiError;
 use super::preview;
+use super::unknown_fields;
 use super::AppState;
 use crate::consent::{gpc_header, Consent};
 use crate::decide::SlotDecision;
@@ -182,6 +183,7 @@ pub async fn handle(
     };
     let mut warnings = std::mem::take(&mut view.warnings);
     warnings.extend(decision.warnings.iter().cloned());
+    warnings.extend(unknown_fields::warnings(&req, unknown_fields::DECIDE_FIELDS));
     // One request can name thousands of unknown slots; the answer stays small whatever is sent.
     let warnings = cap_warnings(warnings);
 

@@ -1,5 +1,7 @@
 //! The one place API errors become HTTP: `{"error": {"code", "message", "field"?}}` with the right status.
 
+use std::borrow::Cow;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -148,7 +150,7 @@ struct Detail<'a> {
     code: &'a str,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    field: Option<Cow<'a, str>>,
     /// Rule diagnostics, as `personify check --format json` prints them.
     #[serde(skip_serializing_if = "Option::is_none")]
     diagnostics: Option<Vec<JsonDiagnostic<'a>>>,
@@ -181,73 +183,64 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::MethodNotAllowed { allow } = self {
-            return HttpResponse::build(self.status_code())
-                .insert_header(("Allow", *allow))
-                .json(Body {
-                    error: Detail {
-                        code: self.code(),
-                        message: self.to_string(),
-                        field: None,
-                        diagnostics: None,
-                    },
-                });
-        }
-        if let ApiError::RateLimited { retry_after_secs } | ApiError::NotCheckpointed { retry_after_secs } = self {
-            return HttpResponse::build(self.status_code())
-                .insert_header(("Retry-After", retry_after_secs.to_string()))
-                .json(Body {
-                    error: Detail {
-                        code: self.code(),
-                        message: self.to_string(),
-                        field: None,
-                        diagnostics: None,
-                    },
-                });
-        }
-        if let ApiError::BodyTimeout = self {
+        let mut res = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                res.insert_header(("Allow", *allow));
+            }
+            ApiError::RateLimited { retry_after_secs } | ApiError::NotCheckpointed { retry_after_secs } => {
+                res.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
             // The rest of the body may never come: do not keep the connection for it.
-            return HttpResponse::build(self.status_code())
-                .insert_header(("Connection", "close"))
-                .json(Body {
-                    error: Detail {
-                        code: self.code(),
-                        message: self.to_string(),
-                        field: None,
-                        diagnostics: None,
-                    },
-                });
+            ApiError::BodyTimeout => {
+                res.insert_header(("Connection", "close"));
+            }
+            ApiError::Unauthorized(_) => {
+                res.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            _ => {}
         }
-        if let ApiError::Unauthorized(_) = self {
-            return HttpResponse::build(self.status_code())
-                .insert_header(("WWW-Authenticate", "Bearer"))
-                .json(Body {
-                    error: Detail {
-                        code: self.code(),
-                        message: self.to_string(),
-                        field: None,
-                        diagnostics: None,
-                    },
-                });
-        }
+        res.json(Body { error: self.detail() })
+    }
+}
+
+impl ApiError {
+    /// The `error` object of the response body.
+    fn detail(&self) -> Detail<'_> {
         let message = match self {
             ApiError::InvalidField { message, .. }
             | ApiError::PersonalData { message, .. }
             | ApiError::InvalidParam { message, .. } => message.clone(),
             other => other.to_string(),
         };
-        HttpResponse::build(self.status_code()).json(Body {
-            error: Detail {
-                code: self.code(),
-                message,
-                field: self.field(),
-                diagnostics: match self {
-                    ApiError::InvalidRules(errors) => Some(errors.0.iter().map(JsonDiagnostic::from).collect()),
-                    _ => None,
-                },
+        Detail {
+            code: self.code(),
+            message,
+            field: self.field().map(Cow::Borrowed),
+            diagnostics: match self {
+                ApiError::InvalidRules(errors) => Some(errors.0.iter().map(JsonDiagnostic::from).collect()),
+                _ => None,
             },
-        })
+        }
     }
+
+    /// This error as item `index` of a batch answer: the status and `error` object a single request
+    /// would get, with the field under `requests[index]`.
+    pub fn batch_item(&self, index: usize) -> BatchItemError<'_> {
+        let mut error = self.detail();
+        error.field = error.field.map(|f| Cow::Owned(format!("requests[{index}].{f}")));
+        BatchItemError {
+            status: self.status_code().as_u16(),
+            error,
+        }
+    }
+}
+
+/// A failed item of a batch (`POST /v1/rtb/segments:batch`), in the place of its answer.
+#[derive(Serialize)]
+pub struct BatchItemError<'a> {
+    status: u16,
+    error: Detail<'a>,
 }
 
 impl From<SignalError> for ApiError {

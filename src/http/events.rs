@@ -1,19 +1,20 @@
 //! `POST /v1/events`: conversions, counted only with `measure`, on the arm recomputed from the key.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use super::body;
+use super::body::ApiJson;
 use super::decide::{view_context, ConsentBody, PageBody, SessionBody, ViewFields};
 use super::error::ApiError;
 use super::preview;
+use super::unknown_fields;
 use super::AppState;
 use crate::decide::bucket;
 use crate::signals::Warning;
 
+/// `POST /v1/events` as sent.
 #[derive(Debug, Deserialize)]
-struct EventBody {
+pub struct EventBody {
     #[serde(rename = "type")]
     kind: String,
     goal: String,
@@ -45,14 +46,28 @@ fn goal(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The arm a conversion was counted on.
+#[derive(Serialize)]
+struct CountedArm<'a> {
+    id: &'a str,
+    arm: &'a str,
+}
+
+/// `POST /v1/events`'s answer.
+#[derive(Serialize)]
+struct EventAnswer<'a> {
+    counted: bool,
+    experiment: Option<CountedArm<'a>>,
+    consent: crate::consent::Consent,
+    warnings: Vec<Warning>,
+}
+
 /// Records one conversion.
 pub async fn handle(
+    ApiJson(dto): ApiJson<EventBody>,
     req: HttpRequest,
-    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    let dto: EventBody = body::json(&bytes)?;
     if dto.kind != "conversion" {
         return Err(ApiError::InvalidField {
             field: "type".into(),
@@ -106,6 +121,7 @@ pub async fn handle(
             });
         }
     }
+    warnings.extend(unknown_fields::warnings(&req, unknown_fields::EVENT_FIELDS));
     // Crawlers are never counted.
     let counted = view.countable() && !previewed;
     if counted {
@@ -113,10 +129,10 @@ pub async fn handle(
             .counts
             .record_conversion(&rules, &view, &goal, arm.as_ref().map(|(e, a, _)| (*e, *a)));
     }
-    Ok(HttpResponse::Accepted().json(json!({
-        "counted": counted,
-        "experiment": arm.as_ref().map(|(e, _, label)| json!({"id": e.id, "arm": label})),
-        "consent": consent,
-        "warnings": warnings,
-    })))
+    Ok(HttpResponse::Accepted().json(EventAnswer {
+        counted,
+        experiment: arm.as_ref().map(|(e, _, label)| CountedArm { id: &e.id, arm: label }),
+        consent,
+        warnings,
+    }))
 }

@@ -1,7 +1,7 @@
 //! Liveness, readiness and the API description.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 
 use super::AppState;
 
@@ -13,6 +13,24 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(r#"{"status":"ok"}"#)
+}
+
+/// `GET /readyz`'s answer while draining.
+#[derive(Serialize)]
+struct Draining<'a> {
+    status: &'static str,
+    rules_version: &'a str,
+}
+
+/// `GET /readyz`'s answer.
+#[derive(Serialize)]
+struct Readiness<'a> {
+    status: &'static str,
+    rules_version: &'a str,
+    segments: usize,
+    slots: usize,
+    store: &'static str,
+    rules: &'static str,
 }
 
 /// `GET /readyz`: rules are loaded and the store answers. Decisions are served from memory even
@@ -27,23 +45,23 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let status = state.reloader.status();
     let rules = &status.rules;
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
-        return HttpResponse::ServiceUnavailable().json(json!({
-            "status": "draining",
-            "rules_version": rules.version,
-        }));
+        return HttpResponse::ServiceUnavailable().json(Draining {
+            status: "draining",
+            rules_version: &rules.version,
+        });
     }
     let store = state.store.ping().await;
     if store.is_err() {
         state.metrics.store_error("ping");
     }
-    let body = json!({
-        "status": if store.is_ok() { "ready" } else { "degraded" },
-        "rules_version": rules.version,
-        "segments": rules.segments.len(),
-        "slots": rules.slots.len(),
-        "store": if store.is_ok() { "ok" } else { "unavailable" },
-        "rules": if status.last_good.is_some() { "last_good" } else { "ok" },
-    });
+    let body = Readiness {
+        status: if store.is_ok() { "ready" } else { "degraded" },
+        rules_version: &rules.version,
+        segments: rules.segments.len(),
+        slots: rules.slots.len(),
+        store: if store.is_ok() { "ok" } else { "unavailable" },
+        rules: if status.last_good.is_some() { "last_good" } else { "ok" },
+    };
     if store.is_ok() {
         HttpResponse::Ok().json(body)
     } else {

@@ -25,6 +25,7 @@ pub mod routes;
 pub mod rtb;
 pub mod rules;
 pub mod sdk;
+pub mod unknown_fields;
 pub mod whoami;
 
 use std::sync::Arc;

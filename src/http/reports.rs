@@ -1,10 +1,8 @@
 //! Analyst reports: segment sizes and experiment results, k-anonymous and optionally noised.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use super::auth::Scope;
 use super::error::ApiError;
 use super::AppState;
 use crate::counts::report::{civil_from_days, compare, parse_date, Release, MAX_RANGE_DAYS};
@@ -51,9 +49,27 @@ fn query(req: &HttpRequest) -> Result<RangeQuery, ApiError> {
         })
 }
 
-/// `GET /v1/admin/reports/segments?from=&to=`
+/// One segment's released size.
+#[derive(Serialize)]
+struct SegmentRow<'a> {
+    id: &'a str,
+    uniques: Option<i64>,
+    views: Option<i64>,
+    suppressed: bool,
+}
+
+/// `GET /v1/admin/reports/segments`'s answer.
+#[derive(Serialize)]
+struct SegmentsReport<'a> {
+    from: String,
+    to: String,
+    k: u64,
+    epsilon: f64,
+    segments: Vec<SegmentRow<'a>>,
+}
+
+/// `GET /v1/admin/reports/segments?from=&to=`. Behind the `analyst` scope guard, as every report.
 pub async fn segments(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.tokens.require(&req, &[Scope::Analyst])?;
     let (from, to) = range(&query(&req)?)?;
     state.counts.flush().await?;
     let uniques = state
@@ -63,57 +79,84 @@ pub async fn segments(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
     let views = state.counts.sums(Kind::Views, from, to).await?;
     let release = state.release;
     let rules = state.rules.load();
-    let rows: Vec<Value> = rules
+    let segments = rules
         .segments
         .iter()
         .map(|s| {
             let seen = uniques.get(&s.id).copied().unwrap_or_default();
             // Views are released only with the visitors behind them: they are derived from the same rows.
-            if release.allowed(seen) {
-                let v = views.get(&s.id).copied().unwrap_or(0) as f64;
-                json!({"id": s.id, "uniques": release.count(seen.visitors, 1.0), "views": release.count(v, 1.0), "suppressed": false})
-            } else {
-                json!({"id": s.id, "uniques": null, "views": null, "suppressed": true})
+            let allowed = release.allowed(seen);
+            let v = views.get(&s.id).copied().unwrap_or(0) as f64;
+            SegmentRow {
+                id: &s.id,
+                uniques: allowed.then(|| release.count(seen.visitors, 1.0)),
+                views: allowed.then(|| release.count(v, 1.0)),
+                suppressed: !allowed,
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "from": civil_from_days(from),
-        "to": civil_from_days(to),
-        "k": release.k,
-        "epsilon": release.epsilon,
-        "segments": rows,
-    })))
+    Ok(HttpResponse::Ok().json(SegmentsReport {
+        from: civil_from_days(from),
+        to: civil_from_days(to),
+        k: release.k,
+        epsilon: release.epsilon,
+        segments,
+    }))
+}
+
+/// An arm as listed: its variant and weight.
+#[derive(Serialize)]
+struct ArmInfo<'a> {
+    variant: Option<&'a str>,
+    weight: u32,
+}
+
+/// An experiment as listed (no counts).
+#[derive(Serialize)]
+struct ExperimentInfo<'a> {
+    id: &'a str,
+    slot: &'a str,
+    segment: Option<&'a str>,
+    holdout_percent: u32,
+    arms: Vec<ArmInfo<'a>>,
+    goals: &'a [String],
+}
+
+/// `GET /v1/admin/reports/experiments`'s answer.
+#[derive(Serialize)]
+struct ExperimentList<'a> {
+    rules_version: &'a str,
+    goals: &'a [String],
+    experiments: Vec<ExperimentInfo<'a>>,
 }
 
 /// `GET /v1/admin/reports/experiments`: the experiments reports exist for, with their slot, the
 /// segment they run for, arms and goals (no counts), so a client can ask for each one's report.
-pub async fn experiments(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.tokens.require(&req, &[Scope::Analyst])?;
+pub async fn experiments(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.load();
-    let list: Vec<Value> = rules
+    let experiments = rules
         .experiments()
-        .map(|(slot, rule, e)| {
-            let arms: Vec<Value> = e
+        .map(|(slot, rule, e)| ExperimentInfo {
+            id: &e.id,
+            slot: &slot.id,
+            segment: rules.segments.get(rule.segment).map(|s| s.id.as_str()),
+            holdout_percent: e.holdout_bp / 100,
+            arms: e
                 .arms
                 .iter()
-                .map(|a| json!({"variant": slot.variants.get(a.variant).map(|v| v.id.as_str()), "weight": a.weight}))
-                .collect();
-            json!({
-                "id": e.id,
-                "slot": slot.id,
-                "segment": rules.segments.get(rule.segment).map(|s| s.id.as_str()),
-                "holdout_percent": e.holdout_bp / 100,
-                "arms": arms,
-                "goals": e.goals,
-            })
+                .map(|a| ArmInfo {
+                    variant: slot.variants.get(a.variant).map(|v| v.id.as_str()),
+                    weight: a.weight,
+                })
+                .collect(),
+            goals: &e.goals,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "rules_version": rules.version,
-        "goals": rules.goals,
-        "experiments": list,
-    })))
+    Ok(HttpResponse::Ok().json(ExperimentList {
+        rules_version: &rules.version,
+        goals: &rules.goals,
+        experiments,
+    }))
 }
 
 /// The arms of an experiment as (label, counting key), the holdout first when there is one.
@@ -128,13 +171,39 @@ fn arms(e: &Experiment, variant_ids: &[String]) -> Vec<(String, String)> {
     out
 }
 
+/// `GET /v1/admin/reports/experiments/{id}`'s answer.
+#[derive(Serialize)]
+struct ExperimentReport<'a> {
+    id: &'a str,
+    from: String,
+    to: String,
+    goal: Option<&'a str>,
+    control: Option<String>,
+    holdout_percent: u32,
+    k: u64,
+    epsilon: f64,
+    arms: Vec<ArmRow<'a>>,
+}
+
+/// One arm's row of an experiment report.
+#[derive(Serialize)]
+struct ArmRow<'a> {
+    arm: &'a str,
+    exposures: Option<i64>,
+    conversions: Option<i64>,
+    rate: Option<f64>,
+    lift: Option<f64>,
+    ci95: Option<[f64; 2]>,
+    p_value: Option<f64>,
+    suppressed: bool,
+}
+
 /// `GET /v1/admin/reports/experiments/{id}?from=&to=&goal=`
 pub async fn experiment(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.tokens.require(&req, &[Scope::Analyst])?;
     let q = query(&req)?;
     let (from, to) = range(&q)?;
     let rules = state.rules.load();
@@ -169,23 +238,23 @@ pub async fn experiment(
         })
         .collect();
     let control = arm_list.first().map(|(label, _)| label.clone());
-    let rows: Vec<Value> = arm_list
+    let arms = arm_list
         .iter()
         .zip(&released)
         .enumerate()
-        .map(|(i, ((label, _), arm))| arm.json(label, (i > 0).then(|| released.first()).flatten()))
+        .map(|(i, ((label, _), arm))| arm.row(label, (i > 0).then(|| released.first()).flatten()))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "id": exp.id,
-        "from": civil_from_days(from),
-        "to": civil_from_days(to),
-        "goal": q.goal,
-        "control": control,
-        "holdout_percent": exp.holdout_bp / 100,
-        "k": release.k,
-        "epsilon": release.epsilon,
-        "arms": rows,
-    })))
+    Ok(HttpResponse::Ok().json(ExperimentReport {
+        id: &exp.id,
+        from: civil_from_days(from),
+        to: civil_from_days(to),
+        goal: q.goal.as_deref(),
+        control,
+        holdout_percent: exp.holdout_bp / 100,
+        k: release.k,
+        epsilon: release.epsilon,
+        arms,
+    }))
 }
 
 /// One arm's counts as released: each `None` when it is below k (or derived from one that is).
@@ -215,22 +284,22 @@ impl ArmCounts {
     /// The arm's row. `control` is the control's released counts (`None` for the control itself):
     /// every statistic is computed from released numbers only, so it is null when any input is
     /// suppressed and carries the noise of its inputs, never revealing an exact count.
-    fn json(&self, label: &str, control: Option<&ArmCounts>) -> Value {
+    fn row<'a>(&self, label: &'a str, control: Option<&ArmCounts>) -> ArmRow<'a> {
         let pair = |a: &ArmCounts| a.exposures.zip(a.conversions).map(|(n, x)| (n as f64, x as f64));
         let own = pair(self);
         let rate = own.filter(|(n, _)| *n > 0.0).map(|(n, x)| (x / n).clamp(0.0, 1.0));
         let stats = own
             .zip(control.and_then(pair))
             .and_then(|((n1, x1), (n0, x0))| compare(x1, n1, x0, n0));
-        json!({
-            "arm": label,
-            "exposures": self.exposures,
-            "conversions": self.conversions,
-            "rate": rate,
-            "lift": stats.and_then(|s| s.lift),
-            "ci95": stats.map(|s| [s.ci95.0, s.ci95.1]),
-            "p_value": stats.and_then(|s| s.p_value),
-            "suppressed": self.conversions.is_none(),
-        })
+        ArmRow {
+            arm: label,
+            exposures: self.exposures,
+            conversions: self.conversions,
+            rate,
+            lift: stats.and_then(|s| s.lift),
+            ci95: stats.map(|s| [s.ci95.0, s.ci95.1]),
+            p_value: stats.and_then(|s| s.p_value),
+            suppressed: self.conversions.is_none(),
+        }
     }
 }

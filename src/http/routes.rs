@@ -212,9 +212,10 @@ pub fn register(cfg: &mut web::ServiceConfig, browser: &BrowserOrigins) {
         // the guard's refusals included.
         let page = answers_pages(info);
         match info.access {
-            // The RTB handlers check the token themselves: they tell server calls from browser calls.
+            // The single RTB route takes pages too: its `RtbCaller` extractor tells a page from a
+            // server with the token, before the body is read.
             Access::Public | Access::Token(Scope::Rtb) if page => cfg.service(resource.wrap(browser.layer())),
-            Access::Public | Access::Token(Scope::Rtb) => cfg.service(resource),
+            Access::Public => cfg.service(resource),
             Access::Browser(limit) => cfg.service(
                 resource
                     .wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {

@@ -2,13 +2,16 @@
 
 use std::time::SystemTime;
 
+use std::future::{ready, Ready};
+
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use actix_web::{dev, web, FromRequest, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::auth::Scope;
-use super::body;
-use super::error::ApiError;
+use super::body::ApiJson;
+use super::error::{ApiError, BatchItemError};
 use super::limits::LimitedRoute;
 use super::AppState;
 use crate::consent::gpc_header;
@@ -17,9 +20,26 @@ use crate::rtb::{evaluate, Answer, BidRequest, Caller, RtbContext};
 /// Most bid requests in one batch.
 pub const MAX_BATCH: usize = 100;
 
-/// Whether this is a page's call (an allowed `Origin`, no token): a token in a page would be public
-/// anyway, so the origin and a rate limit (`[limits.rtb_page]`) stand in for it. Any other call
-/// needs the `rtb` token.
+/// Who is calling `POST /v1/rtb/segments`, settled before the body is read: a page (an allowed
+/// `Origin`, no token; a token in a page would be public anyway, so the origin and a rate limit
+/// (`[limits.rtb_page]`) stand in for it) or a server with the `rtb` token. The batch route takes
+/// only servers, through the route table's scope guard.
+pub struct RtbCaller {
+    page: bool,
+}
+
+impl FromRequest for RtbCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<RtbCaller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
+        ready(match req.app_data::<web::Data<AppState>>() {
+            Some(state) => from_page(req, state).map(|page| RtbCaller { page }),
+            None => Err(ApiError::Unauthorized("no token configuration".into())),
+        })
+    }
+}
+
 fn from_page(req: &HttpRequest, state: &AppState) -> Result<bool, ApiError> {
     let mut origins = req.headers().get_all(header::ORIGIN);
     let origin = origins.next().and_then(|v| v.to_str().ok());
@@ -62,17 +82,15 @@ fn answer(
 
 /// One bid request.
 pub async fn segments(
+    caller: RtbCaller,
+    // Straight into the typed request: no intermediate `Value` on the bid path.
+    ApiJson(bid): ApiJson<BidRequest>,
     req: HttpRequest,
-    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = from_page(&req, &state)?;
-    let bytes = body::read(&req, payload, state.max_body_bytes).await?;
-    // Straight into the typed request: no intermediate `Value` on the bid path.
-    let bid: BidRequest = body::json(&bytes)?;
     // A page could claim any country: its jurisdiction comes from the trusted header (none = unknown
     // = opt-in), never from the bid request.
-    let caller = if page {
+    let caller = if caller.page {
         Caller::Browser {
             country: state.client.country(&req),
         }
@@ -83,16 +101,27 @@ pub async fn segments(
     Ok(HttpResponse::Ok().json(answer(&state, bid, caller, sec_gpc, SystemTime::now())?))
 }
 
-/// Up to 100 bid requests; each answer or error in request order.
+/// One place of a batch answer: the answer, or the error a single request would have got.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BatchItem<'a> {
+    Answer(&'a Answer),
+    Error(BatchItemError<'a>),
+}
+
+/// `POST /v1/rtb/segments:batch`'s answer.
+#[derive(Serialize)]
+struct BatchAnswer<'a> {
+    responses: Vec<BatchItem<'a>>,
+}
+
+/// Up to 100 bid requests; each answer or error in request order. Behind the `rtb` scope guard.
 pub async fn batch(
+    // A batch carries up to 100 bid requests: allow 100 single-request bodies.
+    ApiJson(raw): ApiJson<Value, MAX_BATCH>,
     req: HttpRequest,
-    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.tokens.require(&req, &[Scope::Rtb])?;
-    // A batch carries up to 100 bid requests: allow 100 single-request bodies.
-    let bytes = body::read(&req, payload, state.max_body_bytes.saturating_mul(MAX_BATCH)).await?;
-    let raw: Value = body::json(&bytes)?;
     let requests = raw
         .get("requests")
         .and_then(Value::as_array)
@@ -108,23 +137,21 @@ pub async fn batch(
     }
     let now = SystemTime::now();
     let sec_gpc = gpc_header(req.headers().get_all("sec-gpc").filter_map(|v| v.to_str().ok()));
-    let mut out = Vec::with_capacity(requests.len());
-    for (i, r) in requests.iter().enumerate() {
-        let one = BidRequest::from_json(r)
-            .map_err(ApiError::from)
-            .and_then(|bid| answer(&state, bid, Caller::Server, sec_gpc, now));
-        out.push(match one {
-            Ok(a) => serde_json::to_value(a).unwrap_or(Value::Null),
-            Err(e) => {
-                let resp = actix_web::ResponseError::error_response(&e);
-                let status = resp.status().as_u16();
-                let mut detail = json!({"code": "invalid_field", "message": e.to_string()});
-                if let ApiError::InvalidField { field, .. } | ApiError::PersonalData { field, .. } = &e {
-                    detail["field"] = json!(format!("requests[{i}].{field}"));
-                }
-                json!({"status": status, "error": detail})
-            }
-        });
-    }
-    Ok(HttpResponse::Ok().json(json!({"responses": out})))
+    let results: Vec<Result<Answer, ApiError>> = requests
+        .iter()
+        .map(|r| {
+            BidRequest::from_json(r)
+                .map_err(ApiError::from)
+                .and_then(|bid| answer(&state, bid, Caller::Server, sec_gpc, now))
+        })
+        .collect();
+    let responses = results
+        .iter()
+        .enumerate()
+        .map(|(i, one)| match one {
+            Ok(a) => BatchItem::Answer(a),
+            Err(e) => BatchItem::Error(e.batch_item(i)),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(BatchAnswer { responses }))
 }

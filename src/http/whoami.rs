@@ -2,20 +2,26 @@
 //! what the token may do without trying every route. Never the token, its hash or its name.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 
 use super::auth::Scope;
 use super::error::ApiError;
 use super::AppState;
 
+/// `GET /v1/admin/whoami`'s answer.
+#[derive(Serialize)]
+struct Whoami {
+    scopes: Vec<&'static str>,
+}
+
 /// `GET /v1/admin/whoami`: `{"scopes": [...]}`; an admin token lists every scope, since it holds them.
 /// Behind the any-token guard (see [`super::routes`]).
 pub async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let held = state.tokens.scopes_of(&req)?;
-    let scopes: Vec<&str> = Scope::ALL
+    let scopes = Scope::ALL
         .iter()
         .filter(|s| held.contains(&Scope::Admin) || held.contains(s))
         .map(|s| s.as_str())
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "scopes": scopes })))
+    Ok(HttpResponse::Ok().json(Whoami { scopes }))
 }

@@ -159,7 +159,7 @@ impl Ledger {
     pub async fn append(&self, change: Change) -> Result<Entry, StoreError> {
         let entry = self.writer.submit(change).await.map_err(|e| match e {
             CommitError::Sink(e) => e,
-            CommitError::Closed => StoreError::Unavailable("the consent log writer has stopped".into()),
+            CommitError::Closed => StoreError::WriterStopped,
         })?;
         if self.since_checkpoint.fetch_add(1, Ordering::Relaxed) + 1 >= self.checkpoint_entries {
             self.kick.notify_one();

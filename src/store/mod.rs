@@ -1,11 +1,13 @@
-//! Storage behind one trait. Callers never see SQL: the SQLite file (embedded default) implements it
-//! here, and a PostgreSQL implementation for several nodes fits the same trait.
+//! Storage behind one trait. Callers never see SQL: the SQLite file (embedded default) and
+//! PostgreSQL (several nodes) implement it with the same SQL (`sql.rs`, `consent_sql.rs`) and row
+//! mapping (`rows.rs`); each backend's file holds only what differs (opening, locks, NOTIFY).
 
+mod consent_sql;
 pub mod legacy;
 pub mod postgres;
-mod postgres_consent;
+mod rows;
+mod sql;
 pub mod sqlite;
-mod sqlite_consent;
 
 use std::sync::Arc;
 
@@ -13,16 +15,34 @@ use async_trait::async_trait;
 
 use crate::consent::log::{Change, Entry};
 use crate::consent::Purposes;
+use crate::counts::Kind;
 use crate::ledger::fetched::{Fetched, Key};
 use crate::ledger::merkle::Hash;
 use crate::privacy::ConsentSubject;
 
-/// A store operation that failed.
+/// A store operation that failed. Causes are kept as sources (in an `Arc`: the group-commit writer
+/// hands one failure to every waiter of a batch); the message repeats the cause because every log
+/// line and startup error prints only the message.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or refused the operation.
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Arc<sqlx::Error>),
+    /// The consent log writer has stopped (the server is shutting down).
+    #[error("store unavailable: the consent log writer has stopped")]
+    WriterStopped,
+    /// The directory of the SQLite file cannot be created.
+    #[error("store unavailable: cannot create {}: {source}", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A stored value does not decode as the column personify wrote.
+    #[error("store data is corrupt: {0}")]
+    Undecodable(#[source] Arc<sqlx::Error>),
     /// Stored data does not have the shape personify wrote.
     #[error("store data is corrupt: {0}")]
     Corrupt(String),
@@ -31,7 +51,7 @@ pub enum StoreError {
     UnsupportedUrl(String),
     /// Migrations could not be applied.
     #[error("store migrations failed: {0}")]
-    Migration(String),
+    Migration(#[source] Arc<sqlx::migrate::MigrateError>),
 }
 
 impl From<crate::ledger::leaf::LeafError> for StoreError {
@@ -119,8 +139,8 @@ pub fn sets_record(e: &Entry) -> bool {
 /// One sketch row: a versioned HLL envelope for (kind, key, day) written by one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SketchRow {
-    /// What it measures (`segment`, `exposure`, …).
-    pub kind: String,
+    /// What it measures.
+    pub kind: Kind,
     /// Segment id, `experiment/arm`, …
     pub key: String,
     /// UTC day.
@@ -135,7 +155,7 @@ pub struct SketchRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterRow {
     /// What it counts.
-    pub kind: String,
+    pub kind: Kind,
     /// Segment id, …
     pub key: String,
     /// UTC day.
@@ -206,8 +226,8 @@ pub trait Store: Send + Sync + 'static {
     /// Log entries from index `from`, at most `limit`, in order, with their subjects.
     async fn consent_log(&self, from: u64, limit: i64) -> Result<Vec<LogRow>, StoreError>;
 
-    /// Log entries of one subject (hex keyed hash), in order.
-    async fn consent_log_for(&self, subject: &str) -> Result<Vec<Entry>, StoreError>;
+    /// Log entries of one subject, in order.
+    async fn consent_log_for(&self, subject: &ConsentSubject) -> Result<Vec<Entry>, StoreError>;
 
     /// The entry a receipt id names.
     async fn consent_receipt(&self, receipt_id: &str) -> Result<Option<Entry>, StoreError>;
@@ -233,18 +253,18 @@ pub trait Store: Send + Sync + 'static {
     async fn consent_counts(&self) -> Result<(i64, i64, i64), StoreError>;
 
     /// This node's stored sketch for (kind, key, day), if any.
-    async fn sketch(&self, kind: &str, key: &str, day: i64, node: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn sketch(&self, kind: Kind, key: &str, day: i64, node: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Writes sketches (replacing this node's rows) and adds counter deltas, in one transaction.
     async fn put_counts(&self, sketches: Vec<SketchRow>, counters: Vec<CounterRow>) -> Result<(), StoreError>;
 
     /// Every node's sketches of `kind` (optionally one key) for days `from..=to`.
-    async fn sketches(&self, kind: &str, key: Option<&str>, from: i64, to: i64) -> Result<Vec<SketchRow>, StoreError>;
+    async fn sketches(&self, kind: Kind, key: Option<&str>, from: i64, to: i64) -> Result<Vec<SketchRow>, StoreError>;
 
     /// Counter totals of `kind` per key over days `from..=to`, summed across nodes.
     async fn counter_sums(
         &self,
-        kind: &str,
+        kind: Kind,
         from: i64,
         to: i64,
     ) -> Result<std::collections::HashMap<String, i64>, StoreError>;
@@ -275,7 +295,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// One admin action as recorded: never a request value.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
     /// Position in the trail.
     pub seq: i64,

@@ -1,42 +1,30 @@
 //! PostgreSQL: one database shared by every node. Appends to the consent log are serialised with a
 //! transaction-scoped advisory lock, so the tree stays one tree; every consent change is announced
-//! with NOTIFY so other nodes update their in-memory records within a second
-//! (`postgres_consent.rs`).
+//! with NOTIFY so other nodes update their in-memory records within a second. The SQL itself is
+//! shared with SQLite (`sql.rs`, `consent_sql.rs`); what is PostgreSQL's own is here.
 
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
-use sqlx::Row;
+use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
 
-use super::postgres_consent as consent;
-use super::{
-    AuditEntry, ConsentWatcher, CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint,
-    StoredRecord, StoredRuleSet,
-};
-use crate::consent::log::{Change, Entry};
-use crate::ledger::fetched::{Fetched, Key};
+use super::{ConsentWatcher, StoreError};
+use crate::consent::log::Entry;
 use crate::ledger::frontier::Frontier;
-use crate::privacy::ConsentSubject;
+
+/// Advisory lock key serialising consent-log appends across nodes.
+const APPEND_LOCK: i64 = 0x7065_7273_6f6e_6966; // "personif"
+/// Advisory lock key electing the node that issues a checkpoint.
+const CHECKPOINT_LOCK: i64 = 0x7065_7273_636b_7074; // "persckpt"
+/// NOTIFY channel: the position of the newest change, so other nodes read records after theirs.
+pub const CHANNEL: &str = "personify_consent";
 
 /// A PostgreSQL-backed store.
 pub struct PgStore {
     pool: PgPool,
     /// The tree's right edge as of this node's last append; reread when another node appended.
     frontier: std::sync::Mutex<Frontier>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn bytes32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    v.try_into()
-        .map_err(|_| StoreError::Corrupt("a secret or salt is not 32 bytes".into()))
 }
 
 impl PgStore {
@@ -50,7 +38,7 @@ impl PgStore {
         sqlx::migrate!("migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+            .map_err(|e| StoreError::Migration(Arc::new(e)))?;
         Ok(PgStore {
             pool,
             frontier: std::sync::Mutex::new(Frontier::new()),
@@ -72,7 +60,7 @@ async fn watch(pool: PgPool, on_change: ConsentWatcher) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen(consent::CHANNEL).await {
+        if let Err(e) = listener.listen(CHANNEL).await {
             tracing::warn!(error = %e, "consent listener cannot LISTEN; retrying");
             tokio::time::sleep(backoff).await;
             continue;
@@ -91,305 +79,61 @@ async fn watch(pool: PgPool, on_change: ConsentWatcher) {
     }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    async fn secret(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        sqlx::query("INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(&candidate[..])
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        let v: Vec<u8> = sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?;
-        bytes32(v)
+/// What PostgreSQL does differently from the shared SQL (`consent_sql.rs`): several nodes write
+/// one database.
+impl PgStore {
+    /// A plain transaction; appends serialise on [`PgStore::lock_log`] instead.
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
     }
 
-    async fn secret_names(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM secrets ORDER BY name")
-            .fetch_all(&self.pool)
+    /// Serialises consent-log appends across nodes until the transaction ends.
+    async fn lock_log(conn: &mut PgConnection) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(conn)
             .await?;
-        Ok(names.into_iter().filter(|n| n.starts_with(prefix)).collect())
+        Ok(())
     }
 
-    async fn salt(&self, day: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        sqlx::query("INSERT INTO daily_salts (day, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (day) DO NOTHING")
-            .bind(day)
-            .bind(&candidate[..])
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        let v: Vec<u8> = sqlx::query_scalar("SELECT salt FROM daily_salts WHERE day = $1")
-            .bind(day)
-            .fetch_one(&self.pool)
-            .await?;
-        bytes32(v)
+    /// Tells other nodes (on commit) that records changed up to the last entry's index.
+    async fn announce(conn: &mut PgConnection, entries: &[Entry]) -> Result<(), StoreError> {
+        if let Some(last) = entries.last() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(last.index.to_string())
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
     }
 
-    async fn purge_salts_before(&self, day: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM daily_salts WHERE day < $1")
-            .bind(day)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
-    }
-
-    async fn salt_days(&self) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT day FROM daily_salts ORDER BY day")
-            .fetch_all(&self.pool)
+    /// Whichever node takes the checkpoint lock first issues the checkpoint; the others find it
+    /// taken and skip this round.
+    async fn elect_issuer(conn: &mut PgConnection) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(CHECKPOINT_LOCK)
+            .fetch_one(conn)
             .await?)
     }
 
-    async fn network_salt(&self, week: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        sqlx::query(
-            "INSERT INTO network_salts (week, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (week) DO NOTHING",
-        )
-        .bind(week)
-        .bind(&candidate[..])
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        let v: Vec<u8> = sqlx::query_scalar("SELECT salt FROM network_salts WHERE week = $1")
-            .bind(week)
-            .fetch_one(&self.pool)
+    /// Whether the pre-Merkle `consent_log` table is still there.
+    async fn old_log_exists(conn: &mut PgConnection) -> Result<bool, StoreError> {
+        let old: Option<String> = sqlx::query_scalar("SELECT to_regclass('consent_log')::text")
+            .fetch_one(conn)
             .await?;
-        bytes32(v)
+        Ok(old.is_some())
     }
 
-    async fn purge_network_salts_before(&self, week: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM network_salts WHERE week < $1")
-            .bind(week)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
-    }
-
-    async fn append_consent(&self, changes: Vec<Change>) -> Result<Vec<Entry>, StoreError> {
-        consent::append(&self.pool, &self.frontier, changes).await
-    }
-
-    async fn erase_consent(&self, subject: &ConsentSubject, erasure: Change) -> Result<Erased, StoreError> {
-        consent::erase(&self.pool, &self.frontier, subject, erasure).await
-    }
-
-    async fn consent_records(
-        &self,
-        erased_only: bool,
-        each: &mut (dyn FnMut(StoredRecord) + Send),
-    ) -> Result<(), StoreError> {
-        consent::records(&self.pool, erased_only, each).await
-    }
-
-    async fn consent_replay(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError> {
-        consent::replay(&self.pool, each).await
-    }
-
-    async fn consent_records_since(&self, pos: i64, limit: i64) -> Result<Vec<StoredRecord>, StoreError> {
-        consent::records_since(&self.pool, pos, limit).await
-    }
-
-    async fn purge_consent_tombstones(&self, before_ms: i64) -> Result<u64, StoreError> {
-        consent::purge_tombstones(&self.pool, before_ms).await
-    }
-
-    async fn consent_log(&self, from: u64, limit: i64) -> Result<Vec<LogRow>, StoreError> {
-        consent::log(&self.pool, from, limit).await
-    }
-
-    async fn consent_log_for(&self, subject: &str) -> Result<Vec<Entry>, StoreError> {
-        consent::log_for(&self.pool, subject).await
-    }
-
-    async fn consent_receipt(&self, receipt_id: &str) -> Result<Option<Entry>, StoreError> {
-        consent::receipt(&self.pool, receipt_id).await
-    }
-
-    async fn consent_subtrees(&self, keys: &[Key]) -> Result<Fetched, StoreError> {
-        consent::subtrees(&mut *self.pool.acquire().await?, keys).await
-    }
-
-    async fn consent_size(&self) -> Result<u64, StoreError> {
-        consent::log_size(&self.pool).await
-    }
-
-    async fn issue_checkpoint(&self, sign: Signer<'_>) -> Result<Option<StoredCheckpoint>, StoreError> {
-        consent::issue_checkpoint(&self.pool, sign, now_ms()).await
-    }
-
-    async fn checkpoint(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError> {
-        consent::checkpoint(&self.pool, size).await
-    }
-
-    async fn migrate_legacy_log(&self, sources: &[String], policy_versions: &[String]) -> Result<u64, StoreError> {
-        consent::migrate_legacy(&self.pool, &self.frontier, sources, policy_versions).await
-    }
-
-    async fn consent_counts(&self) -> Result<(i64, i64, i64), StoreError> {
-        let log: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_leaves")
-            .fetch_one(&self.pool)
-            .await?;
-        let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_records WHERE NOT erased")
-            .fetch_one(&self.pool)
-            .await?;
-        let opt_outs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_records WHERE opted_out")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((log, records, opt_outs))
-    }
-
-    async fn sketch(&self, kind: &str, key: &str, day: i64, node: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT blob FROM sketches WHERE kind = $1 AND key = $2 AND day = $3 AND node = $4")
-                .bind(kind)
-                .bind(key)
-                .bind(day)
-                .bind(node)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn put_counts(&self, sketches: Vec<SketchRow>, counters: Vec<CounterRow>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for r in &sketches {
-            sqlx::query(
-                "INSERT INTO sketches (kind, key, day, node, blob) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (kind, key, day, node) DO UPDATE SET blob = excluded.blob",
-            )
-            .bind(&r.kind)
-            .bind(&r.key)
-            .bind(r.day)
-            .bind(&r.node)
-            .bind(&r.blob)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for c in &counters {
-            sqlx::query(
-                "INSERT INTO counters (kind, key, day, node, value) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (kind, key, day, node) DO UPDATE SET value = counters.value + excluded.value",
-            )
-            .bind(&c.kind)
-            .bind(&c.key)
-            .bind(c.day)
-            .bind(&c.node)
-            .bind(c.value)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn sketches(&self, kind: &str, key: Option<&str>, from: i64, to: i64) -> Result<Vec<SketchRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, key, day, node, blob FROM sketches WHERE kind = $1 AND ($2::text IS NULL OR key = $2) AND day BETWEEN $3 AND $4",
-        )
-        .bind(kind)
-        .bind(key)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SketchRow {
-                    kind: r.try_get("kind")?,
-                    key: r.try_get("key")?,
-                    day: r.try_get("day")?,
-                    node: r.try_get("node")?,
-                    blob: r.try_get("blob")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn counter_sums(&self, kind: &str, from: i64, to: i64) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, SUM(value)::BIGINT FROM counters WHERE kind = $1 AND day BETWEEN $2 AND $3 GROUP BY key",
-        )
-        .bind(kind)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().collect())
-    }
-
-    async fn purge_counts_before(&self, day: i64) -> Result<u64, StoreError> {
-        let a = sqlx::query("DELETE FROM sketches WHERE day < $1")
-            .bind(day)
-            .execute(&self.pool)
-            .await?;
-        let b = sqlx::query("DELETE FROM counters WHERE day < $1")
-            .bind(day)
-            .execute(&self.pool)
-            .await?;
-        Ok(a.rows_affected() + b.rows_affected())
-    }
-
-    fn watch_consent(&self, on_change: ConsentWatcher) {
-        tokio::spawn(watch(self.pool.clone(), on_change));
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn append_audit(&self, actor: &str, action: &str) -> Result<i64, StoreError> {
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO admin_audit (recorded_at, actor, action) VALUES ($1, $2, $3) RETURNING seq",
-        )
-        .bind(now_ms())
-        .bind(actor)
-        .bind(action)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(seq)
-    }
-
-    async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows =
-            sqlx::query("SELECT seq, recorded_at, actor, action FROM admin_audit WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    seq: r.try_get("seq")?,
-                    recorded_at: r.try_get("recorded_at")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(StoreError::from)
-    }
-
-    async fn put_last_good_rules(&self, set: &StoredRuleSet) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO last_good_rules (id, version, files, saved_at) VALUES (1, $1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, files = EXCLUDED.files, saved_at = EXCLUDED.saved_at",
-        )
-        .bind(&set.version)
-        .bind(set.files_json())
-        .bind(set.saved_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn last_good_rules(&self) -> Result<Option<StoredRuleSet>, StoreError> {
-        let row: Option<(String, String, i64)> =
-            sqlx::query_as("SELECT version, files, saved_at FROM last_good_rules WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|(version, files, saved_at)| StoredRuleSet::from_row(version, &files, saved_at))
-            .transpose()
-    }
+    /// Removes the pre-Merkle table once converted (and its append-only trigger function).
+    const DROP_OLD_LOG: &'static [&'static str] = &[
+        "DROP TABLE consent_log",
+        "DROP FUNCTION IF EXISTS consent_log_append_only()",
+    ];
 }
+
+super::sql::sql_store!(PgStore, sqlx::Postgres, sqlx::PgConnection, {
+    fn watch_consent(&self, on_change: crate::store::ConsentWatcher) {
+        tokio::spawn(super::watch(self.pool.clone(), on_change));
+    }
+});

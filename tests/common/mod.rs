@@ -135,19 +135,24 @@ impl TestApp {
     }
 
     pub async fn decide_with(&self, body: &Value, country: Option<&str>, extra: &[(&str, &str)]) -> reqwest::Response {
-        let mut req = self
-            .client
-            .post(self.url("/v1/decide"))
-            .header("User-Agent", DESKTOP_UA)
-            .header("Accept-Language", "en-GB,en;q=0.9")
-            .json(body);
+        // `extra` replaces the default User-Agent and Accept-Language (a second header of the same
+        // name would be appended, and the server reads the first).
+        let mut headers = reqwest::header::HeaderMap::new();
+        let defaults = [("User-Agent", DESKTOP_UA), ("Accept-Language", "en-GB,en;q=0.9")];
+        for (k, v) in defaults.iter().chain(extra) {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("header name");
+            headers.insert(name, v.parse().expect("header value"));
+        }
         if let Some(c) = country {
-            req = req.header("CF-IPCountry", c);
+            headers.insert("CF-IPCountry", c.parse().expect("country header"));
         }
-        for (k, v) in extra {
-            req = req.header(*k, *v);
-        }
-        req.send().await.expect("request sent")
+        self.client
+            .post(self.url("/v1/decide"))
+            .headers(headers)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// A decide call for a US visitor (opt-out jurisdiction) that must succeed; returns the JSON.

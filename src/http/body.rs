@@ -30,20 +30,49 @@ impl<T: DeserializeOwned + 'static, const BODIES: usize> FromRequest for ApiJson
         let req = req.clone();
         // `web::Payload` only takes the stream; its future is ready at once.
         let payload = web::Payload::from_request(&req, payload).into_inner();
-        Box::pin(async move {
-            let payload = payload.map_err(|_| ApiError::BadPayload)?;
-            let limit = req
-                .app_data::<web::Data<AppState>>()
-                .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes)
-                .saturating_mul(BODIES);
-            let bytes = read(&req, payload, limit).await?;
-            let (value, ignored) = parse(&bytes)?;
-            if !ignored.is_empty() {
-                req.extensions_mut().insert(super::unknown_fields::IgnoredKeys(ignored));
-            }
-            Ok(ApiJson(value))
-        })
+        Box::pin(async move { extract(&req, payload, BODIES, false).await.map(ApiJson) })
     }
+}
+
+/// As [`ApiJson`], and the keys no field took are kept for the handler's `unknown_field` warnings
+/// (`unknown_fields.rs`). Only the routes that warn pay for tracking them: a bid request carries
+/// dozens of fields personify never reads.
+#[derive(Debug)]
+pub struct ApiJsonNoting<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJsonNoting<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = web::Payload::from_request(&req, payload).into_inner();
+        Box::pin(async move { extract(&req, payload, 1, true).await.map(ApiJsonNoting) })
+    }
+}
+
+/// Reads and parses a body of up to `bodies` times the size limit; with `note`, the unknown keys
+/// go into the request's extensions.
+async fn extract<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: Result<web::Payload, actix_web::Error>,
+    bodies: usize,
+    note: bool,
+) -> Result<T, ApiError> {
+    let payload = payload.map_err(|_| ApiError::BadPayload)?;
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes)
+        .saturating_mul(bodies);
+    let bytes = read(req, payload, limit).await?;
+    if !note {
+        return json(&bytes);
+    }
+    let (value, ignored) = parse(&bytes, true)?;
+    if !ignored.is_empty() {
+        req.extensions_mut().insert(super::unknown_fields::IgnoredKeys(ignored));
+    }
+    Ok(value)
 }
 
 /// Body timeout when no state is attached (unit tests).
@@ -93,12 +122,12 @@ static MISSING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^missing field `
 
 /// Parses JSON into `T`; data errors name the dotted field and never echo the value sent.
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    parse(bytes).map(|(v, _)| v)
+    parse(bytes, false).map(|(v, _)| v)
 }
 
 /// Parses JSON into `T` and lists the keys no field took (client text: only ever matched against
 /// the real fields, see `unknown_fields.rs`).
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Vec<String>), ApiError> {
+fn parse<T: DeserializeOwned>(bytes: &[u8], note: bool) -> Result<(T, Vec<String>), ApiError> {
     // Structs also deserialise from arrays in serde; a body is only ever an object.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|&b| b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
@@ -109,7 +138,12 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Vec<String>), ApiError
     }
     // The common case, a valid body, skips the path tracking, which costs as much as the parse itself;
     // a failure is parsed again with it to name the field.
-    if first == Some(&b'{') {
+    if first == Some(&b'{') && !note {
+        if let Ok(v) = serde_json::from_slice::<T>(bytes) {
+            return Ok((v, Vec::new()));
+        }
+    }
+    if first == Some(&b'{') && note {
         let mut ignored = Vec::new();
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let parsed = serde_ignored::deserialize(&mut de, |path| {

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::body::ApiJson;
+use super::body::ApiJsonNoting;
 use super::error::ApiError;
 use super::preview;
 use super::unknown_fields;
@@ -145,7 +145,7 @@ pub fn view_context(req: &HttpRequest, state: &AppState, mut f: ViewFields) -> R
 /// Handles one page view.
 pub async fn handle(
     req: HttpRequest,
-    ApiJson(dto): ApiJson<DecideBody>,
+    ApiJsonNoting(dto): ApiJsonNoting<DecideBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = ViewFields {

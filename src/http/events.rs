@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::body::ApiJson;
+use super::body::ApiJsonNoting;
 use super::decide::{view_context, ConsentBody, PageBody, SessionBody, ViewFields};
 use super::error::ApiError;
 use super::preview;
@@ -64,7 +64,7 @@ struct EventAnswer<'a> {
 
 /// Records one conversion.
 pub async fn handle(
-    ApiJson(dto): ApiJson<EventBody>,
+    ApiJsonNoting(dto): ApiJsonNoting<EventBody>,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {

@@ -17,7 +17,7 @@ impl BidRequest {
             message,
         };
         if !v.is_object() {
-            return Err(invalid("body", "a bid request must be a JSON object".into()));
+            return Err(invalid("body", "must be a JSON object".into()));
         }
         // The common case, a valid request, skips the path tracking; a failure is read again with it.
         if let Ok(bid) = BidRequest::deserialize(v) {
@@ -28,8 +28,9 @@ impl BidRequest {
             // serde's messages quote the offending value; keep only what was expected.
             let raw = e.into_inner().to_string();
             let message = match raw.rsplit_once(", expected ") {
-                Some((_, expected)) => format!("{field} has the wrong type or value: expected {expected}"),
-                None => format!("{field} has the wrong type or value"),
+                // The HTTP layer puts the field in front (`SignalError`'s convention).
+                Some((_, expected)) => format!("has the wrong type or value: expected {expected}"),
+                None => "has the wrong type or value".to_string(),
             };
             invalid(&field, message)
         })

@@ -20,9 +20,18 @@ const CHECKPOINT_LOCK: i64 = 0x7065_7273_636b_7074; // "persckpt"
 /// NOTIFY channel: the position of the newest change, so other nodes read records after theirs.
 pub const CHANNEL: &str = "personify_consent";
 
+/// How long a write waits for one of the writer connections before the store counts as unavailable.
+const WRITE_WAIT: Duration = Duration::from_secs(30);
+
 /// A PostgreSQL-backed store.
 pub struct PgStore {
     pool: PgPool,
+    /// Connections of their own for writes (`begin_write`: consent appends and erasures,
+    /// checkpoints, sketch flushes). Sharing the pool with reads, a slow commit let the consent sync,
+    /// the flush's reads and the listener take every connection, and a consent write gave up after
+    /// the acquire timeout (503 in a mixed soak). A write waiting for another write of this node is
+    /// queueing, not a failure: it waits up to [`WRITE_WAIT`].
+    writer: PgPool,
     /// The tree's right edge as of this node's last append; reread when another node appended.
     frontier: std::sync::Mutex<Frontier>,
 }
@@ -39,8 +48,16 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migration(Arc::new(e)))?;
+        // Two: a sketch flush and a consent batch may commit side by side (appends still take turns
+        // under the advisory lock).
+        let writer = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(WRITE_WAIT)
+            .connect(url)
+            .await?;
         Ok(PgStore {
             pool,
+            writer,
             frontier: std::sync::Mutex::new(Frontier::new()),
         })
     }
@@ -84,7 +101,7 @@ async fn watch(pool: PgPool, on_change: ConsentWatcher) {
 impl PgStore {
     /// A plain transaction; appends serialise on [`PgStore::lock_log`] instead.
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        Ok(self.pool.begin().await?)
+        Ok(self.writer.begin().await?)
     }
 
     /// Serialises consent-log appends across nodes until the transaction ends.

@@ -20,11 +20,13 @@ use crate::rules::{LoadErrors, LoadOptions, RuleError, RuleSet};
 use crate::store::{Store, StoredRuleSet};
 
 /// What asked for a reload (a closed set: it is logged).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Trigger {
     /// A change in `rules.dir`.
     Watch,
     /// `SIGHUP`.
+    #[strum(serialize = "sighup")]
     Signal,
     /// `POST /v1/admin/rules/reload`.
     Api,
@@ -33,11 +35,7 @@ pub enum Trigger {
 impl Trigger {
     /// The name logged.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Watch => "watch",
-            Trigger::Signal => "sighup",
-            Trigger::Api => "api",
-        }
+        self.into()
     }
 
     /// Who the audit trail names for a reload nobody's token asked for.
@@ -225,8 +223,8 @@ impl Reloader {
         let _one = self.one.lock().await;
         let outcome = self.reload_locked(trigger).await;
         let action = match &outcome {
-            // The watcher also wakes when the files are only read (an inotify open or access event:
-            // a backup, `cp -r`), and such a reload changes nothing; the trail would fill with them.
+            // A save that writes the same text (an editor's `:w`, a deploy copying unchanged files)
+            // wakes the watcher and changes nothing; the trail would fill with such reloads.
             Ok(r) if trigger == Trigger::Watch && !r.changed => return outcome,
             Ok(_) => Action::RulesReloaded,
             Err(_) => Action::RulesReloadFailed,

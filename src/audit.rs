@@ -4,8 +4,9 @@
 
 use crate::store::{Store, StoreError};
 
-/// An admin action worth recording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An admin action worth recording; stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     /// A preview token was minted.
     PreviewMinted,
@@ -24,14 +25,7 @@ pub enum Action {
 impl Action {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Action::PreviewMinted => "preview_minted",
-            Action::ConsentExported => "consent_exported",
-            Action::ConsentVerified => "consent_verified",
-            Action::RulesReloaded => "rules_reloaded",
-            Action::RulesReloadFailed => "rules_reload_failed",
-            Action::ConsentErased => "consent_erased",
-        }
+        self.into()
     }
 }
 

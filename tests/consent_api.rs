@@ -380,7 +380,7 @@ async fn consent_api_bad_input_is_400_naming_the_field() {
 #[tokio::test]
 async fn admin_routes_need_a_token_with_the_right_scope() {
     // No token configured at all: 401 explaining how to set one.
-    let bare = spawn_app_with(|s| s.auth.admin_token.clear()).await;
+    let bare = spawn_app_with(|s| s.auth.admin_token = String::new().into()).await;
     let res = bare.client.get(bare.url("/v1/admin/consent/log")).send().await.unwrap();
     assert_eq!(res.status(), 401);
     let e: Value = res.json().await.unwrap();

@@ -34,7 +34,7 @@ fn settings(rules: &Path, store: &Path) -> personify::config::Settings {
     s.rules.dir = rules.to_path_buf();
     s.rules.watch = false;
     s.store.url = format!("sqlite://{}/personify.db", store.display());
-    s.auth.admin_token = ADMIN_TOKEN.to_string();
+    s.auth.admin_token = ADMIN_TOKEN.into();
     s
 }
 

@@ -249,7 +249,7 @@ async fn the_metrics_listener_serves_metrics_without_a_token_and_nothing_else() 
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings();
     settings.store.url = format!("sqlite://{}/personify.db", dir.path().display());
-    settings.auth.admin_token = ADMIN_TOKEN.to_string();
+    settings.auth.admin_token = ADMIN_TOKEN.into();
     settings.server.metrics_addr = Some("127.0.0.1:0".into());
     let app = personify::startup::Application::build(&settings).await.unwrap();
     let main = format!("http://127.0.0.1:{}", app.port());

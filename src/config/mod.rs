@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// Every list-valued key: each can be set from the environment as comma-separated values
@@ -239,11 +240,11 @@ pub struct SignalSettings {
 }
 
 /// `[auth]`
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// Master token with every scope; never printed.
-    pub admin_token: String,
+    /// Master token with every scope; `secrecy` keeps it out of Debug output and wipes it on drop.
+    pub admin_token: SecretString,
     /// Scoped tokens, stored by the SHA-256 of their value.
     #[serde(default)]
     pub tokens: Vec<TokenSettings>,
@@ -259,20 +260,6 @@ pub struct TokenSettings {
     pub sha256: String,
     /// `admin`, `compliance`, `analyst`, `rtb`, `ops`.
     pub scopes: Vec<String>,
-}
-
-impl std::fmt::Debug for AuthSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let master = if self.admin_token.is_empty() {
-            "<unset>"
-        } else {
-            "<redacted>"
-        };
-        f.debug_struct("AuthSettings")
-            .field("admin_token", &master)
-            .field("tokens", &self.tokens)
-            .finish()
-    }
 }
 
 /// A configuration that could not be loaded, naming the key or file at fault.
@@ -313,7 +300,7 @@ impl Settings {
             .add_source(env);
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         if let Ok(token) = std::env::var("PERSONIFY_ADMIN_TOKEN") {
-            settings.auth.admin_token = token;
+            settings.auth.admin_token = token.into();
         }
         settings.validate()?;
         Ok(settings)

@@ -5,14 +5,16 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, ResponseError};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::config::AuthSettings;
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a token may do; its name in configuration and in `/v1/admin/whoami` is the lowercase variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "lowercase")]
 pub enum Scope {
     /// Everything.
     Admin,
@@ -28,28 +30,11 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, `admin` first.
-    pub const ALL: [Scope; 5] = [Scope::Admin, Scope::Compliance, Scope::Analyst, Scope::Rtb, Scope::Ops];
+    pub const ALL: &'static [Scope] = <Scope as strum::VariantArray>::VARIANTS;
 
     /// The scope's name in configuration and in `/v1/admin/whoami`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Admin => "admin",
-            Scope::Compliance => "compliance",
-            Scope::Analyst => "analyst",
-            Scope::Rtb => "rtb",
-            Scope::Ops => "ops",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Scope> {
-        match s {
-            "admin" => Some(Scope::Admin),
-            "compliance" => Some(Scope::Compliance),
-            "analyst" => Some(Scope::Analyst),
-            "rtb" => Some(Scope::Rtb),
-            "ops" => Some(Scope::Ops),
-            _ => None,
-        }
+        self.into()
     }
 }
 
@@ -74,7 +59,8 @@ impl Tokens {
     /// Reads `[auth]`: the master token (all scopes) and the scoped tokens.
     pub fn new(settings: &AuthSettings) -> Result<Tokens, AuthConfigError> {
         let mut entries = Vec::new();
-        if !settings.admin_token.is_empty() && settings.admin_token.chars().count() < MIN_TOKEN_LEN {
+        let master = settings.admin_token.expose_secret();
+        if !master.is_empty() && master.chars().count() < MIN_TOKEN_LEN {
             return Err(AuthConfigError {
                 key: "auth.admin_token (or PERSONIFY_ADMIN_TOKEN)".into(),
                 message: format!(
@@ -82,9 +68,9 @@ impl Tokens {
                 ),
             });
         }
-        if !settings.admin_token.is_empty() {
+        if !master.is_empty() {
             entries.push((
-                Sha256::digest(settings.admin_token.as_bytes()).into(),
+                Sha256::digest(master.as_bytes()).into(),
                 vec![Scope::Admin],
                 "admin".to_string(),
             ));
@@ -101,9 +87,12 @@ impl Tokens {
                 .scopes
                 .iter()
                 .map(|s| {
-                    Scope::parse(s).ok_or_else(|| AuthConfigError {
+                    s.parse::<Scope>().map_err(|_| AuthConfigError {
                         key: format!("auth.tokens[{index}]"),
-                        message: format!("unknown scope {s:?} (admin, compliance, analyst, rtb, ops)"),
+                        message: format!(
+                            "unknown scope {s:?} ({})",
+                            Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -222,4 +211,35 @@ pub async fn analyst<B: MessageBody>(
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     require_scope(Scope::Analyst, req, next).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_names_round_trip_and_admin_comes_first() {
+        assert_eq!(Scope::ALL.first(), Some(&Scope::Admin));
+        let names: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["admin", "compliance", "analyst", "rtb", "ops"]);
+        for s in Scope::ALL {
+            assert_eq!(s.as_str().parse::<Scope>().ok(), Some(*s));
+        }
+        assert!(
+            "Admin".parse::<Scope>().is_err(),
+            "names are case-sensitive in configuration"
+        );
+    }
+
+    #[test]
+    fn a_short_master_token_is_refused_and_its_value_never_printed() {
+        let settings = AuthSettings {
+            admin_token: "admin123".into(),
+            tokens: Vec::new(),
+        };
+        let err = Tokens::new(&settings).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("at least 32"), "{err}");
+        assert!(!format!("{settings:?}").contains("admin123"));
+        assert!(!err.contains("admin123"));
+    }
 }

@@ -17,7 +17,8 @@ use super::{
 };
 
 /// An HTTP method a route answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum Method {
     /// GET
     Get,
@@ -28,10 +29,7 @@ pub enum Method {
 impl Method {
     /// The method's name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-        }
+        self.into()
     }
 }
 

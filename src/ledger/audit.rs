@@ -36,8 +36,9 @@ const MAX_LISTED: usize = 100;
 const PAGE: i64 = 1_000;
 
 /// The overall verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum State {
     /// Everything checks out.
     Consistent,
@@ -51,11 +52,7 @@ pub enum State {
 impl State {
     /// As serialised.
     pub fn as_str(self) -> &'static str {
-        match self {
-            State::Consistent => "consistent",
-            State::BehindCheckpoint => "behind_checkpoint",
-            State::Inconsistent => "inconsistent",
-        }
+        self.into()
     }
 }
 

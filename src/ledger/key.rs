@@ -7,6 +7,7 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::checkpoint::LogKey;
 
@@ -44,11 +45,11 @@ fn decode(text: &str, what: &str) -> Result<[u8; 32], KeyError> {
 /// `data_dir` is the store's directory when it is a local file (the key must not lie inside it).
 pub fn load_or_create(
     name: &str,
-    env_value: Option<&str>,
+    env_value: Option<&SecretString>,
     path: &Path,
     data_dir: Option<&Path>,
 ) -> Result<LogKey, KeyError> {
-    if let Some(v) = env_value.filter(|v| !v.trim().is_empty()) {
+    if let Some(v) = env_value.map(|v| v.expose_secret()).filter(|v| !v.trim().is_empty()) {
         return Ok(LogKey::from_seed(name, decode(v, "from the environment")?));
     }
     let shown = path.display().to_string();
@@ -146,11 +147,16 @@ mod tests {
     #[test]
     fn the_environment_wins_and_must_be_a_seed() {
         let dir = tempfile::tempdir().unwrap();
-        let seed = B64.encode([5u8; 32]);
+        let seed = SecretString::from(B64.encode([5u8; 32]));
         let k = load_or_create("log", Some(&seed), &dir.path().join("unused"), Some(dir.path())).unwrap();
         assert_eq!(k.verifier(), LogKey::from_seed("log", [5; 32]).verifier());
         assert!(matches!(
-            load_or_create("log", Some("short"), &dir.path().join("unused"), Some(dir.path())),
+            load_or_create(
+                "log",
+                Some(&"short".into()),
+                &dir.path().join("unused"),
+                Some(dir.path())
+            ),
             Err(KeyError::Malformed(_))
         ));
     }

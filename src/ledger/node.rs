@@ -106,8 +106,8 @@ impl Ledger {
         store: Arc<dyn Store>,
         data_dir: Option<&Path>,
     ) -> Result<Arc<Ledger>, StartError> {
-        let env = std::env::var(KEY_ENV).ok();
-        let key = key::load_or_create(&settings.log_origin, env.as_deref(), &settings.log_key_file, data_dir)?;
+        let env = std::env::var(KEY_ENV).ok().map(secrecy::SecretString::from);
+        let key = key::load_or_create(&settings.log_origin, env.as_ref(), &settings.log_key_file, data_dir)?;
         let pin: [u8; 32] = Sha256::digest(key.verifier().vkey().as_bytes()).into();
         if store.secret(PINNED_KEY, pin).await? != pin {
             return Err(StartError::KeyMismatch);

@@ -142,8 +142,10 @@ impl Test {
     }
 }
 
-/// The operator names a rule can write, as a closed set: every match over them is exhaustive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The operator names a rule can write, as a closed set: every match over them is exhaustive. The
+/// name rules use is the snake_case variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum OpName {
     /// `eq`
     Eq,
@@ -177,41 +179,11 @@ pub enum OpName {
 
 impl OpName {
     /// Every operator, in the order the documentation lists them.
-    pub const ALL: [OpName; 14] = [
-        OpName::Eq,
-        OpName::Ne,
-        OpName::In,
-        OpName::NotIn,
-        OpName::StartsWith,
-        OpName::EndsWith,
-        OpName::Contains,
-        OpName::Matches,
-        OpName::Gt,
-        OpName::Gte,
-        OpName::Lt,
-        OpName::Lte,
-        OpName::Between,
-        OpName::Exists,
-    ];
+    pub const ALL: &'static [OpName] = <OpName as strum::VariantArray>::VARIANTS;
 
     /// The name rules use.
     pub fn name(self) -> &'static str {
-        match self {
-            OpName::Eq => "eq",
-            OpName::Ne => "ne",
-            OpName::In => "in",
-            OpName::NotIn => "not_in",
-            OpName::StartsWith => "starts_with",
-            OpName::EndsWith => "ends_with",
-            OpName::Contains => "contains",
-            OpName::Matches => "matches",
-            OpName::Gt => "gt",
-            OpName::Gte => "gte",
-            OpName::Lt => "lt",
-            OpName::Lte => "lte",
-            OpName::Between => "between",
-            OpName::Exists => "exists",
-        }
+        self.into()
     }
 
     /// Whether the operator applies to signals of this kind (`exists` applies to all).
@@ -233,14 +205,6 @@ impl OpName {
     }
 }
 
-impl std::str::FromStr for OpName {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OpName::ALL.into_iter().find(|o| o.name() == s).ok_or(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::OpName;
@@ -248,10 +212,12 @@ mod tests {
     #[test]
     fn every_op_name_round_trips_and_names_are_unique() {
         let mut seen = std::collections::HashSet::new();
-        for op in OpName::ALL {
+        for &op in OpName::ALL {
             assert_eq!(op.name().parse::<OpName>(), Ok(op));
             assert!(seen.insert(op.name()));
         }
+        assert_eq!(OpName::NotIn.name(), "not_in");
+        assert_eq!(OpName::StartsWith.name(), "starts_with");
         assert!("starts_wth".parse::<OpName>().is_err());
     }
 }

@@ -21,7 +21,7 @@ pub enum SignalKind {
 }
 
 /// Referrer kinds, in the order documented.
-pub const REFERRER_KINDS: &[&str] = &["search", "social", "email", "internal", "other", "direct"];
+pub const REFERRER_KINDS: &[&str] = <super::web::ReferrerKind as strum::VariantNames>::VARIANTS;
 /// Device classes derived from the User-Agent and Client Hints (the enum's words, so they stay in step).
 pub const DEVICE_CLASSES: &[&str] = super::DeviceClass::NAMES;
 /// Weekdays as three-letter lowercase names, Monday first.

@@ -10,8 +10,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-/// Coarse device class, the only thing kept of a User-Agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Coarse device class, the only thing kept of a User-Agent; the catalogue word is the lowercase variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray, strum::VariantNames)]
+#[strum(serialize_all = "lowercase")]
 pub enum DeviceClass {
     /// Desktop or laptop browser.
     Desktop,
@@ -51,28 +52,14 @@ impl<'a> ClientHints<'a> {
 
 impl DeviceClass {
     /// Every class, in documentation order.
-    pub const ALL: [DeviceClass; 6] = [
-        DeviceClass::Desktop,
-        DeviceClass::Mobile,
-        DeviceClass::Tablet,
-        DeviceClass::Tv,
-        DeviceClass::Bot,
-        DeviceClass::Other,
-    ];
+    pub const ALL: &'static [DeviceClass] = <DeviceClass as strum::VariantArray>::VARIANTS;
 
     /// The catalogue words, in the order of [`DeviceClass::ALL`].
-    pub const NAMES: &'static [&'static str] = &["desktop", "mobile", "tablet", "tv", "bot", "other"];
+    pub const NAMES: &'static [&'static str] = <DeviceClass as strum::VariantNames>::VARIANTS;
 
     /// The catalogue word.
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceClass::Desktop => "desktop",
-            DeviceClass::Mobile => "mobile",
-            DeviceClass::Tablet => "tablet",
-            DeviceClass::Tv => "tv",
-            DeviceClass::Bot => "bot",
-            DeviceClass::Other => "other",
-        }
+        self.into()
     }
 
     /// The class of a request from its User-Agent and Client Hints; `None` when neither says anything.
@@ -343,6 +330,10 @@ mod tests {
         for (class, name) in DeviceClass::ALL.iter().zip(DeviceClass::NAMES) {
             assert_eq!(class.as_str(), *name);
         }
+        assert_eq!(
+            DeviceClass::NAMES,
+            ["desktop", "mobile", "tablet", "tv", "bot", "other"]
+        );
     }
 
     #[test]

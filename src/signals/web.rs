@@ -107,8 +107,9 @@ pub struct Campaign {
     pub content: Option<String>,
 }
 
-/// How the visitor arrived on the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the visitor arrived on the page; the catalogue word is the lowercase variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "lowercase")]
 pub enum ReferrerKind {
     /// A search engine.
     Search,
@@ -127,14 +128,7 @@ pub enum ReferrerKind {
 impl ReferrerKind {
     /// The catalogue word.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ReferrerKind::Search => "search",
-            ReferrerKind::Social => "social",
-            ReferrerKind::Email => "email",
-            ReferrerKind::Internal => "internal",
-            ReferrerKind::Other => "other",
-            ReferrerKind::Direct => "direct",
-        }
+        self.into()
     }
 }
 

@@ -74,7 +74,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings();
     settings.store.url = format!("sqlite://{}/personify.db", data_dir.path().display());
-    settings.auth.admin_token = ADMIN_TOKEN.to_string();
+    settings.auth.admin_token = ADMIN_TOKEN.into();
     settings.consent.checkpoint_dir = data_dir.path().join("checkpoints").display().to_string();
     adjust(&mut settings);
     let app = Application::build(&settings).await.expect("server builds");

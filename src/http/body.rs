@@ -11,6 +11,7 @@ use regex::Regex;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::unknown_fields::Noted;
 use super::AppState;
 
 /// Body size limit when no state is attached (unit tests).
@@ -30,7 +31,7 @@ impl<T: DeserializeOwned + 'static, const BODIES: usize> FromRequest for ApiJson
         let req = req.clone();
         // `web::Payload` only takes the stream; its future is ready at once.
         let payload = web::Payload::from_request(&req, payload).into_inner();
-        Box::pin(async move { extract(&req, payload, BODIES, false).await.map(ApiJson) })
+        Box::pin(async move { extract(&req, payload, BODIES, None).await.map(ApiJson) })
     }
 }
 
@@ -40,24 +41,24 @@ impl<T: DeserializeOwned + 'static, const BODIES: usize> FromRequest for ApiJson
 #[derive(Debug)]
 pub struct ApiJsonNoting<T>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for ApiJsonNoting<T> {
+impl<T: DeserializeOwned + Noted + 'static> FromRequest for ApiJsonNoting<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
         let req = req.clone();
         let payload = web::Payload::from_request(&req, payload).into_inner();
-        Box::pin(async move { extract(&req, payload, 1, true).await.map(ApiJsonNoting) })
+        Box::pin(async move { extract(&req, payload, 1, Some(T::FIELDS)).await.map(ApiJsonNoting) })
     }
 }
 
-/// Reads and parses a body of up to `bodies` times the size limit; with `note`, the unknown keys
-/// go into the request's extensions.
+/// Reads and parses a body of up to `bodies` times the size limit; with `note` (the body's fields),
+/// the unknown keys go into the request's extensions.
 async fn extract<T: DeserializeOwned>(
     req: &HttpRequest,
     payload: Result<web::Payload, actix_web::Error>,
     bodies: usize,
-    note: bool,
+    note: Option<&'static [&'static str]>,
 ) -> Result<T, ApiError> {
     let payload = payload.map_err(|_| ApiError::BadPayload)?;
     let limit = req
@@ -65,10 +66,10 @@ async fn extract<T: DeserializeOwned>(
         .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes)
         .saturating_mul(bodies);
     let bytes = read(req, payload, limit).await?;
-    if !note {
+    let Some(fields) = note else {
         return json(&bytes);
-    }
-    let (value, ignored) = parse(&bytes, true)?;
+    };
+    let (value, ignored) = parse(&bytes, Some(fields))?;
     if !ignored.is_empty() {
         req.extensions_mut().insert(super::unknown_fields::IgnoredKeys(ignored));
     }
@@ -130,12 +131,15 @@ static MISSING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^missing field `
 
 /// Parses JSON into `T`; data errors name the dotted field and never echo the value sent.
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    parse(bytes, false).map(|(v, _)| v)
+    parse(bytes, None).map(|(v, _)| v)
 }
 
-/// Parses JSON into `T` and lists the keys no field took (client text: only ever matched against
-/// the real fields, see `unknown_fields.rs`).
-fn parse<T: DeserializeOwned>(bytes: &[u8], note: bool) -> Result<(T, Vec<String>), ApiError> {
+/// Parses JSON into `T` and, given its fields, lists the keys no field took (client text: only
+/// ever matched against the real fields, see `unknown_fields.rs`).
+fn parse<T: DeserializeOwned>(
+    bytes: &[u8],
+    note: Option<&'static [&'static str]>,
+) -> Result<(T, Vec<String>), ApiError> {
     // Structs also deserialise from arrays in serde; a body is only ever an object.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|&b| b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
@@ -146,12 +150,14 @@ fn parse<T: DeserializeOwned>(bytes: &[u8], note: bool) -> Result<(T, Vec<String
     }
     // The common case, a valid body, skips the path tracking, which costs as much as the parse itself;
     // a failure is parsed again with it to name the field.
-    if first == Some(&b'{') && !note {
+    if first == Some(&b'{') {
         if let Ok(v) = serde_json::from_slice::<T>(bytes) {
-            return Ok((v, Vec::new()));
+            if note.is_none_or(|fields| super::unknown_fields::all_known(bytes, fields)) {
+                return Ok((v, Vec::new()));
+            }
         }
     }
-    if first == Some(&b'{') && note {
+    if first == Some(&b'{') && note.is_some() {
         let mut ignored = Vec::new();
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let parsed = serde_ignored::deserialize(&mut de, |path| {

@@ -31,6 +31,10 @@ pub struct DecideBody {
     preview: Option<String>,
 }
 
+impl unknown_fields::Noted for DecideBody {
+    const FIELDS: &'static [&'static str] = unknown_fields::DECIDE_FIELDS;
+}
+
 #[derive(Debug, Deserialize)]
 pub struct PageBody {
     url: String,

@@ -30,6 +30,10 @@ pub struct EventBody {
     preview: Option<String>,
 }
 
+impl unknown_fields::Noted for EventBody {
+    const FIELDS: &'static [&'static str] = unknown_fields::EVENT_FIELDS;
+}
+
 fn goal(raw: &str) -> Result<String, ApiError> {
     let ok = !raw.is_empty()
         && raw.len() <= 64

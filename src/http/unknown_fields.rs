@@ -2,7 +2,10 @@
 //! warning never repeats one: it names the real field when the key is a known alias or a near miss
 //! of one (edit distance ≤ 2, as for rule ids), and otherwise only says how many keys were ignored.
 
+use std::fmt;
+
 use actix_web::{HttpMessage, HttpRequest};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::signals::Warning;
 
@@ -46,6 +49,132 @@ pub const DECIDE_FIELDS: &[&str] = view_fields!("slots");
 
 /// `POST /v1/events`' fields (`EventBody`).
 pub const EVENT_FIELDS: &[&str] = view_fields!("type", "goal", "experiment", "variant");
+
+/// A body whose unknown keys become warnings: its fields as dotted paths.
+pub trait Noted {
+    /// Every field, nested ones as `parent.child`.
+    const FIELDS: &'static [&'static str];
+}
+
+/// Whether every object key in `body` is one of `known` (dotted paths). One pass that neither
+/// allocates nor builds paths: a body without unknown keys, the common case, skips the
+/// path-tracking parse (`serde_ignored` allocates a string per key, about 0.3 µs of a page view).
+/// Malformed JSON says `false`; the caller's parse reports it.
+pub fn all_known(body: &[u8], known: &'static [&'static str]) -> bool {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Census { known, parent: "" }.deserialize(&mut de).unwrap_or(false)
+}
+
+/// Checks one JSON value: the keys of an object at `parent` must be in `known`.
+#[derive(Clone, Copy)]
+struct Census {
+    known: &'static [&'static str],
+    parent: &'static str,
+}
+
+impl Census {
+    /// The full path of `key` under this object, if it is a field.
+    fn field(self, key: &str) -> Option<&'static str> {
+        self.known.iter().copied().find(|k| match self.parent {
+            "" => *k == key,
+            p => k.strip_prefix(p).and_then(|r| r.strip_prefix('.')) == Some(key),
+        })
+    }
+
+    /// Whether a field holds an object with fields of its own.
+    fn has_children(self, path: &str) -> bool {
+        self.known
+            .iter()
+            .any(|k| k.strip_prefix(path).is_some_and(|r| r.starts_with('.')))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Census {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<bool, D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+/// A key, looked up in place.
+struct Key(Census);
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Option<&'static str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Option<&'static str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.field(key))
+    }
+}
+
+impl<'de> Visitor<'de> for Census {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while let Some(field) = map.next_key_seed(Key(self))? {
+            let Some(path) = field else { return Ok(false) };
+            let inner = Census {
+                known: self.known,
+                parent: path,
+            };
+            if self.has_children(path) {
+                if !map.next_value_seed(inner)? {
+                    return Ok(false);
+                }
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(true)
+    }
+
+    // The lists a body holds are of strings and numbers: nothing in them can be a key.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(true)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(true)
+    }
+}
 
 /// The real field `key` most likely meant, if any: an alias, or the nearest field of the same
 /// object within edit distance 2 (case and `camelCase` ignored).
@@ -121,6 +250,43 @@ pub fn warnings(req: &HttpRequest, known: &[&'static str]) -> Vec<Warning> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The keys a tracking parse (the slow path) finds no field for.
+    fn ignored(body: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(body);
+        let parsed: Result<crate::http::decide::DecideBody, _> =
+            serde_ignored::deserialize(&mut de, |p| out.push(p.to_string()));
+        assert!(parsed.is_ok(), "{body}");
+        out
+    }
+
+    #[test]
+    fn the_census_agrees_with_the_tracking_parse() {
+        let full = r#"{"site":"s","page":{"url":"https://a.example/","referrer":"r","category":"c"},
+            "session":{"pages_viewed":2,"categories":["a"],"returning":true},"visitor_id":"v",
+            "slots":["hero"],"consent":{"tcf":"t","gpp":"g","gpp_sid":[2],"us_privacy":"1YNN","gpc":true},
+            "tz_offset_minutes":60,"preview":"p"}"#;
+        for body in [
+            full,
+            r#"{"page":{"url":"u"}}"#,
+            r#"{"page":{"url":"u"},"session":null,"consent":null}"#,
+            r#"{"page":{"url":"u"},"referer":"r"}"#,
+            r#"{"page":{"url":"u","referer":"r"}}"#,
+            r#"{"page":{"url":"u"},"session":{"pagesViewed":1}}"#,
+            r#"{"page":{"url":"u"},"consent":{"gpc":false,"extra":{"deep":[1,{"x":2}]}}}"#,
+            r#"{"page":{"url":"u"},"url":"u"}"#,
+            r#"{"page":{"url":"u","category":null},"slots":[]}"#,
+            r#"{"page":{"url":"u"},"refer\u0065r":"r"}"#,
+        ] {
+            assert_eq!(
+                all_known(body.as_bytes(), DECIDE_FIELDS),
+                ignored(body).is_empty(),
+                "{body}"
+            );
+        }
+        assert!(!all_known(b"{\"page\":", DECIDE_FIELDS));
+    }
 
     #[test]
     fn aliases_and_near_misses_name_the_real_field() {

@@ -14,7 +14,8 @@
 //!   SQLite, whose write lock is taken by `begin_write`);
 //! - `announce(conn, entries)`: tell other nodes on commit (PostgreSQL's NOTIFY);
 //! - `elect_issuer(conn)`: whether this node issues the next checkpoint;
-//! - `old_log_exists(conn)` and `DROP_OLD_LOG`: the pre-Merkle table and what removes it.
+//! - `old_log_exists(conn)` and `DROP_OLD_LOG`: the pre-Merkle table and what removes it;
+//! - `INSERT`: how a batch's multi-row inserts begin (`INSERT OR FAIL INTO` on SQLite).
 
 /// Implements the consent half of the store on `$store` (fields `pool` and `frontier`), with
 /// `$conn` the backend's connection type.
@@ -103,9 +104,10 @@ macro_rules! consent_sql {
                     rows.push((e, subject, nonce));
                 }
                 for chunk in rows.chunks(ROWS_PER_STATEMENT / 12) {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "INSERT INTO consent_leaves (idx, receipt_id, recorded_at, time, action, personalize, measure, advertise, source, policy_version, commitment, leaf_hash) ",
-                    );
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "{} consent_leaves (idx, receipt_id, recorded_at, time, action, personalize, measure, advertise, source, policy_version, commitment, leaf_hash) ",
+                        $store::INSERT
+                    ));
                     q.push_values(chunk, |mut b, (e, _, _)| {
                         b.push_bind(e.index as i64)
                             .push_bind(e.receipt_id.clone())
@@ -121,14 +123,14 @@ macro_rules! consent_sql {
                             .push_bind(e.leaf_hash.to_vec());
                     });
                     q.build().execute(&mut *conn).await?;
-                    let mut q = QueryBuilder::<$db>::new("INSERT INTO consent_subjects (idx, subject, nonce) ");
+                    let mut q = QueryBuilder::<$db>::new(format!("{} consent_subjects (idx, subject, nonce) ", $store::INSERT));
                     q.push_values(chunk, |mut b, (e, s, n)| {
                         b.push_bind(e.index as i64).push_bind(s.clone()).push_bind(n.to_vec());
                     });
                     q.build().execute(&mut *conn).await?;
                 }
                 for chunk in made.chunks(ROWS_PER_STATEMENT / 3) {
-                    let mut q = QueryBuilder::<$db>::new("INSERT INTO consent_subtrees (level, idx, hash) ");
+                    let mut q = QueryBuilder::<$db>::new(format!("{} consent_subtrees (level, idx, hash) ", $store::INSERT));
                     q.push_values(chunk, |mut b, (level, idx, h)| {
                         b.push_bind(i64::from(*level))
                             .push_bind(*idx as i64)
@@ -138,9 +140,10 @@ macro_rules! consent_sql {
                 }
                 let records: Vec<_> = rows.iter().filter(|(e, _, _)| sets_record(e)).cloned().collect();
                 for chunk in last_per_subject(&records).chunks(ROWS_PER_STATEMENT / 11) {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "INSERT INTO consent_records (subject, personalize, measure, advertise, opted_out, source, policy_version, receipt_id, recorded_at, pos, erased) ",
-                    );
+                    let mut q = QueryBuilder::<$db>::new(format!(
+                        "{} consent_records (subject, personalize, measure, advertise, opted_out, source, policy_version, receipt_id, recorded_at, pos, erased) ",
+                        $store::INSERT
+                    ));
                     q.push_values(chunk, |mut b, (e, s, _)| {
                         b.push_bind(s.clone())
                             .push_bind(e.purposes.personalize)

@@ -142,6 +142,9 @@ impl PgStore {
         Ok(old.is_some())
     }
 
+    /// How a batch's multi-row inserts begin (SQLite's differs).
+    const INSERT: &'static str = "INSERT INTO";
+
     /// Removes the pre-Merkle table once converted (and its append-only trigger function).
     const DROP_OLD_LOG: &'static [&'static str] = &[
         "DROP TABLE consent_log",

@@ -63,6 +63,14 @@ pub struct ConsentBody {
     gpc: Option<bool>,
 }
 
+/// Header names looked up on every page view, made once: a name given as text is parsed and
+/// lowercased again at each lookup.
+pub const SEC_CH_UA_MOBILE: header::HeaderName = header::HeaderName::from_static("sec-ch-ua-mobile");
+/// `Sec-CH-UA-Platform`.
+pub const SEC_CH_UA_PLATFORM: header::HeaderName = header::HeaderName::from_static("sec-ch-ua-platform");
+/// `Sec-GPC`.
+pub const SEC_GPC: header::HeaderName = header::HeaderName::from_static("sec-gpc");
+
 fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -126,8 +134,8 @@ pub fn view_context(req: &HttpRequest, state: &AppState, mut f: ViewFields) -> R
         meta: RequestMeta {
             user_agent: header(headers, header::USER_AGENT),
             client_hints: ClientHints::from_headers(
-                header(headers, "sec-ch-ua-mobile"),
-                header(headers, "sec-ch-ua-platform"),
+                header(headers, SEC_CH_UA_MOBILE),
+                header(headers, SEC_CH_UA_PLATFORM),
             ),
             accept_language: header(headers, header::ACCEPT_LANGUAGE),
             country: state.client.country(req),
@@ -137,7 +145,7 @@ pub fn view_context(req: &HttpRequest, state: &AppState, mut f: ViewFields) -> R
             gpp: strings.and_then(|c| c.gpp.as_deref()),
             gpp_sid: strings.and_then(|c| c.gpp_sid.as_deref()),
             us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
-            gpc: gpc_header(headers.get_all("sec-gpc").filter_map(|v| v.to_str().ok()))
+            gpc: gpc_header(headers.get_all(SEC_GPC).filter_map(|v| v.to_str().ok()))
                 || strings.and_then(|c| c.gpc) == Some(true),
         },
         client: state.client.client_ip(req),

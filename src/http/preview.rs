@@ -62,11 +62,14 @@ pub async fn mint(
     }))
 }
 
+/// The header as a name made once (a text name is parsed again at each lookup).
+const PREVIEW_HEADER: actix_web::http::header::HeaderName = actix_web::http::header::HeaderName::from_static(HEADER);
+
 /// The preview token a page view presents: the `Personify-Preview` header, else the body's
 /// `preview` field (the browser SDK copies it from the page's `?personify_preview=`).
 pub fn presented<'a>(req: &'a HttpRequest, body: Option<&'a str>) -> Option<&'a str> {
     req.headers()
-        .get(HEADER)
+        .get(PREVIEW_HEADER)
         .and_then(|v| v.to_str().ok())
         .or(body)
         .map(str::trim)

@@ -97,7 +97,11 @@ pub async fn segments(
     } else {
         Caller::Server
     };
-    let sec_gpc = gpc_header(req.headers().get_all("sec-gpc").filter_map(|v| v.to_str().ok()));
+    let sec_gpc = gpc_header(
+        req.headers()
+            .get_all(super::decide::SEC_GPC)
+            .filter_map(|v| v.to_str().ok()),
+    );
     Ok(HttpResponse::Ok().json(answer(&state, bid, caller, sec_gpc, SystemTime::now())?))
 }
 
@@ -136,7 +140,11 @@ pub async fn batch(
         });
     }
     let now = SystemTime::now();
-    let sec_gpc = gpc_header(req.headers().get_all("sec-gpc").filter_map(|v| v.to_str().ok()));
+    let sec_gpc = gpc_header(
+        req.headers()
+            .get_all(super::decide::SEC_GPC)
+            .filter_map(|v| v.to_str().ok()),
+    );
     let results: Vec<Result<Answer, ApiError>> = requests
         .iter()
         .map(|r| {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use personify::consent::log::{Action, Change};
+use personify::consent::log::{Action, Change, ReceiptId};
 use personify::consent::{ConsentBook, Purposes, Record};
 use personify::ledger::fetched::inclusion_keys;
 use personify::ledger::merkle::inclusion_proof;
@@ -25,7 +25,11 @@ fn subject(i: u64) -> ConsentSubject {
 
 fn change(i: u64) -> Change {
     Change {
-        receipt_id: format!("{i:032x}"),
+        receipt_id: ReceiptId::Fresh({
+            let mut r = [0u8; 16];
+            r[..8].copy_from_slice(&i.to_le_bytes());
+            r
+        }),
         recorded_at: 1_795_000_000_000 + i as i64,
         subject: subject(i),
         nonce: [7; 16],

@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use personify::consent::log::{Action, Change};
+use personify::consent::log::{Action, Change, ReceiptId};
 use personify::consent::Purposes;
 use personify::privacy::ConsentSubject;
 use rand::random;
@@ -30,7 +30,7 @@ fn subject(i: u64) -> ConsentSubject {
 fn change(i: u64, now_ms: i64) -> Change {
     let opt_out = i % 10 == 0;
     Change {
-        receipt_id: hex::encode(random::<[u8; 16]>()),
+        receipt_id: ReceiptId::fresh(),
         recorded_at: now_ms - (i % 30) as i64 * 86_400_000,
         subject: subject(i),
         nonce: random(),

@@ -253,7 +253,13 @@ async fn a_consent_gets_a_receipt_with_its_leaf_and_proof_and_replaces_the_last_
         r1["purposes"],
         json!({"personalize": true, "measure": true, "advertise": false})
     );
-    assert_eq!(r1["receipt_id"].as_str().unwrap().len(), 32);
+    let id = r1["receipt_id"].as_str().unwrap();
+    assert_eq!(id.len(), 48);
+    assert_eq!(
+        u64::from_str_radix(&id[..16], 16).unwrap(),
+        r1["leaf_index"].as_u64().unwrap(),
+        "{r1}"
+    );
     assert_eq!(r1["leaf_hash"].as_str().unwrap().len(), 64);
     assert_eq!(
         r1["proof"],

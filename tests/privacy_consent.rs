@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use common::*;
-use personify::consent::log::{Action, Change};
+use personify::consent::log::{Action, Change, ReceiptId};
 use personify::consent::Purposes;
 use personify::privacy::{Keyring, Secret, VisitorId};
 use personify::store;
@@ -92,7 +92,7 @@ async fn app_with_stored(action: Action, purposes: Purposes, days_ago: u64) -> (
     let when = SystemTime::now() - DAY * days_ago as u32;
     store
         .append_consent(vec![Change {
-            receipt_id: "00000000000000000000000000000001".into(),
+            receipt_id: ReceiptId::Fresh([1; 16]),
             recorded_at: when.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64,
             subject,
             nonce: [1; 16],

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use personify::consent::log::{Action, Change};
+use personify::consent::log::{Action, Change, ReceiptId};
 use personify::consent::Purposes;
 use personify::ledger::fetched::{inclusion_keys, root_keys};
 use personify::ledger::merkle::{inclusion_proof, root, verify_inclusion, MemoryTree};
@@ -19,7 +19,7 @@ fn subject(n: u8) -> ConsentSubject {
 
 fn change(n: u8, action: Action, purposes: Purposes) -> Change {
     Change {
-        receipt_id: format!("{:032x}", rand_suffix()),
+        receipt_id: ReceiptId::fresh(),
         recorded_at: 1_795_000_000_000,
         subject: subject(n),
         nonce: [n; 16],
@@ -35,12 +35,6 @@ async fn records(store: &dyn Store) -> Vec<StoredRecord> {
     store.consent_records(false, &mut |r| out.push(r)).await.unwrap();
     out.sort_by(|a, b| a.subject.cmp(&b.subject));
     out
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The suite every backend must pass.

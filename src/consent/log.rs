@@ -45,11 +45,40 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// How an entry's receipt id is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptId {
+    /// The leaf index (16 hex digits) and then these random bytes (32 hex digits): unguessable, and
+    /// rising with the log, so the unique index on receipt ids grows at its right edge instead of
+    /// taking a write on a random page of a large index for every entry. The index it shows is on
+    /// the receipt anyway.
+    Fresh([u8; 16]),
+    /// An id already handed out (an entry converted from the old hash-chain log: 32 random hex).
+    Issued(String),
+}
+
+impl ReceiptId {
+    /// A new id's random part.
+    pub fn fresh() -> ReceiptId {
+        let mut b = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+        ReceiptId::Fresh(b)
+    }
+
+    /// The id of the entry at `index`.
+    fn at(self, index: u64) -> String {
+        match self {
+            ReceiptId::Fresh(random) => format!("{index:016x}{}", hex::encode(random)),
+            ReceiptId::Issued(id) => id,
+        }
+    }
+}
+
 /// A change to append; the store gives it its index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// Random receipt id given to the visitor.
-    pub receipt_id: String,
+    /// The receipt id given to the visitor.
+    pub receipt_id: ReceiptId,
     /// Unix milliseconds.
     pub recorded_at: i64,
     /// Keyed hash of the visitor id (never the id).
@@ -105,7 +134,7 @@ impl Change {
         let time = rfc3339(self.recorded_at);
         let mut e = Entry {
             index,
-            receipt_id: self.receipt_id,
+            receipt_id: self.receipt_id.at(index),
             recorded_at: self.recorded_at,
             time,
             action: self.action,
@@ -151,7 +180,7 @@ mod tests {
 
     fn change() -> Change {
         Change {
-            receipt_id: "r1".into(),
+            receipt_id: ReceiptId::Fresh([9; 16]),
             recorded_at: 1_795_000_000_000,
             subject: ConsentSubject::from_hex(&hex::encode([7u8; 32])).unwrap(),
             nonce: [1; 16],
@@ -166,6 +195,7 @@ mod tests {
     fn an_entry_hashes_its_leaf_and_an_edit_shows() {
         let e = change().into_entry(4).unwrap();
         assert_eq!(e.recomputed_hash(), Some(e.leaf_hash));
+        assert_eq!(e.receipt_id, format!("0000000000000004{}", "09".repeat(16)));
         assert_eq!(e.time, "2026-11-18T11:06:40.000Z");
         let mut edited = e.clone();
         edited.purposes.advertise = false;

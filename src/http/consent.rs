@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::body::ApiJson;
 use super::error::ApiError;
 use super::AppState;
-use crate::consent::log::{rfc3339, Action, Change, Entry};
+use crate::consent::log::{rfc3339, Action, Change, Entry, ReceiptId};
 use crate::consent::{Purposes, Record, PURPOSE_NAMES};
 use crate::privacy::{ConsentSubject, VisitorId};
 
@@ -122,7 +122,7 @@ fn change(
     policy_version: String,
 ) -> Change {
     Change {
-        receipt_id: hex::encode(random::<16>()),
+        receipt_id: ReceiptId::fresh(),
         recorded_at: now_ms(),
         subject,
         nonce: random(),

@@ -8,14 +8,15 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::AppState;
 
-/// Receipt ids are 32 lowercase hex characters; anything else cannot name an entry.
+/// Receipt ids are 48 lowercase hex characters (32 for receipts issued before the ids began with
+/// the leaf index, see `ReceiptId`); anything else cannot name an entry.
 fn receipt_id(raw: &str) -> Result<&str, ApiError> {
-    if raw.len() == 32 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if matches!(raw.len(), 32 | 48) && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         Ok(raw)
     } else {
         Err(ApiError::InvalidParam {
             param: "id".into(),
-            message: "a receipt id is 32 lowercase hex characters".into(),
+            message: "a receipt id is 48 (or, issued before 2026-11-23, 32) lowercase hex characters".into(),
         })
     }
 }

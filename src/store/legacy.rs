@@ -4,7 +4,7 @@
 
 use rand::RngCore;
 
-use crate::consent::log::{Action, Change, LEGACY};
+use crate::consent::log::{Action, Change, ReceiptId, LEGACY};
 use crate::consent::Purposes;
 use crate::privacy::ConsentSubject;
 
@@ -54,11 +54,9 @@ pub fn change(row: LegacyRow, sources: &[String], policy_versions: &[String]) ->
     };
     // Receipt ids were random hex; anything else is not carried either.
     let receipt_id = if row.receipt_id.len() <= 64 && row.receipt_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        row.receipt_id
+        ReceiptId::Issued(row.receipt_id)
     } else {
-        let mut b = [0u8; 16];
-        rand::rng().fill_bytes(&mut b);
-        hex::encode(b)
+        ReceiptId::fresh()
     };
     let mut nonce = [0u8; 16];
     rand::rng().fill_bytes(&mut nonce);

@@ -11,7 +11,7 @@ use personify::consent::Purposes;
 use personify::ledger::fetched::{inclusion_keys, root_keys};
 use personify::ledger::merkle::{inclusion_proof, root, verify_inclusion, MemoryTree};
 use personify::privacy::{utc_day, ConsentSubject};
-use personify::store::{self, Store, StoredRecord};
+use personify::store::{self, Replayed, Store, StoredRecord};
 
 fn subject(n: u8) -> ConsentSubject {
     ConsentSubject::from_hex(&hex::encode([n; 32])).unwrap()
@@ -154,6 +154,37 @@ async fn store_contract(store: Arc<dyn Store>) {
     let leaf = store.consent_log(17, 1).await.unwrap()[0].entry.leaf_hash;
     assert!(verify_inclusion(&leaf, 17, 63, &path, &root(&tree, 63).unwrap()));
 
+    // Replay (what a start rebuilds the book from): by index range, in log order, each entry as the
+    // record it sets.
+    let replayed = store.consent_replay(0, 63).await.unwrap();
+    assert_eq!(
+        replayed.iter().map(|r| r.index).collect::<Vec<_>>(),
+        (0..63).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        replayed[0],
+        Replayed {
+            index: 0,
+            subject: subject(7),
+            purposes: Purposes::ALL,
+            opted_out: false,
+            recorded_at: 1_795_000_000_000,
+        }
+    );
+    assert_eq!(
+        (
+            replayed[1].subject,
+            replayed[1].purposes.measure,
+            replayed[1].purposes.personalize
+        ),
+        (subject(8), true, false)
+    );
+    assert!(replayed[2].opted_out && replayed[2].purposes == Purposes::NONE);
+    let some = store.consent_replay(1, 3).await.unwrap();
+    assert_eq!(some, replayed[1..3]);
+    assert!(store.consent_replay(5, 5).await.unwrap().is_empty());
+    assert!(store.consent_replay(63, 1_000).await.unwrap().is_empty());
+
     // Checkpoints: issued only when the log grew; the newest and one by size are kept.
     let sign = |size: u64, root: [u8; 32]| format!("note {size} {}\n", hex::encode(root));
     let cp = store.issue_checkpoint(&sign).await.unwrap().unwrap();
@@ -192,6 +223,17 @@ async fn store_contract(store: Arc<dyn Store>) {
         .await
         .iter()
         .any(|r| r.subject == hex::encode([8u8; 32])));
+    // Erased visitors' entries are no longer replayed, nor are the erasures themselves.
+    assert_eq!(
+        store
+            .consent_replay(0, 65)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.index)
+            .collect::<Vec<_>>(),
+        (3..63).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

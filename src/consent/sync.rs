@@ -1,16 +1,18 @@
-//! Keeps the in-memory [`ConsentBook`] in step with the store: a streamed load at start, then
+//! Keeps the in-memory [`ConsentBook`] in step with the store: a load from the log at start, then
 //! incremental reads by log position whenever another node announces a change (and every 30 s as
 //! the safety net for a lost announcement).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::{stream, StreamExt, TryStreamExt};
 use tokio::sync::Notify;
 
 use super::{ConsentBook, Record};
 use crate::privacy::ConsentSubject;
-use crate::store::{Store, StoreError, StoredRecord};
+use crate::store::{Replayed, Store, StoreError, StoredRecord};
 
 /// Safety-net period between incremental reads.
 const PERIOD: Duration = Duration::from_secs(30);
@@ -39,34 +41,57 @@ fn apply(book: &ConsentBook, r: &StoredRecord) -> i64 {
     r.pos
 }
 
-/// Rebuilds `book` from the log (every entry still linked to its visitor, in order), then applies
-/// the erasure markers, which live outside the log; returns the highest position seen. The
-/// `consent_records` table is not trusted here: an edit to it changes nothing a restart enforces,
-/// and `verify` reports it (`crate::ledger::audit`).
-pub async fn load(store: &dyn Store, book: &ConsentBook) -> Result<i64, StoreError> {
-    let mut last = -1i64;
-    let mut bad = false;
-    store
-        .consent_replay(&mut |r| match ConsentSubject::from_hex(&r.subject) {
-            Some(subject) => {
-                book.set(
-                    &subject,
-                    Record {
-                        purposes: r.purposes,
-                        opted_out: r.opted_out,
-                        recorded_at: r.recorded_at,
-                    },
-                );
-                last = last.max(r.pos);
-            }
-            None => bad = true,
-        })
-        .await?;
-    if bad {
-        return Err(StoreError::Corrupt(
-            "a consent log subject is not 64 hex characters".into(),
-        ));
+/// Log entries read per replay query: large enough that a query's own cost vanishes, small enough
+/// that a chunk's text (about 100 bytes an entry) stays under a megabyte.
+const CHUNK: u64 = 8_192;
+/// Replay queries in flight: the next chunk is read (on a connection of its own) while the current
+/// one is applied, so the store and the book work at once on two cores.
+const AHEAD: usize = 2;
+
+/// Reads `[0, size)` a `chunk` at a time, [`AHEAD`] chunks at once, and hands every chunk to
+/// `each` in log order, whichever read finishes first (`buffered` keeps the order they were asked
+/// for in; `buffer_unordered` would not).
+async fn in_log_order<F, R>(
+    size: u64,
+    chunk: u64,
+    read: R,
+    mut each: impl FnMut(Vec<Replayed>),
+) -> Result<(), StoreError>
+where
+    R: FnMut(u64) -> F,
+    F: Future<Output = Result<Vec<Replayed>, StoreError>>,
+{
+    let step = usize::try_from(chunk.max(1)).unwrap_or(usize::MAX);
+    let mut chunks = stream::iter((0..size).step_by(step)).map(read).buffered(AHEAD);
+    while let Some(entries) = chunks.try_next().await? {
+        each(entries);
     }
+    Ok(())
+}
+
+/// Rebuilds `book` from the log (every entry still linked to its visitor, in order: a later entry
+/// replaces an earlier one of the same visitor), then applies the erasure markers, which live
+/// outside the log; returns the highest position seen. The `consent_records` table is not trusted
+/// here: an edit to it changes nothing a restart enforces, and `verify` reports it
+/// (`crate::ledger::audit`).
+pub async fn load(store: &dyn Store, book: &ConsentBook) -> Result<i64, StoreError> {
+    let size = store.consent_size().await?;
+    let mut last = -1i64;
+    let read = |from: u64| store.consent_replay(from, size.min(from + CHUNK));
+    in_log_order(size, CHUNK, read, |entries| {
+        for e in entries {
+            book.set(
+                &e.subject,
+                Record {
+                    purposes: e.purposes,
+                    opted_out: e.opted_out,
+                    recorded_at: e.recorded_at,
+                },
+            );
+            last = last.max(i64::try_from(e.index).unwrap_or(i64::MAX));
+        }
+    })
+    .await?;
     store
         .consent_records(true, &mut |r| {
             last = last.max(apply(book, &r));
@@ -118,5 +143,46 @@ pub async fn run(
             metrics.store_error("purge");
             tracing::warn!(error = %e, "erasure tombstone purge failed; will retry");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::Purposes;
+
+    fn entry(index: u64) -> Replayed {
+        Replayed {
+            index,
+            subject: ConsentSubject::from_hex(&hex::encode([1u8; 32])).unwrap(),
+            purposes: Purposes::NONE,
+            opted_out: false,
+            recorded_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn chunks_are_applied_in_log_order_whichever_read_finishes_first() {
+        let mut seen = Vec::new();
+        let read = |from: u64| async move {
+            // The first chunk's read is the slowest: the second finishes before it.
+            if from == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(vec![entry(from), entry(from + 1)])
+        };
+        in_log_order(25, 10, read, |c| seen.extend(c.iter().map(|e| e.index)))
+            .await
+            .unwrap();
+        assert_eq!(seen, [0, 1, 10, 11, 20, 21]);
+
+        let failing = |from: u64| async move {
+            match from {
+                10 => Err(StoreError::Corrupt("chunk".into())),
+                _ => Ok(vec![entry(from)]),
+            }
+        };
+        assert!(in_log_order(30, 10, failing, |_| {}).await.is_err());
+        in_log_order(0, 10, read, |_| unreachable!()).await.unwrap();
     }
 }

@@ -35,7 +35,8 @@ macro_rules! consent_sql {
                 CheckpointRow, EntryRow, LogEntryRow, OldLogRow, RecordRow, ENTRY_COLUMNS, RECORD_COLUMNS,
             };
             use $crate::store::{
-                last_per_subject, sets_record, Erased, LogRow, Signer, StoreError, StoredCheckpoint, StoredRecord,
+                last_per_subject, replay, sets_record, Erased, LogRow, Replayed, Signer, StoreError, StoredCheckpoint,
+                StoredRecord,
             };
 
             /// SQLite allows 32,766 bound values per statement and PostgreSQL 65,535; a batch stays
@@ -253,20 +254,14 @@ macro_rules! consent_sql {
                     Ok(())
                 }
 
-                /// `Store::consent_replay`.
-                pub(in super::super) async fn consent_replay_each(
-                    &self,
-                    each: &mut (dyn FnMut(StoredRecord) + Send),
-                ) -> Result<(), StoreError> {
-                    let sql = "SELECT s.subject, l.personalize, l.measure, l.advertise, l.action = 'opt_out' AS opted_out, \
-                               l.recorded_at, l.idx AS pos, FALSE AS erased \
-                               FROM consent_subjects s JOIN consent_leaves l ON l.idx = s.idx \
-                               WHERE l.action <> 'erasure' ORDER BY s.idx";
-                    let mut rows = sqlx::query_as::<_, RecordRow>(sql).fetch(&self.pool);
-                    while let Some(row) = rows.try_next().await? {
-                        each(row.into());
-                    }
-                    Ok(())
+                /// `Store::consent_replay`: one aggregated row per chunk (`store::replay`).
+                pub(in super::super) async fn replay_chunk(&self, from: u64, to: u64) -> Result<Vec<Replayed>, StoreError> {
+                    let (count, text): (i64, Option<String>) = sqlx::query_as(replay::SQL)
+                        .bind(from as i64)
+                        .bind(to as i64)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    replay::parse(count, text.as_deref(), from, to)
                 }
 
                 /// `Store::consent_records_since`.

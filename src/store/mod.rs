@@ -5,6 +5,7 @@
 mod consent_sql;
 pub mod legacy;
 pub mod postgres;
+pub mod replay;
 mod rows;
 mod sql;
 pub mod sqlite;
@@ -19,6 +20,7 @@ use crate::counts::Kind;
 use crate::ledger::fetched::{Fetched, Key};
 use crate::ledger::merkle::Hash;
 use crate::privacy::ConsentSubject;
+pub use replay::Replayed;
 
 /// A store operation that failed. Causes are kept as sources (in an `Arc`: the group-commit writer
 /// hands one failure to every waiter of a batch); the message repeats the cause because every log
@@ -213,9 +215,10 @@ pub trait Store: Send + Sync + 'static {
         each: &mut (dyn FnMut(StoredRecord) + Send),
     ) -> Result<(), StoreError>;
 
-    /// Replays the log: every entry still linked to its visitor, in log order, as the record it
-    /// sets (`pos` is its index). What `/v1/decide` enforces is rebuilt from this at start.
-    async fn consent_replay(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError>;
+    /// Replays the log entries at indexes `[from, to)` that are still linked to their visitor
+    /// (erasures excluded), in log order, as the records they set. What `/v1/decide` enforces is
+    /// rebuilt from these at start, a chunk at a time (`consent::sync::load`).
+    async fn consent_replay(&self, from: u64, to: u64) -> Result<Vec<Replayed>, StoreError>;
 
     /// Records changed by entries after `pos`, in order, at most `limit`.
     async fn consent_records_since(&self, pos: i64, limit: i64) -> Result<Vec<StoredRecord>, StoreError>;

@@ -22,7 +22,7 @@ macro_rules! sql_store {
             use $crate::privacy::ConsentSubject;
             use $crate::store::rows::{bytes32, now_ms};
             use $crate::store::{
-                AuditEntry, CounterRow, Erased, LogRow, Signer, SketchRow, Store, StoreError, StoredCheckpoint,
+                AuditEntry, CounterRow, Erased, LogRow, Replayed, Signer, SketchRow, Store, StoreError, StoredCheckpoint,
                 StoredRecord, StoredRuleSet,
             };
 
@@ -121,8 +121,8 @@ macro_rules! sql_store {
                     self.consent_records_each(erased_only, each).await
                 }
 
-                async fn consent_replay(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError> {
-                    self.consent_replay_each(each).await
+                async fn consent_replay(&self, from: u64, to: u64) -> Result<Vec<Replayed>, StoreError> {
+                    self.replay_chunk(from, to).await
                 }
 
                 async fn consent_records_since(&self, pos: i64, limit: i64) -> Result<Vec<StoredRecord>, StoreError> {

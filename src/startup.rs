@@ -220,12 +220,15 @@ impl Application {
         )
         .await?;
         let book = Arc::new(ConsentBook::default());
+        let loading = std::time::Instant::now();
         let pos = consent::sync::load(store.as_ref(), &book).await?;
         tracing::info!(
             records = book.len(),
             opt_outs = book.opt_outs(),
+            seconds = loading.elapsed().as_secs_f64(),
             "consent records loaded"
         );
+        ledger.verify_in_background();
         let warm = std::time::Instant::now();
         crate::signals::DeviceClass::warm_up();
         tracing::debug!(

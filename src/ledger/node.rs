@@ -133,9 +133,19 @@ impl Ledger {
             kick: Notify::new(),
             last: std::sync::Mutex::new(None),
         });
-        // The enforced records are checked against the log at every start, in the background: a
-        // large log must not delay serving, and an edited table is reported either way.
-        let check = Arc::clone(&ledger);
+        tokio::spawn(checkpoint_task(
+            Arc::clone(&ledger),
+            Duration::from_secs(settings.checkpoint_seconds),
+        ));
+        Ok(ledger)
+    }
+
+    /// Checks the log and the enforced records against each other in the background, as every
+    /// start does: a large log must not delay serving, and an edited table is reported either way.
+    /// Called once the consent book is loaded, so the check (which reads the whole log too) does not
+    /// halve the cores the load has.
+    pub fn verify_in_background(self: &Arc<Self>) {
+        let check = Arc::clone(self);
         tokio::spawn(async move {
             match check.verify().await {
                 Ok(v) if v.ok => tracing::info!(entries = v.entries, "consent log verified"),
@@ -148,11 +158,6 @@ impl Ledger {
                 Err(e) => tracing::warn!(error = %e, "consent log verification could not run"),
             }
         });
-        tokio::spawn(checkpoint_task(
-            Arc::clone(&ledger),
-            Duration::from_secs(settings.checkpoint_seconds),
-        ));
-        Ok(ledger)
     }
 
     /// Appends one change; returns once its batch is durable.

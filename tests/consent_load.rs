@@ -70,7 +70,10 @@ async fn expected(store: &dyn Store) -> HashMap<ConsentSubject, Record> {
         }
     }
     let mut markers = Vec::new();
-    store.consent_records(true, &mut |r| markers.push(r)).await.unwrap();
+    store
+        .consent_markers(-1, i64::MAX, &mut |r| markers.push(r))
+        .await
+        .unwrap();
     for m in markers {
         let s = ConsentSubject::from_hex(&m.subject).unwrap();
         if m.opted_out {

@@ -6,10 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use personify::consent::{sync, ConsentBook, Purposes, Record};
 use personify::ledger::checkpoint::{LogKey, NoteVerifier};
 use personify::ledger::merkle::MemoryTree;
 use personify::ledger::offline::{self, ConsistencyProof, InclusionProof, OfflineError};
 use personify::ledger::Checkpoint;
+use personify::privacy::ConsentSubject;
 use personify::store;
 use serde_json::{json, Value};
 use sqlx::{Row, SqlitePool};
@@ -259,6 +261,130 @@ async fn editing_the_enforced_table_is_reported_and_a_restart_enforces_the_log()
         assert_eq!(kinds(&v), ["record_differs"]);
     }
     // A node starting on the edited file rebuilds what it enforces from the log: still opted out.
+    let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let d: Value = app
+        .decide(
+            &json!({"page": {"url": "https://bank.example/mortgages"}, "visitor_id": visitor}),
+            Some("DE"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["consent"]["basis"], "opt_out", "{d}");
+}
+
+/// The keyed hash of the one visitor whose record matches `filter`, as the table holds it.
+async fn subject_where(pool: &SqlitePool, filter: &str) -> String {
+    sqlx::query_scalar(&format!("SELECT subject FROM consent_records WHERE {filter}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A node's view of one visitor after `sync`: what it would enforce.
+fn held(book: &ConsentBook, subject: &str) -> Option<Record> {
+    book.get(&ConsentSubject::from_hex(subject).unwrap())
+}
+
+#[tokio::test]
+async fn an_edited_record_with_a_later_position_is_never_enforced_by_a_catch_up() {
+    let app = app().await;
+    let visitor = vid("raised");
+    app.post("/v1/opt-out", &json!({"visitor_id": visitor})).await;
+    consents(&app, 3, "around").await;
+    let pool = db(&app).await;
+    let subject = subject_where(&pool, "opted_out").await;
+    let store = store::open(&format!("sqlite://{}/personify.db", app.data_dir.path().display()))
+        .await
+        .unwrap();
+    let book = ConsentBook::default();
+    let pos = sync::load(store.as_ref(), &book).await.unwrap();
+    assert_eq!(pos, 3, "the position is the last index of the log");
+    // The attacker turns the opt-out into a grant and moves it past every node's position, as if
+    // a newer entry had set it.
+    sqlx::query(
+        "UPDATE consent_records SET opted_out = 0, personalize = 1, measure = 1, advertise = 1, \
+         pos = 1000, recorded_at = recorded_at + 1 WHERE subject = ?",
+    )
+    .bind(&subject)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(sync::catch_up(store.as_ref(), &book, pos).await.unwrap(), 3);
+    assert_eq!(
+        sync::catch_up(store.as_ref(), &book, -1).await.unwrap(),
+        3,
+        "a catch-up from the start"
+    );
+    let r = held(&book, &subject).unwrap();
+    assert!(r.opted_out && r.purposes == Purposes::NONE, "{r:?}");
+    // A real entry after the edit is still picked up.
+    app.consent(
+        &vid("later"),
+        json!({"personalize": false, "measure": true, "advertise": false}),
+    )
+    .await;
+    assert_eq!(sync::catch_up(store.as_ref(), &book, pos).await.unwrap(), 4);
+    assert_eq!(book.len(), 5);
+    assert_eq!(kinds(&verify(&app).await), ["record_differs"]);
+}
+
+#[tokio::test]
+async fn a_forged_erasure_marker_cannot_delete_an_opt_out_the_log_still_holds() {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/personify.db", data.path().display());
+    let (visitor, subject) = {
+        let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+        let visitor = vid("objector");
+        app.post("/v1/opt-out", &json!({"visitor_id": visitor})).await;
+        // A real erasure elsewhere leaves an erasure entry the forged marker can point at.
+        let other = vid("leaver");
+        app.consent(&other, json!({"personalize": true, "measure": true, "advertise": true}))
+            .await;
+        let res = app.post("/v1/consent/erase", &json!({"visitor_id": other})).await;
+        assert_eq!(res.status(), 200);
+        let pool = SqlitePool::connect(&url).await.unwrap();
+        let subject = subject_where(&pool, "opted_out AND NOT erased").await;
+        // The marker of an erased visitor who had only consented: "forget this visitor".
+        sqlx::query(
+            "UPDATE consent_records SET erased = 1, opted_out = 0, \
+             pos = (SELECT idx FROM consent_leaves WHERE action = 'erasure') WHERE subject = ?",
+        )
+        .bind(&subject)
+        .execute(&pool)
+        .await
+        .unwrap();
+        // And one for nobody, pointing at an entry that is not an erasure.
+        sqlx::query(
+            "INSERT INTO consent_records (subject, personalize, measure, advertise, opted_out, source, \
+             policy_version, receipt_id, recorded_at, pos, erased) VALUES (?, 0, 0, 0, 1, '-', '-', '-', 1, 0, 1)",
+        )
+        .bind(hex::encode([0x5a; 32]))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let v = verify(&app).await;
+        assert_eq!(v["state"], "inconsistent", "{v}");
+        let mut found = kinds(&v);
+        found.sort();
+        assert_eq!(found, ["marker_for_linked_visitor", "marker_without_erasure"], "{v}");
+        (visitor, subject)
+    };
+    // Neither a load nor a catch-up applies either marker.
+    let store = store::open(&url).await.unwrap();
+    for from_scratch in [true, false] {
+        let book = ConsentBook::default();
+        if from_scratch {
+            sync::load(store.as_ref(), &book).await.unwrap();
+        } else {
+            sync::catch_up(store.as_ref(), &book, -1).await.unwrap();
+        }
+        assert!(held(&book, &subject).is_some_and(|r| r.opted_out));
+        assert_eq!(held(&book, &hex::encode([0x5a; 32])), None);
+        assert_eq!(book.len(), 1, "the objector only: the leaver was erased");
+    }
+    // A node starting on the edited file still honours the opt-out.
     let app = spawn_app_with(|s| s.store.url = url.clone()).await;
     let d: Value = app
         .decide(

@@ -110,6 +110,47 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
     }
     eprintln!("opt-out reached another node in {:?}", started.elapsed());
 
+    // A consent written on node 2 reaches node 1, and so does its erasure: node 1 forgets it (an
+    // erased consent leaves a tombstone marker, read by the position of the erasure entry).
+    let staying = json!({"page": {"url": "https://bank.example/savings"}, "visitor_id": vid("erased")});
+    let basis_on_1 = || async {
+        post(&client, &bases[1], "/v1/decide", &staying, Some("DE"))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["consent"]["basis"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let until_on_1 = |want: &'static str, what: &'static str| {
+        let basis_on_1 = &basis_on_1;
+        async move {
+            let started = Instant::now();
+            while basis_on_1().await != want {
+                assert!(
+                    started.elapsed() < Duration::from_secs(2),
+                    "{what} not seen on another node within 2 s"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let consent = json!({"visitor_id": vid("erased"), "purposes": {"personalize": true, "measure": true, "advertise": true}, "source": "cmp", "policy_version": "2026-11"});
+    assert_eq!(
+        post(&client, &bases[2], "/v1/consent", &consent, None).await.status(),
+        201
+    );
+    until_on_1("record", "a consent").await;
+    let erase = json!({"visitor_id": vid("erased")});
+    assert_eq!(
+        post(&client, &bases[2], "/v1/consent/erase", &erase, None)
+            .await
+            .status(),
+        200
+    );
+    until_on_1("jurisdiction_opt_in", "an erasure").await;
+
     // Merged uniques: 0..300 on node 0, 200..500 on node 1, 400..600 on node 2 → 600 distinct.
     for (n, range) in [(0usize, 0..300), (1, 200..500), (2, 400..600)] {
         for i in range {
@@ -147,7 +188,8 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
     }
     let v = admin(&client, &bases[1], "/v1/admin/consent/verify").await;
     assert_eq!(v["ok"], true, "{v}");
-    assert_eq!(v["entries"], 31);
+    // The opt-out, the consent and erasure above, and the 30 racers.
+    assert_eq!(v["entries"], 33);
 
     // A node killed with -9 loses nothing it acknowledged.
     let mut nodes = nodes;

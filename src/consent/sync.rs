@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use tokio::sync::Notify;
 
-use super::{ConsentBook, Record};
+use super::{ConsentBook, Purposes, Record};
 use crate::privacy::ConsentSubject;
 use crate::store::{Replayed, Store, StoreError, StoredRecord};
 
@@ -19,27 +19,6 @@ const PERIOD: Duration = Duration::from_secs(30);
 /// How long an erasure tombstone stays so every node forgets the visitor (a node that was down
 /// longer reloads everything at start anyway).
 const TOMBSTONE_TTL_MS: i64 = 24 * 3_600_000;
-/// Records read per incremental page.
-const PAGE: i64 = 10_000;
-
-/// Applies one stored record; returns its position.
-fn apply(book: &ConsentBook, r: &StoredRecord) -> i64 {
-    if let Some(subject) = ConsentSubject::from_hex(&r.subject) {
-        if r.erased && !r.opted_out {
-            book.remove(&subject);
-        } else {
-            book.put(
-                &subject,
-                Record {
-                    purposes: r.purposes,
-                    opted_out: r.opted_out,
-                    recorded_at: r.recorded_at,
-                },
-            );
-        }
-    }
-    r.pos
-}
 
 /// Log entries read per replay query: large enough that a query's own cost vanishes, small enough
 /// that a chunk's text (about 100 bytes an entry) stays under a megabyte.
@@ -48,11 +27,49 @@ const CHUNK: u64 = 8_192;
 /// one is applied, so the store and the book work at once on two cores.
 const AHEAD: usize = 2;
 
-/// Reads `[0, size)` a `chunk` at a time, [`AHEAD`] chunks at once, and hands every chunk to
+/// How a replayed entry reaches the book.
+#[derive(Debug, Clone, Copy)]
+enum Apply {
+    /// Whatever is held (a load, where log order is all there is).
+    Replace,
+    /// Unless a newer record is held (a catch-up: this node may have written a newer one since the
+    /// log's size was read).
+    UnlessNewer,
+}
+
+fn record(e: &Replayed) -> Record {
+    Record {
+        purposes: e.purposes,
+        opted_out: e.opted_out,
+        recorded_at: e.recorded_at,
+    }
+}
+
+/// Applies one erasure marker: an opt-out stays as a suppression, anything else is forgotten.
+fn apply_marker(book: &ConsentBook, r: &StoredRecord) {
+    let Some(subject) = ConsentSubject::from_hex(&r.subject) else {
+        return;
+    };
+    if r.opted_out {
+        book.put(
+            &subject,
+            Record {
+                purposes: Purposes::NONE,
+                opted_out: true,
+                recorded_at: r.recorded_at,
+            },
+        );
+    } else {
+        book.remove(&subject);
+    }
+}
+
+/// Reads `[from, to)` a `chunk` at a time, [`AHEAD`] chunks at once, and hands every chunk to
 /// `each` in log order, whichever read finishes first (`buffered` keeps the order they were asked
 /// for in; `buffer_unordered` would not).
 async fn in_log_order<F, R>(
-    size: u64,
+    from: u64,
+    to: u64,
     chunk: u64,
     read: R,
     mut each: impl FnMut(Vec<Replayed>),
@@ -62,56 +79,47 @@ where
     F: Future<Output = Result<Vec<Replayed>, StoreError>>,
 {
     let step = usize::try_from(chunk.max(1)).unwrap_or(usize::MAX);
-    let mut chunks = stream::iter((0..size).step_by(step)).map(read).buffered(AHEAD);
+    let mut chunks = stream::iter((from..to).step_by(step)).map(read).buffered(AHEAD);
     while let Some(entries) = chunks.try_next().await? {
         each(entries);
     }
     Ok(())
 }
 
-/// Rebuilds `book` from the log (every entry still linked to its visitor, in order: a later entry
-/// replaces an earlier one of the same visitor), then applies the erasure markers, which live
-/// outside the log; returns the highest position seen. The `consent_records` table is not trusted
-/// here: an edit to it changes nothing a restart enforces, and `verify` reports it
+/// Applies the log after position `after` (the index last applied, -1 for none) to `book`: every
+/// entry still linked to its visitor, in order, then the erasure markers of the erasures among
+/// them. Returns the new position. Only the log and the markers a real erasure could have left
+/// are read (`Store::consent_markers`); the `consent_records` table is never trusted here, so an
+/// edit to it changes nothing any node enforces, now or after a restart, and `verify` reports it
 /// (`crate::ledger::audit`).
-pub async fn load(store: &dyn Store, book: &ConsentBook) -> Result<i64, StoreError> {
+async fn apply_log(store: &dyn Store, book: &ConsentBook, after: i64, how: Apply) -> Result<i64, StoreError> {
     let size = store.consent_size().await?;
-    let mut last = -1i64;
-    let read = |from: u64| store.consent_replay(from, size.min(from + CHUNK));
-    in_log_order(size, CHUNK, read, |entries| {
-        for e in entries {
-            book.set(
-                &e.subject,
-                Record {
-                    purposes: e.purposes,
-                    opted_out: e.opted_out,
-                    recorded_at: e.recorded_at,
-                },
-            );
-            last = last.max(i64::try_from(e.index).unwrap_or(i64::MAX));
+    let from = u64::try_from(after.saturating_add(1)).unwrap_or(0);
+    let read = |at: u64| store.consent_replay(at, size.min(at + CHUNK));
+    in_log_order(from, size, CHUNK, read, |entries| {
+        for e in &entries {
+            match how {
+                Apply::Replace => book.set(&e.subject, record(e)),
+                Apply::UnlessNewer => book.put(&e.subject, record(e)),
+            }
         }
     })
     .await?;
+    let end = i64::try_from(size).unwrap_or(i64::MAX);
     store
-        .consent_records(true, &mut |r| {
-            last = last.max(apply(book, &r));
-        })
+        .consent_markers(after, end, &mut |r| apply_marker(book, &r))
         .await?;
-    Ok(last)
+    Ok(end - 1)
 }
 
-/// Reads records changed after `from` (page by page); returns the new position.
+/// Rebuilds `book` from the log at start; returns the position reached.
+pub async fn load(store: &dyn Store, book: &ConsentBook) -> Result<i64, StoreError> {
+    apply_log(store, book, -1, Apply::Replace).await
+}
+
+/// Applies what was appended after position `from`; returns the new position.
 pub async fn catch_up(store: &dyn Store, book: &ConsentBook, from: i64) -> Result<i64, StoreError> {
-    let mut pos = from;
-    loop {
-        let page = store.consent_records_since(pos, PAGE).await?;
-        for r in &page {
-            pos = pos.max(apply(book, r));
-        }
-        if (page.len() as i64) < PAGE {
-            return Ok(pos);
-        }
-    }
+    apply_log(store, book, from, Apply::UnlessNewer).await
 }
 
 /// Runs forever: catches up whenever `changed` is notified or the period passes.
@@ -149,7 +157,6 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consent::Purposes;
 
     fn entry(index: u64) -> Replayed {
         Replayed {
@@ -171,7 +178,7 @@ mod tests {
             }
             Ok(vec![entry(from), entry(from + 1)])
         };
-        in_log_order(25, 10, read, |c| seen.extend(c.iter().map(|e| e.index)))
+        in_log_order(0, 25, 10, read, |c| seen.extend(c.iter().map(|e| e.index)))
             .await
             .unwrap();
         assert_eq!(seen, [0, 1, 10, 11, 20, 21]);
@@ -182,7 +189,12 @@ mod tests {
                 _ => Ok(vec![entry(from)]),
             }
         };
-        assert!(in_log_order(30, 10, failing, |_| {}).await.is_err());
-        in_log_order(0, 10, read, |_| unreachable!()).await.unwrap();
+        assert!(in_log_order(0, 30, 10, failing, |_| {}).await.is_err());
+        in_log_order(0, 0, 10, read, |_| unreachable!()).await.unwrap();
+        seen.clear();
+        in_log_order(12, 25, 10, read, |c| seen.extend(c.iter().map(|e| e.index)))
+            .await
+            .unwrap();
+        assert_eq!(seen, [12, 13, 22, 23], "a catch-up starts where the last one ended");
     }
 }

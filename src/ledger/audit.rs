@@ -15,7 +15,7 @@
 //! A log shorter than a checkpoint whose prefix still matches is reported as *behind* (a restored
 //! backup), not as inconsistent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -159,9 +159,11 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
     // Pass 1: the leaves, in order, rebuilt into a tree.
     let mut tree = Frontier::new();
     let mut roots_at: HashMap<u64, Hash> = HashMap::new();
-    let wanted: std::collections::HashSet<u64> = checkpoints.iter().map(|(s, _)| *s).collect();
+    let wanted: HashSet<u64> = checkpoints.iter().map(|(s, _)| *s).collect();
     let mut expected: HashMap<String, Expected> = HashMap::new();
     let mut erased = 0u64;
+    // Where the erasures are: a marker that points anywhere else is an edit.
+    let mut erasures: HashSet<u64> = HashSet::new();
     let mut next = 0u64;
     loop {
         let page = store.consent_log(next, PAGE).await?;
@@ -208,7 +210,9 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
                     }
                 }
                 None if e.action != Action::Erasure => erased += 1,
-                None => {}
+                None => {
+                    erasures.insert(e.index);
+                }
             }
             tree.push(recomputed.unwrap_or(e.leaf_hash));
             if wanted.contains(&tree.size()) {
@@ -255,9 +259,23 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
     let mut markers = 0u64;
     let mut record_problems: Vec<(&'static str, String)> = Vec::new();
     store
-        .consent_records(false, &mut |r: StoredRecord| {
+        .consent_records(&mut |r: StoredRecord| {
             if r.erased {
-                markers += u64::from(r.opted_out);
+                // Enforcement ignores both kinds (`Store::consent_markers`); they are still edits.
+                if expected.remove(&r.subject).is_some() {
+                    record_problems.push((
+                        "marker_for_linked_visitor",
+                        "an erasure marker names a visitor the log still links to entries (an erasure unlinks them all)"
+                            .into(),
+                    ));
+                } else if !u64::try_from(r.pos).is_ok_and(|p| erasures.contains(&p)) {
+                    record_problems.push((
+                        "marker_without_erasure",
+                        "an erasure marker points at no erasure entry of the log".into(),
+                    ));
+                } else {
+                    markers += u64::from(r.opted_out);
+                }
                 return;
             }
             checked += 1;

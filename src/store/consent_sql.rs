@@ -242,12 +242,30 @@ macro_rules! consent_sql {
                 /// `Store::consent_records`.
                 pub(in super::super) async fn consent_records_each(
                     &self,
-                    erased_only: bool,
                     each: &mut (dyn FnMut(StoredRecord) + Send),
                 ) -> Result<(), StoreError> {
-                    let filter = if erased_only { " WHERE erased" } else { "" };
-                    let sql = format!("SELECT {RECORD_COLUMNS} FROM consent_records{filter}");
+                    let sql = format!("SELECT {RECORD_COLUMNS} FROM consent_records");
                     let mut rows = sqlx::query_as::<_, RecordRow>(&sql).fetch(&self.pool);
+                    while let Some(row) = rows.try_next().await? {
+                        each(row.into());
+                    }
+                    Ok(())
+                }
+
+                /// `Store::consent_markers`: the two `EXISTS` tests are what keeps an edited row from
+                /// deleting a record the log still holds (`docs/decisions/002-consent-ledger.md`).
+                pub(in super::super) async fn markers(
+                    &self,
+                    after: i64,
+                    before: i64,
+                    each: &mut (dyn FnMut(StoredRecord) + Send),
+                ) -> Result<(), StoreError> {
+                    let sql = format!(
+                        "SELECT {RECORD_COLUMNS} FROM consent_records r WHERE r.erased AND r.pos > $1 AND r.pos < $2 \
+                         AND EXISTS (SELECT 1 FROM consent_leaves l WHERE l.idx = r.pos AND l.action = 'erasure') \
+                         AND NOT EXISTS (SELECT 1 FROM consent_subjects s WHERE s.subject = r.subject)"
+                    );
+                    let mut rows = sqlx::query_as::<_, RecordRow>(&sql).bind(after).bind(before).fetch(&self.pool);
                     while let Some(row) = rows.try_next().await? {
                         each(row.into());
                     }
@@ -262,13 +280,6 @@ macro_rules! consent_sql {
                         .fetch_one(&self.pool)
                         .await?;
                     replay::parse(count, text.as_deref(), from, to)
-                }
-
-                /// `Store::consent_records_since`.
-                pub(in super::super) async fn records_since(&self, pos: i64, limit: i64) -> Result<Vec<StoredRecord>, StoreError> {
-                    let sql = format!("SELECT {RECORD_COLUMNS} FROM consent_records WHERE pos > $1 ORDER BY pos LIMIT $2");
-                    let rows: Vec<RecordRow> = sqlx::query_as(&sql).bind(pos).bind(limit).fetch_all(&self.pool).await?;
-                    Ok(rows.into_iter().map(StoredRecord::from).collect())
                 }
 
                 /// `Store::purge_consent_tombstones`.

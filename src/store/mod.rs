@@ -168,8 +168,8 @@ pub struct CounterRow {
     pub value: i64,
 }
 
-/// Called when another node has changed consent records (read them with
-/// [`Store::consent_records_since`]).
+/// Called when another node has appended to the consent log (read the new entries with
+/// [`Store::consent_replay`] and [`Store::consent_markers`]).
 pub type ConsentWatcher = Arc<dyn Fn() + Send + Sync>;
 
 /// Everything personify keeps, behind one interface.
@@ -207,11 +207,18 @@ pub trait Store: Send + Sync + 'static {
     /// appends `erasure`, and turns their record into a suppression marker (opt-out) or a tombstone.
     async fn erase_consent(&self, subject: &ConsentSubject, erasure: Change) -> Result<Erased, StoreError>;
 
-    /// Every current record (only erasure markers when `erased_only`), passed to `each` as it
-    /// streams.
-    async fn consent_records(
+    /// Every current record, erasure markers included, passed to `each` as it streams (what
+    /// `verify` compares with the log; enforcement never reads this table whole).
+    async fn consent_records(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError>;
+
+    /// The erasure markers left by erasures at log indexes in `(after, before)`, passed to `each`:
+    /// only those a real erasure could have left, whose index is an erasure entry and whose visitor
+    /// no entry of the log still names (an erasure unlinks them all). Any other marker is an edit of
+    /// the table: enforcement ignores it and `verify` reports it (`docs/decisions/002-consent-ledger.md`).
+    async fn consent_markers(
         &self,
-        erased_only: bool,
+        after: i64,
+        before: i64,
         each: &mut (dyn FnMut(StoredRecord) + Send),
     ) -> Result<(), StoreError>;
 
@@ -219,9 +226,6 @@ pub trait Store: Send + Sync + 'static {
     /// (erasures excluded), in log order, as the records they set. What `/v1/decide` enforces is
     /// rebuilt from these at start, a chunk at a time (`consent::sync::load`).
     async fn consent_replay(&self, from: u64, to: u64) -> Result<Vec<Replayed>, StoreError>;
-
-    /// Records changed by entries after `pos`, in order, at most `limit`.
-    async fn consent_records_since(&self, pos: i64, limit: i64) -> Result<Vec<StoredRecord>, StoreError>;
 
     /// Deletes erasure tombstones (not suppression markers) recorded before `before_ms`.
     async fn purge_consent_tombstones(&self, before_ms: i64) -> Result<u64, StoreError>;

@@ -113,20 +113,21 @@ macro_rules! sql_store {
                     self.consent_erase(subject, erasure).await
                 }
 
-                async fn consent_records(
+                async fn consent_records(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError> {
+                    self.consent_records_each(each).await
+                }
+
+                async fn consent_markers(
                     &self,
-                    erased_only: bool,
+                    after: i64,
+                    before: i64,
                     each: &mut (dyn FnMut(StoredRecord) + Send),
                 ) -> Result<(), StoreError> {
-                    self.consent_records_each(erased_only, each).await
+                    self.markers(after, before, each).await
                 }
 
                 async fn consent_replay(&self, from: u64, to: u64) -> Result<Vec<Replayed>, StoreError> {
                     self.replay_chunk(from, to).await
-                }
-
-                async fn consent_records_since(&self, pos: i64, limit: i64) -> Result<Vec<StoredRecord>, StoreError> {
-                    self.records_since(pos, limit).await
                 }
 
                 async fn purge_consent_tombstones(&self, before_ms: i64) -> Result<u64, StoreError> {

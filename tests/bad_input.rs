@@ -262,3 +262,34 @@ async fn unknown_keys_name_the_real_field_or_are_counted_never_echoed() {
     let v: Value = res.json().await.unwrap();
     assert!(!v["warnings"].to_string().contains("unknown_field"), "{v}");
 }
+
+#[tokio::test]
+async fn a_body_with_unknown_keys_still_names_a_wrong_field_and_refuses_a_key_twice() {
+    let app = spawn_app().await;
+    // An unknown key sends the body down the slow parse: a type error there still names its field.
+    let res = post_raw(
+        &app,
+        r#"{"page":{"url":"https://bank.example/"},"referer":"x","tz_offset_minutes":"sixty"}"#,
+        "application/json",
+    )
+    .await;
+    let e = error_of(res, 400).await;
+    assert_eq!(e["field"], "tz_offset_minutes", "{e}");
+    assert!(!e.to_string().contains("sixty"), "{e}");
+    // A key twice is refused whichever parse sees it: which one a reader takes differs between parsers.
+    for body in [
+        r#"{"page":{"url":"https://a.example/"},"page":{"url":"https://b.example/"}}"#,
+        r#"{"page":{"url":"https://a.example/"},"x":1,"visitor_id":"v","visitor_id":"w"}"#,
+        r#"{"x":1,"page":{"url":"https://a.example/","url":"https://b.example/"}}"#,
+    ] {
+        let e = error_of(post_raw(&app, body, "application/json").await, 400).await;
+        assert_eq!(e["field"], "body", "{body}: {e}");
+    }
+    // Malformed JSON with an unknown key before the break is still malformed.
+    let e = error_of(
+        post_raw(&app, r#"{"x":1,"page":{"url":"#, "application/json").await,
+        400,
+    )
+    .await;
+    assert_eq!(e["code"], "malformed_json", "{e}");
+}

@@ -152,22 +152,27 @@ fn parse<T: DeserializeOwned>(
     // a failure is parsed again with it to name the field.
     if first == Some(&b'{') {
         if let Ok(v) = serde_json::from_slice::<T>(bytes) {
-            if note.is_none_or(|fields| super::unknown_fields::all_known(bytes, fields)) {
-                return Ok((v, Vec::new()));
-            }
+            // A noted body's structs deny unknown keys: this parse also proved there were none.
+            return Ok((v, Vec::new()));
         }
     }
-    if first == Some(&b'{') && note.is_some() {
-        let mut ignored = Vec::new();
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let parsed = serde_ignored::deserialize(&mut de, |path| {
-            if ignored.len() < super::unknown_fields::MAX_KEPT {
-                ignored.push(path.to_string());
+    if let (Some(fields), Some(b'{')) = (note, first) {
+        // Unknown keys (or an error): parse again into a value, drop what no field takes, read that.
+        let mut value = super::unknown_fields::parse_unique(bytes).map_err(|e| {
+            if e.is_data() && POSITION.replace(&e.to_string(), "") == super::unknown_fields::TWICE {
+                ApiError::InvalidField {
+                    field: "body".into(),
+                    message: "body has a key twice in one object".into(),
+                }
+            } else {
+                invalid(".".into(), e)
             }
-        });
-        if let (Ok(v), Ok(())) = (parsed, de.end()) {
-            return Ok((v, ignored));
-        }
+        })?;
+        let ignored = super::unknown_fields::prune(&mut value, fields);
+        return match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Ok((v, ignored)),
+            Err(e) => Err(invalid(field_path(e.path()), e.into_inner())),
+        };
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
@@ -178,8 +183,12 @@ fn parse<T: DeserializeOwned>(
         }
         Err(e) => e,
     };
-    let path = field_path(err.path());
-    let inner = err.into_inner();
+    Err(invalid(field_path(err.path()), err.into_inner()))
+}
+
+/// The error for a body that did not parse: where the JSON broke, or which field (the dotted
+/// `path`, `.` for the body itself) was missing or of the wrong type, never the value sent.
+fn invalid(path: String, inner: serde_json::Error) -> ApiError {
     let raw = inner.to_string();
     let message = POSITION.replace(&raw, "").into_owned();
     if !inner.is_data() {
@@ -189,9 +198,9 @@ fn parse<T: DeserializeOwned>(
         } else {
             "syntax error"
         };
-        return Err(ApiError::MalformedJson {
+        return ApiError::MalformedJson {
             message: format!("{what} at {position}"),
-        });
+        };
     }
     if let Some(m) = MISSING.captures(&message) {
         let field = if path == "." {
@@ -199,10 +208,10 @@ fn parse<T: DeserializeOwned>(
         } else {
             format!("{path}.{}", &m[1])
         };
-        return Err(ApiError::InvalidField {
+        return ApiError::InvalidField {
             message: format!("{field} is required"),
             field,
-        });
+        };
     }
     let field = if path == "." { "body".to_string() } else { path };
     // serde's messages quote the offending value ("invalid type: string \"…\""); keep only what was expected.
@@ -211,7 +220,7 @@ fn parse<T: DeserializeOwned>(
         Some(e) => format!("{field} has the wrong type or value: expected {e}"),
         None => format!("{field} has the wrong type or value"),
     };
-    Err(ApiError::InvalidField { field, message })
+    ApiError::InvalidField { field, message }
 }
 
 /// What a field takes, said for a person rather than as serde's Rust type (`i64`, `u32`, `a sequence`).

@@ -17,8 +17,10 @@ use crate::decide::SlotDecision;
 use crate::signals::{cap_warnings, ClientHints, PageFields, RequestMeta, SessionSummary, Warning};
 use crate::view::{ConsentStrings, Pipeline, Records, ViewContext, ViewInput};
 
-/// The request body as sent; converted to domain types before use.
+/// The request body as sent; converted to domain types before use. Unknown keys are warned about,
+/// not refused: `deny_unknown_fields` only sends such a body to the slow parse (`unknown_fields.rs`).
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DecideBody {
     site: Option<String>,
     page: PageBody,
@@ -36,6 +38,7 @@ impl unknown_fields::Noted for DecideBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PageBody {
     url: String,
     referrer: Option<String>,
@@ -43,6 +46,7 @@ pub struct PageBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SessionBody {
     #[serde(default)]
     pages_viewed: u32,
@@ -53,6 +57,7 @@ pub struct SessionBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConsentBody {
     tcf: Option<String>,
     gpp: Option<String>,

@@ -14,6 +14,7 @@ use crate::signals::Warning;
 
 /// `POST /v1/events` as sent.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventBody {
     #[serde(rename = "type")]
     kind: String,

@@ -5,7 +5,8 @@
 use std::fmt;
 
 use actix_web::{HttpMessage, HttpRequest};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::signals::Warning;
 
@@ -51,128 +52,134 @@ pub const DECIDE_FIELDS: &[&str] = view_fields!("slots");
 pub const EVENT_FIELDS: &[&str] = view_fields!("type", "goal", "experiment", "variant");
 
 /// A body whose unknown keys become warnings: its fields as dotted paths.
+///
+/// Every struct of such a body is `#[serde(deny_unknown_fields)]`: the one parse of a page view
+/// then also proves that no key was ignored, and only a body that fails it is parsed again, into a
+/// [`Value`], pruned of the keys not in `FIELDS` ([`prune`]) and read from that (`body.rs`). A
+/// second pass over every body just to look for unknown keys cost about half a parse.
 pub trait Noted {
     /// Every field, nested ones as `parent.child`.
     const FIELDS: &'static [&'static str];
 }
 
-/// Whether every object key in `body` is one of `known` (dotted paths). One pass that neither
-/// allocates nor builds paths: a body without unknown keys, the common case, skips the
-/// path-tracking parse (`serde_ignored` allocates a string per key, about 0.3 µs of a page view).
-/// Malformed JSON says `false`; the caller's parse reports it.
-pub fn all_known(body: &[u8], known: &'static [&'static str]) -> bool {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    Census { known, parent: "" }.deserialize(&mut de).unwrap_or(false)
+/// Removes every key of `body` that is not one of `known` (dotted paths), at any depth a known
+/// field holds an object; returns the paths removed, at most [`MAX_KEPT`] (client text: only ever
+/// matched against the real fields, never echoed).
+pub fn prune(body: &mut Value, known: &'static [&'static str]) -> Vec<String> {
+    let mut removed = Vec::new();
+    if let Value::Object(map) = body {
+        prune_at(map, "", known, &mut removed);
+    }
+    removed
 }
 
-/// Checks one JSON value: the keys of an object at `parent` must be in `known`.
+fn prune_at(map: &mut Map<String, Value>, parent: &str, known: &'static [&'static str], removed: &mut Vec<String>) {
+    map.retain(|key, value| {
+        let path = if parent.is_empty() {
+            key.clone()
+        } else {
+            format!("{parent}.{key}")
+        };
+        if !known.contains(&path.as_str()) {
+            if removed.len() < MAX_KEPT {
+                removed.push(path);
+            }
+            return false;
+        }
+        if let Value::Object(inner) = value {
+            if has_children(known, &path) {
+                prune_at(inner, &path, known, removed);
+            }
+        }
+        true
+    });
+}
+
+/// Whether the field at `path` holds an object with fields of its own.
+fn has_children(known: &[&str], path: &str) -> bool {
+    known
+        .iter()
+        .any(|k| k.strip_prefix(path).is_some_and(|r| r.starts_with('.')))
+}
+
+/// Message of the error [`parse_unique`] gives for a key sent twice in one object.
+pub const TWICE: &str = "a key appears twice in one object";
+
+/// Parses a body into a [`Value`], refusing a key sent twice in one object (as the derived parse of
+/// a struct does): which of the two a reader takes differs between parsers, and the strict parse
+/// this one stands in for never chose.
+pub fn parse_unique(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Unique.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Builds a [`Value`] like serde_json's own, keys checked for repeats.
 #[derive(Clone, Copy)]
-struct Census {
-    known: &'static [&'static str],
-    parent: &'static str,
-}
+struct Unique;
 
-impl Census {
-    /// The full path of `key` under this object, if it is a field.
-    fn field(self, key: &str) -> Option<&'static str> {
-        self.known.iter().copied().find(|k| match self.parent {
-            "" => *k == key,
-            p => k.strip_prefix(p).and_then(|r| r.strip_prefix('.')) == Some(key),
-        })
-    }
+impl<'de> DeserializeSeed<'de> for Unique {
+    type Value = Value;
 
-    /// Whether a field holds an object with fields of its own.
-    fn has_children(self, path: &str) -> bool {
-        self.known
-            .iter()
-            .any(|k| k.strip_prefix(path).is_some_and(|r| r.starts_with('.')))
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Census {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<bool, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
         de.deserialize_any(self)
     }
 }
 
-/// A key, looked up in place.
-struct Key(Census);
-
-impl<'de> DeserializeSeed<'de> for Key {
-    type Value = Option<&'static str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        de.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Key {
-    type Value = Option<&'static str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.field(key))
-    }
-}
-
-impl<'de> Visitor<'de> for Census {
-    type Value = bool;
+impl<'de> Visitor<'de> for Unique {
+    type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        while let Some(field) = map.next_key_seed(Key(self))? {
-            let Some(path) = field else { return Ok(false) };
-            let inner = Census {
-                known: self.known,
-                parent: path,
-            };
-            if self.has_children(path) {
-                if !map.next_value_seed(inner)? {
-                    return Ok(false);
-                }
-            } else {
-                map.next_value::<IgnoredAny>()?;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(self)?;
+            if out.insert(key, value).is_some() {
+                return Err(A::Error::custom(TWICE));
             }
         }
-        Ok(true)
+        Ok(Value::Object(out))
     }
 
-    // The lists a body holds are of strings and numbers: nothing in them can be a key.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(true)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(self)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(true)
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(true)
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(true)
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(true)
+    // JSON has no NaN or infinity, so every number it holds converts.
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
-        Ok(true)
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
     }
 
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(true)
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 }
 
@@ -221,9 +228,7 @@ pub fn warnings(req: &HttpRequest, known: &[&'static str]) -> Vec<Warning> {
     let mut out = Vec::new();
     let mut unnamed = 0usize;
     for key in keys {
-        // An `Option` adds a `?` segment to the path: `session.?.pagesViewed`.
-        let key = key.replace(".?", "");
-        match suggestion(&key, known) {
+        match suggestion(key, known) {
             Some(real) if !out.iter().any(|w: &Warning| w.field == real) => out.push(Warning {
                 code: "unknown_field",
                 field: real.to_string(),
@@ -251,41 +256,78 @@ pub fn warnings(req: &HttpRequest, known: &[&'static str]) -> Vec<Warning> {
 mod tests {
     use super::*;
 
-    /// The keys a tracking parse (the slow path) finds no field for.
-    fn ignored(body: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut de = serde_json::Deserializer::from_str(body);
-        let parsed: Result<crate::http::decide::DecideBody, _> =
-            serde_ignored::deserialize(&mut de, |p| out.push(p.to_string()));
-        assert!(parsed.is_ok(), "{body}");
-        out
+    fn strict(body: &str) -> bool {
+        serde_json::from_str::<crate::http::decide::DecideBody>(body).is_ok()
+    }
+
+    /// The keys the slow path removes, after which the body always parses.
+    fn pruned(body: &str) -> Vec<String> {
+        let mut value = parse_unique(body.as_bytes()).unwrap();
+        let removed = prune(&mut value, DECIDE_FIELDS);
+        serde_json::from_value::<crate::http::decide::DecideBody>(value).unwrap();
+        removed
     }
 
     #[test]
-    fn the_census_agrees_with_the_tracking_parse() {
+    fn the_strict_parse_fails_exactly_when_a_key_is_pruned() {
         let full = r#"{"site":"s","page":{"url":"https://a.example/","referrer":"r","category":"c"},
             "session":{"pages_viewed":2,"categories":["a"],"returning":true},"visitor_id":"v",
             "slots":["hero"],"consent":{"tcf":"t","gpp":"g","gpp_sid":[2],"us_privacy":"1YNN","gpc":true},
             "tz_offset_minutes":60,"preview":"p"}"#;
-        for body in [
-            full,
-            r#"{"page":{"url":"u"}}"#,
-            r#"{"page":{"url":"u"},"session":null,"consent":null}"#,
-            r#"{"page":{"url":"u"},"referer":"r"}"#,
-            r#"{"page":{"url":"u","referer":"r"}}"#,
-            r#"{"page":{"url":"u"},"session":{"pagesViewed":1}}"#,
-            r#"{"page":{"url":"u"},"consent":{"gpc":false,"extra":{"deep":[1,{"x":2}]}}}"#,
-            r#"{"page":{"url":"u"},"url":"u"}"#,
-            r#"{"page":{"url":"u","category":null},"slots":[]}"#,
-            r#"{"page":{"url":"u"},"refer\u0065r":"r"}"#,
+        for (body, removed) in [
+            (full, &[][..]),
+            (r#"{"page":{"url":"u"}}"#, &[]),
+            (r#"{"page":{"url":"u"},"session":null,"consent":null}"#, &[]),
+            (r#"{"page":{"url":"u","category":null},"slots":[]}"#, &[]),
+            (r#"{"page":{"url":"u"},"referer":"r"}"#, &["referer"]),
+            (r#"{"page":{"url":"u","referer":"r"}}"#, &["page.referer"]),
+            (
+                r#"{"page":{"url":"u"},"session":{"pagesViewed":1}}"#,
+                &["session.pagesViewed"],
+            ),
+            (
+                r#"{"page":{"url":"u"},"consent":{"gpc":false,"extra":{"deep":[1,{"x":2}]}}}"#,
+                &["consent.extra"],
+            ),
+            (r#"{"page":{"url":"u"},"url":"u"}"#, &["url"]),
+            (r#"{"page":{"url":"u"},"refer\u0065r":"r"}"#, &["referer"]),
         ] {
-            assert_eq!(
-                all_known(body.as_bytes(), DECIDE_FIELDS),
-                ignored(body).is_empty(),
-                "{body}"
+            assert_eq!(strict(body), removed.is_empty(), "{body}");
+            assert_eq!(pruned(body), removed, "{body}");
+        }
+        // Every field listed is one the structs take: the strict parse never calls it unknown.
+        for field in DECIDE_FIELDS.iter().filter(|f| !has_children(DECIDE_FIELDS, f)) {
+            let mut body = serde_json::json!({"page": {"url": "u"}});
+            let (parent, leaf) = field.rsplit_once('.').unwrap_or(("", field));
+            let object = match parent {
+                "" => &mut body,
+                p => body
+                    .as_object_mut()
+                    .unwrap()
+                    .entry(p)
+                    .or_insert_with(|| serde_json::json!({})),
+            };
+            object[leaf] = Value::Null;
+            let err = serde_json::from_value::<crate::http::decide::DecideBody>(body).err();
+            assert!(
+                !err.is_some_and(|e| e.to_string().starts_with("unknown field")),
+                "{field}"
             );
         }
-        assert!(!all_known(b"{\"page\":", DECIDE_FIELDS));
+    }
+
+    #[test]
+    fn a_key_twice_is_refused_and_malformed_json_stays_malformed() {
+        let err = parse_unique(br#"{"page":{"url":"u"},"page":{"url":"v"}}"#).unwrap_err();
+        assert!(err.to_string().starts_with(TWICE), "{err}");
+        assert!(parse_unique(br#"{"page":{"url":"u","url":"v"}}"#).is_err());
+        assert!(!strict(r#"{"page":{"url":"u"},"page":{"url":"v"}}"#));
+        assert!(parse_unique(b"{\"page\":").unwrap_err().is_eof());
+        assert!(parse_unique(b"{} trailing").unwrap_err().is_syntax());
+        assert_eq!(
+            parse_unique(br#"{"a":[1,-2,3.5,true,null,"s"]}"#).unwrap(),
+            serde_json::json!({"a": [1, -2, 3.5, true, null, "s"]})
+        );
     }
 
     #[test]

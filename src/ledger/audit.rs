@@ -134,6 +134,12 @@ struct Expected {
     recorded_at: i64,
 }
 
+/// The bytes of a stored keyed hash (64 hex digits); `None` for anything else.
+fn key_of(subject: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(subject, &mut out).ok().map(|()| out)
+}
+
 /// Verifies the log in `store` against itself, `notes` (signed checkpoints from outside the
 /// store) and the enforced records.
 pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> Result<Verification, StoreError> {
@@ -160,7 +166,8 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
     let mut tree = Frontier::new();
     let mut roots_at: HashMap<u64, Hash> = HashMap::new();
     let wanted: HashSet<u64> = checkpoints.iter().map(|(s, _)| *s).collect();
-    let mut expected: HashMap<String, Expected> = HashMap::new();
+    // Keyed by the hash's bytes, not its hex: at 10M visitors the map is most of what verify holds.
+    let mut expected: HashMap<[u8; 32], Expected> = HashMap::new();
     let mut erased = 0u64;
     // Where the erasures are: a marker that points anywhere else is an edit.
     let mut erasures: HashSet<u64> = HashSet::new();
@@ -190,8 +197,8 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
             }
             match &row.subject {
                 Some((subject, nonce)) => {
-                    let keyed = hex::decode(subject).unwrap_or_default();
-                    if subject_commitment(nonce, &keyed) != e.commitment {
+                    let keyed = key_of(subject);
+                    if keyed.is_none_or(|k| subject_commitment(nonce, &k) != e.commitment) {
                         f.add(
                             "subject_altered",
                             Some(e.index),
@@ -199,7 +206,7 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
                         );
                     } else if e.action != Action::Erasure {
                         expected.insert(
-                            subject.clone(),
+                            keyed.unwrap_or_default(),
                             Expected {
                                 index: e.index,
                                 purposes: e.purposes,
@@ -262,7 +269,8 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
         .consent_records(&mut |r: StoredRecord| {
             if r.erased {
                 // Enforcement ignores both kinds (`Store::consent_markers`); they are still edits.
-                if expected.remove(&r.subject).is_some() {
+                let key = key_of(&r.subject).unwrap_or_default();
+                if expected.remove(&key).is_some() {
                     record_problems.push((
                         "marker_for_linked_visitor",
                         "an erasure marker names a visitor the log still links to entries (an erasure unlinks them all)"
@@ -279,7 +287,7 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
                 return;
             }
             checked += 1;
-            match expected.remove(&r.subject) {
+            match key_of(&r.subject).and_then(|k| expected.remove(&k)) {
                 None => record_problems.push((
                     "record_without_entry",
                     "an enforced record has no entry in the log".into(),

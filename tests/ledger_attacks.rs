@@ -74,6 +74,20 @@ fn kinds(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The consent basis a page view of `visitor` in Germany is decided on.
+async fn basis_in_de(app: &TestApp, visitor: &str) -> String {
+    let d: Value = app
+        .decide(
+            &json!({"page": {"url": "https://bank.example/mortgages"}, "visitor_id": visitor}),
+            Some("DE"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    d["consent"]["basis"].as_str().unwrap_or_default().to_string()
+}
+
 /// The attacker's tool: after editing leaves, recompute every leaf hash and every stored subtree
 /// so the database is internally consistent again.
 async fn rehash_everything(app: &TestApp, pool: &SqlitePool) {
@@ -262,16 +276,7 @@ async fn editing_the_enforced_table_is_reported_and_a_restart_enforces_the_log()
     }
     // A node starting on the edited file rebuilds what it enforces from the log: still opted out.
     let app = spawn_app_with(|s| s.store.url = url.clone()).await;
-    let d: Value = app
-        .decide(
-            &json!({"page": {"url": "https://bank.example/mortgages"}, "visitor_id": visitor}),
-            Some("DE"),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(d["consent"]["basis"], "opt_out", "{d}");
+    assert_eq!(basis_in_de(&app, &visitor).await, "opt_out");
 }
 
 /// The keyed hash of the one visitor whose record matches `filter`, as the table holds it.
@@ -386,16 +391,7 @@ async fn a_forged_erasure_marker_cannot_delete_an_opt_out_the_log_still_holds() 
     }
     // A node starting on the edited file still honours the opt-out.
     let app = spawn_app_with(|s| s.store.url = url.clone()).await;
-    let d: Value = app
-        .decide(
-            &json!({"page": {"url": "https://bank.example/mortgages"}, "visitor_id": visitor}),
-            Some("DE"),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(d["consent"]["basis"], "opt_out", "{d}");
+    assert_eq!(basis_in_de(&app, &visitor).await, "opt_out");
 }
 
 #[tokio::test]

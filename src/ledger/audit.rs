@@ -269,8 +269,7 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
         .consent_records(&mut |r: StoredRecord| {
             if r.erased {
                 // Enforcement ignores both kinds (`Store::consent_markers`); they are still edits.
-                let key = key_of(&r.subject).unwrap_or_default();
-                if expected.remove(&key).is_some() {
+                if key_of(&r.subject).is_some_and(|k| expected.remove(&k).is_some()) {
                     record_problems.push((
                         "marker_for_linked_visitor",
                         "an erasure marker names a visitor the log still links to entries (an erasure unlinks them all)"

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::dev::Server;
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{web, App, HttpServer};
 use arc_swap::ArcSwap;
 
 use crate::config::Settings;
@@ -173,7 +173,7 @@ fn metrics_server(addr: &str, state: web::Data<AppState>) -> Result<(Server, u16
     let (listener, port) = bind(addr)?;
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(middleware::from_fn(http::logging::log_request))
+            .wrap(http::logging::RequestLog)
             .app_data(state.clone())
             .configure(http::configure_metrics_only)
     })
@@ -307,7 +307,7 @@ impl Application {
 
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(middleware::from_fn(http::logging::log_request))
+                .wrap(http::logging::RequestLog)
                 .app_data(state.clone())
                 .configure(|cfg| http::configure(cfg, &browser))
         })

@@ -1,10 +1,7 @@
 //! Bearer tokens with scopes, stored by SHA-256 and compared in constant time.
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, ResponseError};
+use actix_web::HttpRequest;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -140,24 +137,6 @@ impl Tokens {
     }
 }
 
-/// Admits the request to the wrapped routes only with a valid token, whatever its scopes.
-pub async fn require_token<B: MessageBody>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let refused = match req.app_data::<web::Data<super::AppState>>() {
-        Some(state) => state.tokens.scopes_of(req.request()).err(),
-        None => Some(ApiError::Unauthorized("no token configuration".into())),
-    };
-    match refused {
-        Some(e) => {
-            let res = e.error_response();
-            Ok(req.into_response(res).map_into_right_body())
-        }
-        None => Ok(next.call(req).await?.map_into_left_body()),
-    }
-}
-
 impl Tokens {
     /// The configured name of the valid token a request presents, for the audit trail.
     pub fn holder(&self, req: &HttpRequest) -> Option<&str> {
@@ -176,41 +155,6 @@ impl Tokens {
         }
         name
     }
-}
-
-/// Admits the request to the wrapped routes only with a token holding `scope` (or `Admin`).
-pub async fn require_scope<B: MessageBody>(
-    scope: Scope,
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let refused = match req.app_data::<web::Data<super::AppState>>() {
-        Some(state) => state.tokens.require(req.request(), &[scope]).err(),
-        None => Some(ApiError::Unauthorized("no token configuration".into())),
-    };
-    match refused {
-        Some(e) => {
-            let res = e.error_response();
-            Ok(req.into_response(res).map_into_right_body())
-        }
-        None => Ok(next.call(req).await?.map_into_left_body()),
-    }
-}
-
-/// Middleware for routes that need the `compliance` scope (consent log and verification).
-pub async fn compliance<B: MessageBody>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    require_scope(Scope::Compliance, req, next).await
-}
-
-/// Middleware for routes that need the `analyst` scope (reports).
-pub async fn analyst<B: MessageBody>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    require_scope(Scope::Analyst, req, next).await
 }
 
 #[cfg(test)]

@@ -1,48 +1,25 @@
-//! The guard in front of the browser-facing routes: an `Origin` check against cross-site writes, then
-//! the per-client rate limit. One middleware, so no handler can forget either, and a refused request
-//! is answered before its body is read: nothing is written or counted.
+//! The check in front of the browser-facing routes: an `Origin` check against cross-site writes, then
+//! the per-client rate limit. Run by the route's gate, so no handler can forget either.
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
-use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, ResponseError};
+use actix_web::HttpRequest;
 
 use super::error::ApiError;
 use super::limits::LimitedRoute;
 use super::AppState;
 use crate::config::normalise_origin;
 
-/// Middleware for one browser-callable route: refuse foreign origins (403), then, when the route has a
-/// bucket, over-limit clients (429). Wrapped around each resource (see [`super::configure`]), never
+/// The check for one browser-callable route: refuse foreign origins (403), then, when the route has
+/// a bucket, over-limit clients (429). Run by [`super::gate::Gate`] around each resource, never
 /// matched on the path text: the router also serves percent-encoded spellings of a path.
-pub async fn guard<B: MessageBody>(
-    limit: Option<LimitedRoute>,
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    let refused = check_origin(req.request(), &state).err().or_else(|| {
-        limit.and_then(|limited| {
-            let client = state.client.client_ip(req.request());
-            state
-                .limits
-                .check(limited, client)
-                .err()
-                .map(|l| ApiError::RateLimited {
-                    retry_after_secs: l.retry_after_secs,
-                })
-        })
-    });
-    match refused {
-        Some(e) => {
-            let res = e.error_response();
-            Ok(req.into_response(res).map_into_right_body())
-        }
-        None => Ok(next.call(req).await?.map_into_left_body()),
-    }
+pub fn check(limit: Option<LimitedRoute>, req: &ServiceRequest, state: &AppState) -> Result<(), ApiError> {
+    check_origin(req.request(), state)?;
+    let Some(limited) = limit else { return Ok(()) };
+    let client = state.client.client_ip(req.request());
+    state.limits.check(limited, client).map_err(|l| ApiError::RateLimited {
+        retry_after_secs: l.retry_after_secs,
+    })
 }
 
 /// A request with `Origin` must come from an allowed origin or personify's own; without one it is a

@@ -1,25 +1,89 @@
 //! Request logging and request metrics, which record the route pattern, method, status and latency — never the client
 //! address, User-Agent, query string, path parameters or body (docs/architecture.md, invariant 1).
 
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::Method;
 use actix_web::web;
 
 use super::error::ApiError;
 use super::routes::RouteIndex;
 use super::AppState;
 
-/// Middleware: one `info` line and one metrics observation per request.
-pub async fn log_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let res = next.call(req).await?;
+/// Middleware: one `info` line and one metrics observation per request. Hand-written rather than
+/// `from_fn`, which boxes every request's future: this one wraps the route's future in place.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestLog;
+
+impl<S, B> Transform<S, ServiceRequest> for RequestLog
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = RequestLogService<S>;
+    type InitError = ();
+    type Future = Ready<Result<RequestLogService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequestLogService { service }))
+    }
+}
+
+/// [`RequestLog`] around the application's service.
+pub struct RequestLogService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for RequestLogService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = Logged<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        Logged {
+            started: Instant::now(),
+            method: req.method().clone(),
+            inner: self.service.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer, logged and measured when it is ready.
+    pub struct Logged<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        method: Method,
+    }
+}
+
+impl<F, B> Future for Logged<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = std::task::ready!(this.inner.poll(cx))?;
+        record(&res, *this.started, this.method);
+        Poll::Ready(Ok(res))
+    }
+}
+
+/// Logs and measures one answered request.
+fn record<B>(res: &ServiceResponse<B>, started: Instant, method: &Method) {
     // The matched route (`/v1/decide`), not the requested path, which could carry anything.
     let route = res.request().app_data::<RouteIndex>().copied();
     let pattern = route.map_or("<unmatched>", RouteIndex::pattern);
@@ -50,5 +114,4 @@ pub async fn log_request(
         micros = started.elapsed().as_micros() as u64,
         "request"
     );
-    Ok(res)
 }

@@ -14,6 +14,7 @@ pub mod edge;
 pub mod error;
 pub mod events;
 pub mod explain;
+pub mod gate;
 pub mod health;
 pub mod ledger;
 pub mod limits;

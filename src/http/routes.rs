@@ -2,18 +2,16 @@
 //! `configure` registers exactly this list, the OpenAPI test compares it with `openapi.yaml`, the
 //! canary sweep sends hostile input to every entry, and `docs/architecture.md` mirrors it.
 
-use actix_web::body::BoxBody;
-use actix_web::dev::ServiceRequest;
-use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 
-use super::auth::{self, Scope};
+use super::auth::Scope;
 use super::cors::BrowserOrigins;
 use super::error::ApiError;
+use super::gate::Gate;
 use super::limits::LimitedRoute;
 use super::{
-    admin, audit, compliance, consent, console, decide, edge, events, explain, health, ledger, metrics, preview,
-    reports, rtb, rules, sdk, whoami,
+    admin, audit, compliance, consent, console, decide, events, explain, health, ledger, metrics, preview, reports,
+    rtb, rules, sdk, whoami,
 };
 
 /// An HTTP method a route answers.
@@ -38,7 +36,7 @@ impl Method {
 pub enum Access {
     /// Anyone, from anywhere (health, the spec, the purpose catalogue).
     Public,
-    /// Browsers and frontend servers: no token; behind the edge guard (Origin check, then this
+    /// Browsers and frontend servers: no token; behind the gate (Origin check, then this
     /// route's rate limit, if any).
     Browser(Option<LimitedRoute>),
     /// A bearer token with this scope (or `admin`).
@@ -214,19 +212,8 @@ pub fn register(cfg: &mut web::ServiceConfig, browser: &BrowserOrigins) {
             // server with the token, before the body is read.
             Access::Public | Access::Token(Scope::Rtb) if page => cfg.service(resource.wrap(browser.layer())),
             Access::Public => cfg.service(resource),
-            Access::Browser(limit) => cfg.service(
-                resource
-                    .wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
-                        edge::guard(limit, req, next)
-                    }))
-                    .wrap(browser.layer()),
-            ),
-            Access::AnyToken => cfg.service(resource.wrap(from_fn(auth::require_token))),
-            Access::Token(scope) => {
-                cfg.service(resource.wrap(from_fn(move |req: ServiceRequest, next: Next<BoxBody>| {
-                    auth::require_scope(scope, req, next)
-                })))
-            }
+            Access::Browser(_) => cfg.service(resource.wrap(Gate(info.access)).wrap(browser.layer())),
+            Access::AnyToken | Access::Token(_) => cfg.service(resource.wrap(Gate(info.access))),
         };
     }
 }

@@ -5,7 +5,7 @@
 //! A hand-written middleware rather than `actix_web::middleware::from_fn`: `from_fn` boxes the
 //! inner service and every request's future, a cost paid on each page view for a check that is
 //! synchronous. Here a passed request goes straight to the route's service, and the answer's
-//! future is the inner one, unboxed (docs/architecture.md, "the request path").
+//! future is the inner one, unboxed (docs/architecture.md, "Routes and scopes").
 
 use std::future::{ready, Ready};
 

@@ -196,26 +196,26 @@ pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> 
                 );
             }
             match &row.subject {
-                Some((subject, nonce)) => {
-                    let keyed = key_of(subject);
-                    if keyed.is_none_or(|k| subject_commitment(nonce, &k) != e.commitment) {
-                        f.add(
-                            "subject_altered",
-                            Some(e.index),
-                            "the entry's visitor link does not match its commitment".into(),
-                        );
-                    } else if e.action != Action::Erasure {
-                        expected.insert(
-                            keyed.unwrap_or_default(),
-                            Expected {
-                                index: e.index,
-                                purposes: e.purposes,
-                                opted_out: e.action == Action::OptOut,
-                                recorded_at: e.recorded_at,
-                            },
-                        );
+                Some((subject, nonce)) => match key_of(subject) {
+                    Some(keyed) if subject_commitment(nonce, &keyed) == e.commitment => {
+                        if e.action != Action::Erasure {
+                            expected.insert(
+                                keyed,
+                                Expected {
+                                    index: e.index,
+                                    purposes: e.purposes,
+                                    opted_out: e.action == Action::OptOut,
+                                    recorded_at: e.recorded_at,
+                                },
+                            );
+                        }
                     }
-                }
+                    _ => f.add(
+                        "subject_altered",
+                        Some(e.index),
+                        "the entry's visitor link does not match its commitment".into(),
+                    ),
+                },
                 None if e.action != Action::Erasure => erased += 1,
                 None => {
                     erasures.insert(e.index);

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use personify::config::Settings;
-use personify::consent::tcf::decode;
-use personify::consent::us::{decode_gpp, UsPrivacy};
-use personify::consent::{ConsentInput, ConsentPolicy};
-use personify::signals::Country;
+use personify::domain::consent::tcf::decode;
+use personify::domain::consent::us::{decode_gpp, UsPrivacy};
+use personify::domain::consent::{ConsentInput, ConsentPolicy};
+use personify::domain::signals::Country;
 use serde_json::Value;
 
 fn fixture(kind: &str, name: Option<&str>) -> String {

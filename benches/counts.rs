@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use personify::counts::{Counts, Kind};
+use personify::engine::counter::{Counts, Kind};
 use sha2::{Digest, Sha256};
 
 fn bench(c: &mut Criterion) {
@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let mut sketch = personify::counts::Sketch::new();
+    let mut sketch = personify::engine::counter::Sketch::new();
     let mut j = 0usize;
     group.bench_function("sketch_insert", |b| {
         b.iter(|| {

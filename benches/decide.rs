@@ -8,14 +8,14 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use personify::config::Settings;
-use personify::consent::{ConsentInput, ConsentPolicy};
-use personify::decide::decide;
-use personify::privacy::{Keyring, Secret, VisitorId};
-use personify::rules::generate::{generate, page_url};
-use personify::rules::load::load_sources;
-use personify::rules::{load_dir, RuleSet};
-use personify::signals::{PageFields, PageView, RequestMeta, SignalExtractor};
-use personify::view::{ConsentStrings, Pipeline, Records, ViewInput};
+use personify::domain::consent::{ConsentInput, ConsentPolicy};
+use personify::domain::pageview::decide::decide;
+use personify::domain::privacy::{Keyring, Secret, VisitorId};
+use personify::domain::rules::generate::{generate, page_url};
+use personify::domain::rules::load::load_sources;
+use personify::domain::rules::{load_dir, RuleSet};
+use personify::domain::signals::{PageFields, PageView, RequestMeta, SignalExtractor};
+use personify::domain::pageview::view::{ConsentStrings, Pipeline, Records, ViewInput};
 
 const UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
 
@@ -163,7 +163,7 @@ fn example(c: &mut Criterion) {
         })
     });
     // What `/v1/decide` runs between the parsed body and the JSON answer: the one page-view pipeline.
-    let book = personify::consent::ConsentBook::default();
+    let book = personify::domain::consent::ConsentBook::default();
     let pipeline = Pipeline {
         extractor: &extractor,
         consent: &policy,

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use personify::consent::log::{Action, Change, ReceiptId};
-use personify::consent::{ConsentBook, Purposes, Record};
-use personify::ledger::fetched::inclusion_keys;
-use personify::ledger::merkle::inclusion_proof;
-use personify::privacy::ConsentSubject;
+use personify::domain::ledger::entry::{Action, Change, ReceiptId};
+use personify::domain::consent::{ConsentBook, Purposes, Record};
+use personify::domain::ledger::fetched::inclusion_keys;
+use personify::domain::ledger::merkle::inclusion_proof;
+use personify::domain::privacy::ConsentSubject;
 use personify::store::{self, Store};
 
 fn subject(i: u64) -> ConsentSubject {

@@ -13,9 +13,9 @@
 
 use std::time::Instant;
 
-use personify::consent::log::{Action, Change, ReceiptId};
-use personify::consent::Purposes;
-use personify::privacy::ConsentSubject;
+use personify::domain::ledger::entry::{Action, Change, ReceiptId};
+use personify::domain::consent::Purposes;
+use personify::domain::privacy::ConsentSubject;
 use rand::random;
 
 fn subject(i: u64) -> ConsentSubject {

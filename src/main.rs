@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use personify::cli::{self, Cli, Command};
 use personify::config::Settings;
-use personify::startup::Application;
+use personify::app::startup::Application;
 
 fn main() -> ExitCode {
     let args = Cli::parse();
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(settings),
         Command::Check { dir, format } => cli::check(&settings, dir.as_deref(), format),
         Command::Explain(a) => cli::explain(&settings, &a),
-        Command::Demo(a) => personify::demo::run(&a),
+        Command::Demo(a) => personify::app::demo::run(&a),
         Command::Diff {
             old,
             new,
@@ -38,14 +38,14 @@ fn main() -> ExitCode {
             },
         ),
         Command::GenerateRules { segments, seed, dir } => cli::generate_rules(segments, seed, &dir),
-        Command::VerifyReceipt(a) => personify::cli_ledger::verify_receipt(&a),
-        Command::Audit(a) => personify::cli_ledger::audit(&a),
-        Command::RotateSecret => personify::cli_ledger::rotate_secret(&settings),
+        Command::VerifyReceipt(a) => personify::cli::ledger::verify_receipt(&a),
+        Command::Audit(a) => personify::cli::ledger::audit(&a),
+        Command::RotateSecret => personify::cli::ledger::rotate_secret(&settings),
     }
 }
 
 fn serve(settings: Settings) -> ExitCode {
-    personify::telemetry::init();
+    personify::app::telemetry::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -9,10 +9,10 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use personify::consent::ConsentInput;
-use personify::decide::decide;
-use personify::privacy::VisitorId;
-use personify::signals::{PageFields, PageView, RequestMeta, SessionSummary};
+use personify::domain::consent::ConsentInput;
+use personify::domain::pageview::decide::decide;
+use personify::domain::privacy::VisitorId;
+use personify::domain::signals::{PageFields, PageView, RequestMeta, SessionSummary};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

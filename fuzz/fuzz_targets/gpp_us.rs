@@ -8,9 +8,9 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use personify::consent::us::{decode_gpp, UsPrivacy};
-use personify::consent::ConsentInput;
-use personify::signals::Country;
+use personify::domain::consent::us::{decode_gpp, UsPrivacy};
+use personify::domain::consent::ConsentInput;
+use personify::domain::signals::Country;
 
 fuzz_target!(|data: &[u8]| common::run(|| one(data)));
 

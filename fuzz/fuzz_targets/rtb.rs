@@ -6,8 +6,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use personify::counts::report::Seen;
-use personify::rtb::{evaluate, BidRequest, Caller, RtbContext};
+use personify::domain::counts::report::Seen;
+use personify::domain::rtb::{evaluate, BidRequest, Caller, RtbContext};
 
 fuzz_target!(|data: &[u8]| common::run(|| one(data)));
 

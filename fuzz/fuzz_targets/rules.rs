@@ -6,8 +6,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use personify::rules::load::load_sources;
-use personify::signals::{PageFields, PageView, RequestMeta, SessionSummary};
+use personify::domain::rules::load::load_sources;
+use personify::domain::signals::{PageFields, PageView, RequestMeta, SessionSummary};
 
 fuzz_target!(|data: &[u8]| common::run(|| one(data)));
 

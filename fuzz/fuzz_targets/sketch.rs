@@ -11,7 +11,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use personify::counts::sketch::{Sketch, HASHER_ID};
+use personify::domain::counts::sketch::{Sketch, HASHER_ID};
 
 /// The envelope header (magic, format, precision, hasher id), without the checksum.
 fn header_len() -> usize {

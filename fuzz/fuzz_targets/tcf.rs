@@ -5,7 +5,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use personify::consent::tcf::{decode, TcfGrant};
+use personify::domain::consent::tcf::{decode, TcfGrant};
 
 fuzz_target!(|data: &[u8]| common::run(|| one(data)));
 

@@ -5,6 +5,12 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::domain::consent::ConsentPolicy;
+use crate::domain::rules::LoadOptions;
+use crate::domain::signals::pii::PiiPolicy;
+use crate::domain::signals::web::ReferrerLists;
+use crate::domain::signals::SignalExtractor;
+
 /// Every list-valued key: each can be set from the environment as comma-separated values
 /// (`PERSONIFY__CORS__ALLOWED_ORIGINS=https://a.example,https://b.example`).
 pub const LIST_KEYS: &[&str] = &[
@@ -41,7 +47,7 @@ pub struct Settings {
     /// Jurisdiction defaults for consent.
     pub consent: ConsentSettings,
     /// How raw request input becomes signals.
-    pub signals: SignalSettings,
+    pub signals: ReferrerLists,
     /// Admin tokens.
     pub auth: AuthSettings,
     /// Ad integrations.
@@ -52,7 +58,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Who is responsible for the processing (shown in the record of processing).
     #[serde(default)]
-    pub controller: crate::compliance::Controller,
+    pub controller: crate::domain::compliance::Controller,
 }
 
 /// `[cors]`
@@ -149,19 +155,9 @@ pub struct RulesSettings {
     pub dir: PathBuf,
     /// Phrases content shown to sensitive segments must not contain.
     #[serde(default)]
-    pub tone: crate::rules::ToneLists,
+    pub tone: crate::domain::rules::ToneLists,
     /// Reload the rules when a file in `dir` changes (SIGHUP and the admin route always work).
     pub watch: bool,
-}
-
-/// What to do with a signal value that looks like personal data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PiiPolicy {
-    /// Drop the signal and name it in `warnings`.
-    Scrub,
-    /// Answer 400 naming the field.
-    Reject,
 }
 
 /// `[privacy]`
@@ -223,20 +219,6 @@ pub struct ConsentSettings {
     pub checkpoint_entries: u64,
     /// Most consent writes committed in one transaction (group commit).
     pub write_batch: usize,
-}
-
-/// `[signals]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignalSettings {
-    /// Referrer host patterns classified as search engines.
-    pub search_referrers: Vec<String>,
-    /// Referrer host patterns classified as social networks.
-    pub social_referrers: Vec<String>,
-    /// Referrer host patterns classified as webmail.
-    pub email_referrers: Vec<String>,
-    /// Extra hosts treated as internal referrers.
-    pub internal_hosts: Vec<String>,
 }
 
 /// `[auth]`
@@ -318,6 +300,27 @@ impl Settings {
 }
 
 mod validate;
+/// The domain's own option types, built from settings: no domain module reads configuration.
+impl Settings {
+    /// Request input → signals, with the PII policy and referrer lists.
+    pub fn signal_extractor(&self) -> SignalExtractor {
+        SignalExtractor::new(self.privacy.pii_policy, &self.signals)
+    }
+
+    /// Jurisdiction defaults and consent resolution.
+    pub fn consent_policy(&self) -> ConsentPolicy {
+        ConsentPolicy::new(&self.consent.opt_in_countries, self.consent.tcf_vendor_id)
+    }
+
+    /// The options `serve` and `check` load rules with: both verify the same things.
+    pub fn rule_options(&self) -> LoadOptions {
+        LoadOptions {
+            taxonomy_dir: Some(self.rtb.taxonomy_dir.clone()),
+            tone: self.rules.tone.clone(),
+        }
+    }
+}
+
 pub use validate::normalise_origin;
 
 #[cfg(test)]

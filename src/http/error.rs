@@ -6,9 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::privacy::VisitorIdError;
-use crate::rules::load::JsonDiagnostic;
-use crate::signals::SignalError;
+use crate::domain::privacy::VisitorIdError;
+use crate::domain::rules::load::JsonDiagnostic;
+use crate::domain::signals::SignalError;
 
 /// Everything a request can get wrong, and the few things the server can.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +96,7 @@ pub enum ApiError {
     CheckpointUnknown,
     /// A rule reload found errors; the active set keeps serving.
     #[error("the rules have errors; the active set keeps serving (see diagnostics)")]
-    InvalidRules(crate::rules::LoadErrors),
+    InvalidRules(crate::domain::rules::LoadErrors),
     /// Route exists, method does not.
     #[error("method not allowed on this route; use {allow}")]
     MethodNotAllowed {
@@ -270,11 +270,11 @@ impl From<VisitorIdError> for ApiError {
     }
 }
 
-impl From<crate::view::ViewError> for ApiError {
-    fn from(e: crate::view::ViewError) -> Self {
+impl From<crate::domain::pageview::view::ViewError> for ApiError {
+    fn from(e: crate::domain::pageview::view::ViewError) -> Self {
         match e {
-            crate::view::ViewError::Signal(e) => e.into(),
-            crate::view::ViewError::VisitorId(e) => e.into(),
+            crate::domain::pageview::view::ViewError::Signal(e) => e.into(),
+            crate::domain::pageview::view::ViewError::VisitorId(e) => e.into(),
         }
     }
 }
@@ -287,9 +287,9 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-impl From<crate::ledger::node::ProofError> for ApiError {
-    fn from(e: crate::ledger::node::ProofError) -> Self {
-        use crate::ledger::node::ProofError;
+impl From<crate::engine::ledger::node::ProofError> for ApiError {
+    fn from(e: crate::engine::ledger::node::ProofError) -> Self {
+        use crate::engine::ledger::node::ProofError;
         match e {
             ProofError::UnknownReceipt => ApiError::ReceiptUnknown,
             ProofError::NotCheckpointed => ApiError::NotCheckpointed { retry_after_secs: 60 },

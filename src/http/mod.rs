@@ -1,33 +1,12 @@
 //! The HTTP layer: thin handlers that parse input into domain types and serialise results.
 
 pub mod admin;
-pub mod audit;
-pub mod auth;
-pub mod body;
-pub mod client;
-pub mod compliance;
-pub mod consent;
-pub mod console;
-pub mod cors;
-pub mod decide;
+pub mod browser;
 pub mod edge;
 pub mod error;
-pub mod events;
-pub mod explain;
-pub mod gate;
-pub mod health;
-pub mod ledger;
-pub mod limits;
-pub mod logging;
-pub mod metrics;
-pub mod preview;
-pub mod reports;
+pub mod public;
 pub mod routes;
 pub mod rtb;
-pub mod rules;
-pub mod sdk;
-pub mod unknown_fields;
-pub mod whoami;
 
 use std::sync::Arc;
 
@@ -35,14 +14,16 @@ use actix_web::http::header::HeaderName;
 use actix_web::web;
 use arc_swap::ArcSwap;
 
-use crate::config::{PiiPolicy, Settings};
-use crate::consent::{ConsentBook, ConsentPolicy};
-use crate::counts::report::Release;
-use crate::counts::Counts;
-use crate::privacy::Keyring;
-use crate::rules::RuleSet;
-use crate::signals::SignalExtractor;
+use crate::config::Settings;
+use crate::domain::signals::pii::PiiPolicy;
+use crate::domain::consent::{ConsentBook, ConsentPolicy};
+use crate::domain::counts::report::Release;
+use crate::engine::counter::Counts;
+use crate::domain::privacy::Keyring;
+use crate::domain::rules::RuleSet;
+use crate::domain::signals::SignalExtractor;
 use crate::store::Store;
+use edge::{auth, client, cors, limits};
 use error::ApiError;
 
 /// Shared, read-mostly state every handler sees.
@@ -60,7 +41,7 @@ pub struct AppState {
     /// Durable storage (never touched by `/v1/decide`).
     pub store: Arc<dyn Store>,
     /// The consent log: writer, checkpoints, proofs.
-    pub ledger: Arc<crate::ledger::node::Ledger>,
+    pub ledger: Arc<crate::engine::ledger::node::Ledger>,
     /// `consent.checkpoint_seconds`: how long until a newer checkpoint (for `Retry-After`).
     pub checkpoint_seconds: u64,
     /// Admin tokens.
@@ -92,9 +73,9 @@ pub struct AppState {
     /// Operational metrics (no personal labels, no per-segment counts).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Signs and checks preview tokens (its own key, shared by every node through the store).
-    pub preview: Arc<crate::preview::PreviewKey>,
+    pub preview: Arc<crate::domain::pageview::preview::PreviewKey>,
     /// Owns the active rules (`rules` is its lock-free view) and replaces them on reload.
-    pub reloader: Arc<crate::reload::Reloader>,
+    pub reloader: Arc<crate::engine::reload::Reloader>,
     /// Set on SIGTERM: `/readyz` answers 503 while the node keeps serving (`server.drain_seconds`).
     pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -103,7 +84,7 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct ProcessingFacts {
     /// The controller.
-    pub controller: crate::compliance::Controller,
+    pub controller: crate::domain::compliance::Controller,
     /// `privacy.retention_days`.
     pub retention_days: u32,
     /// Countries with the opt-in default.
@@ -145,15 +126,15 @@ pub struct Parts {
     /// The store.
     pub store: Arc<dyn Store>,
     /// The consent log.
-    pub ledger: Arc<crate::ledger::node::Ledger>,
+    pub ledger: Arc<crate::engine::ledger::node::Ledger>,
     /// Counting state.
     pub counts: Arc<Counts>,
     /// The preview-token key.
-    pub preview: Arc<crate::preview::PreviewKey>,
+    pub preview: Arc<crate::domain::pageview::preview::PreviewKey>,
     /// Operational metrics, shared with the background tasks.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Owns the active rules and replaces them on reload.
-    pub reloader: Arc<crate::reload::Reloader>,
+    pub reloader: Arc<crate::engine::reload::Reloader>,
 }
 
 impl AppState {
@@ -191,8 +172,8 @@ impl AppState {
         let country_header = name("geo.country_header", &settings.geo.country_header)?;
         Ok(AppState {
             rules,
-            extractor: SignalExtractor::new(settings),
-            consent: ConsentPolicy::new(&settings.consent),
+            extractor: settings.signal_extractor(),
+            consent: settings.consent_policy(),
             keyring,
             book,
             store,
@@ -238,9 +219,12 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 /// The token-free `server.metrics_addr` listener: `GET /metrics` and nothing else.
 pub fn configure_metrics_only(cfg: &mut web::ServiceConfig) {
     let index = routes::ROUTES.iter().position(|r| r.path == "/metrics");
-    let resource = web::resource("/metrics").route(web::get().to(metrics::scrape));
+    let resource = web::resource("/metrics").route(web::get().to(public::metrics::scrape));
     match index {
-        Some(i) => cfg.service(resource.app_data(routes::RouteIndex(i))),
+        Some(index) => cfg.service(resource.app_data(edge::logging::RouteTag {
+            index,
+            pattern: "/metrics",
+        })),
         None => cfg.service(resource),
     };
     cfg.default_service(web::to(not_found));

@@ -4,15 +4,13 @@
 
 use actix_web::web;
 
-use super::auth::Scope;
-use super::cors::BrowserOrigins;
-use super::error::ApiError;
-use super::gate::Gate;
-use super::limits::LimitedRoute;
-use super::{
-    admin, audit, compliance, consent, console, decide, events, explain, health, ledger, metrics, preview, reports,
-    rtb, rules, sdk, whoami,
-};
+use crate::http::edge::auth::Scope;
+use crate::http::edge::cors::BrowserOrigins;
+use crate::http::error::ApiError;
+use crate::http::edge::gate::{Access, Gate};
+use crate::http::edge::logging::RouteTag;
+use crate::http::edge::limits::LimitedRoute;
+use crate::http::{admin::consent_log, admin::audit, admin::compliance, browser::consent, public::console, browser::decide, browser::events, admin::explain, public::health, public::ledger, public::metrics, admin::preview, admin::reports, rtb, admin::rules, browser::sdk, admin::whoami};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -29,20 +27,6 @@ impl Method {
     pub fn as_str(self) -> &'static str {
         self.into()
     }
-}
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone, from anywhere (health, the spec, the purpose catalogue).
-    Public,
-    /// Browsers and frontend servers: no token; behind the gate (Origin check, then this
-    /// route's rate limit, if any).
-    Browser(Option<LimitedRoute>),
-    /// A bearer token with this scope (or `admin`).
-    Token(Scope),
-    /// A valid bearer token, whatever its scopes (it learns what they are).
-    AnyToken,
 }
 
 /// One entry of the table.
@@ -124,18 +108,6 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/console/{asset}", Access::Public),
 ];
 
-/// A matched route's position in [`ROUTES`], attached to each resource: the request log and metrics
-/// read it instead of asking the router to match the path a second time for its pattern.
-#[derive(Debug, Clone, Copy)]
-pub struct RouteIndex(pub usize);
-
-impl RouteIndex {
-    /// The route's pattern (`/v1/decide`), never the requested path.
-    pub fn pattern(self) -> &'static str {
-        ROUTES.get(self.0).map_or("<unmatched>", |r| r.path)
-    }
-}
-
 /// Every route pattern, in table order (the metrics' `route` label values).
 pub fn patterns() -> Vec<&'static str> {
     ROUTES.iter().map(|r| r.path).collect()
@@ -168,8 +140,8 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/consent/receipts/{id}/proof" => get().to(ledger::proof),
         "/v1/rtb/segments" => post().to(rtb::segments),
         "/v1/rtb/segments:batch" => post().to(rtb::batch),
-        "/v1/admin/consent/log" => get().to(admin::log),
-        "/v1/admin/consent/verify" => get().to(admin::verify),
+        "/v1/admin/consent/log" => get().to(consent_log::log),
+        "/v1/admin/consent/verify" => get().to(consent_log::verify),
         "/v1/admin/compliance" => get().to(compliance::record),
         "/v1/admin/whoami" => get().to(whoami::whoami),
         "/v1/admin/reports/segments" => get().to(reports::segments),
@@ -199,7 +171,10 @@ pub fn register(cfg: &mut web::ServiceConfig, browser: &BrowserOrigins) {
         };
         let allow = info.method.as_str();
         let resource = web::resource(info.path)
-            .app_data(RouteIndex(index))
+            .app_data(RouteTag {
+                index,
+                pattern: info.path,
+            })
             .route(route)
             .default_service(web::to(move || async move {
                 Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
@@ -224,7 +199,7 @@ mod tests {
 
     #[test]
     fn every_listed_route_has_a_handler() {
-        for info in ROUTES {
+        for (index, info) in ROUTES.iter().enumerate() {
             assert!(
                 handler(info).is_some(),
                 "{} {} has no handler",

@@ -9,13 +9,13 @@ use actix_web::{dev, web, FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::auth::Scope;
-use super::body::ApiJson;
+use super::edge::auth::Scope;
+use super::edge::body::ApiJson;
 use super::error::{ApiError, BatchItemError};
-use super::limits::LimitedRoute;
+use super::edge::limits::LimitedRoute;
 use super::AppState;
-use crate::consent::gpc_header;
-use crate::rtb::{evaluate, Answer, BidRequest, Caller, RtbContext};
+use crate::domain::consent::gpc_header;
+use crate::domain::rtb::{evaluate, Answer, BidRequest, Caller, RtbContext};
 
 /// Most bid requests in one batch.
 pub const MAX_BATCH: usize = 100;
@@ -99,7 +99,7 @@ pub async fn segments(
     };
     let sec_gpc = gpc_header(
         req.headers()
-            .get_all(super::decide::SEC_GPC)
+            .get_all(super::browser::decide::SEC_GPC)
             .filter_map(|v| v.to_str().ok()),
     );
     Ok(HttpResponse::Ok().json(answer(&state, bid, caller, sec_gpc, SystemTime::now())?))
@@ -142,7 +142,7 @@ pub async fn batch(
     let now = SystemTime::now();
     let sec_gpc = gpc_header(
         req.headers()
-            .get_all(super::decide::SEC_GPC)
+            .get_all(super::browser::decide::SEC_GPC)
             .filter_map(|v| v.to_str().ok()),
     );
     let results: Vec<Result<Answer, ApiError>> = requests

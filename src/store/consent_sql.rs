@@ -1,6 +1,6 @@
 //! The consent ledger's SQL, written once for both backends: leaves, subjects, complete subtrees,
 //! checkpoints and the enforced records, written one batch per transaction by the group-commit
-//! writer (`crate::ledger::group_commit`).
+//! writer (in the engine's ledger node).
 //!
 //! Why a macro and not a function generic over `sqlx::Database`: generic sqlx code needs the same
 //! six-line `where` clause (executor, arguments, and every column type's encode and decode) on each
@@ -26,18 +26,13 @@ macro_rules! consent_sql {
             use sqlx::QueryBuilder;
 
             use super::$store;
-            use $crate::consent::log::{Action, Change, Entry};
-            use $crate::ledger::fetched::{Fetched, Key};
-            use $crate::ledger::frontier::Frontier;
-            use $crate::privacy::ConsentSubject;
+            use $crate::domain::ledger::entry::{Action, Change, Entry};
+            use $crate::domain::ledger::fetched::{Fetched, Key};
+            use $crate::domain::ledger::frontier::Frontier;
+            use $crate::domain::privacy::ConsentSubject;
             use $crate::store::legacy::{self, LegacyRow};
-            use $crate::store::rows::{
-                CheckpointRow, EntryRow, LogEntryRow, OldLogRow, RecordRow, ENTRY_COLUMNS, RECORD_COLUMNS,
-            };
-            use $crate::store::{
-                last_per_subject, replay, sets_record, Erased, LogRow, Replayed, Signer, StoreError, StoredCheckpoint,
-                StoredRecord,
-            };
+            use $crate::store::rows::{CheckpointRow, EntryRow, LogEntryRow, OldLogRow, RecordRow, ENTRY_COLUMNS, RECORD_COLUMNS};
+            use $crate::store::{last_per_subject, replay, sets_record, Erased, LogRow, Replayed, Signer, StoreError, StoredCheckpoint, StoredRecord};
 
             /// SQLite allows 32,766 bound values per statement and PostgreSQL 65,535; a batch stays
             /// well below both per statement.

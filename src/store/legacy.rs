@@ -4,9 +4,9 @@
 
 use rand::RngCore;
 
-use crate::consent::log::{Action, Change, ReceiptId, LEGACY};
-use crate::consent::Purposes;
-use crate::privacy::ConsentSubject;
+use crate::domain::ledger::entry::{Action, Change, ReceiptId, LEGACY};
+use crate::domain::consent::Purposes;
+use crate::domain::privacy::ConsentSubject;
 
 use super::StoreError;
 

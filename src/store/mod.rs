@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::consent::log::{Change, Entry};
-use crate::consent::Purposes;
-use crate::counts::Kind;
-use crate::ledger::fetched::{Fetched, Key};
-use crate::ledger::merkle::Hash;
-use crate::privacy::ConsentSubject;
+use crate::domain::ledger::entry::{Change, Entry};
+use crate::domain::consent::Purposes;
+use crate::domain::counts::Kind;
+use crate::domain::ledger::fetched::{Fetched, Key};
+use crate::domain::ledger::merkle::Hash;
+use crate::domain::privacy::ConsentSubject;
 pub use replay::Replayed;
 
 /// A store operation that failed. Causes are kept as sources (in an `Arc`: the group-commit writer
@@ -56,14 +56,14 @@ pub enum StoreError {
     Migration(#[source] Arc<sqlx::migrate::MigrateError>),
 }
 
-impl From<crate::ledger::leaf::LeafError> for StoreError {
-    fn from(e: crate::ledger::leaf::LeafError) -> Self {
+impl From<crate::domain::ledger::leaf::LeafError> for StoreError {
+    fn from(e: crate::domain::ledger::leaf::LeafError) -> Self {
         StoreError::Corrupt(format!("a consent log entry cannot be encoded: {e}"))
     }
 }
 
-impl From<crate::ledger::frontier::FrontierError> for StoreError {
-    fn from(e: crate::ledger::frontier::FrontierError) -> Self {
+impl From<crate::domain::ledger::frontier::FrontierError> for StoreError {
+    fn from(e: crate::domain::ledger::frontier::FrontierError) -> Self {
         StoreError::Corrupt(format!("the consent log's tree is incomplete: {e}"))
     }
 }
@@ -135,7 +135,7 @@ pub fn last_per_subject(entries: &[(Entry, String, [u8; 16])]) -> Vec<&(Entry, S
 
 /// Changes that set a record (an erasure is written by [`Store::erase_consent`]).
 pub fn sets_record(e: &Entry) -> bool {
-    e.action != crate::consent::log::Action::Erasure
+    e.action != crate::domain::ledger::entry::Action::Erasure
 }
 
 /// One sketch row: a versioned HLL envelope for (kind, key, day) written by one node.
@@ -200,7 +200,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends changes to the log as one transaction: each becomes a leaf at the next index, the
     /// complete subtrees it closes are stored, and each visitor's current record is updated. One
-    /// durable commit for the batch (group commit, `crate::ledger::group_commit`).
+    /// durable commit for the batch (group commit, in the engine's ledger node).
     async fn append_consent(&self, changes: Vec<Change>) -> Result<Vec<Entry>, StoreError>;
 
     /// Erases a visitor's consent data: deletes the nonce and keyed hash of every entry of theirs,

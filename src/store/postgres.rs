@@ -10,8 +10,8 @@ use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::{ConsentWatcher, StoreError};
-use crate::consent::log::Entry;
-use crate::ledger::frontier::Frontier;
+use crate::domain::ledger::entry::Entry;
+use crate::domain::ledger::frontier::Frontier;
 
 /// Advisory lock key serialising consent-log appends across nodes.
 const APPEND_LOCK: i64 = 0x7065_7273_6f6e_6966; // "personif"

@@ -11,8 +11,8 @@
 //! `group_concat` since 3.44 (sqlx bundles a newer SQLite). Neither promises the order inside an
 //! aggregate, so every element carries its index and the parser puts the chunk back in log order.
 
-use crate::consent::Purposes;
-use crate::privacy::ConsentSubject;
+use crate::domain::consent::Purposes;
+use crate::domain::privacy::ConsentSubject;
 
 use super::StoreError;
 

@@ -16,15 +16,12 @@ macro_rules! sql_store {
             use async_trait::async_trait;
 
             use super::$store;
-            use $crate::consent::log::{Change, Entry};
-            use $crate::counts::Kind;
-            use $crate::ledger::fetched::{Fetched, Key};
-            use $crate::privacy::ConsentSubject;
+            use $crate::domain::ledger::entry::{Change, Entry};
+            use $crate::domain::counts::Kind;
+            use $crate::domain::ledger::fetched::{Fetched, Key};
+            use $crate::domain::privacy::ConsentSubject;
             use $crate::store::rows::{bytes32, now_ms};
-            use $crate::store::{
-                AuditEntry, CounterRow, Erased, LogRow, Replayed, Signer, SketchRow, Store, StoreError, StoredCheckpoint,
-                StoredRecord, StoredRuleSet,
-            };
+            use $crate::store::{AuditEntry, CounterRow, Erased, LogRow, Replayed, Signer, SketchRow, Store, StoreError, StoredCheckpoint, StoredRecord, StoredRuleSet};
 
             #[async_trait]
             impl Store for $store {

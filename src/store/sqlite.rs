@@ -10,8 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::StoreError;
-use crate::consent::log::Entry;
-use crate::ledger::frontier::Frontier;
+use crate::domain::ledger::entry::Entry;
+use crate::domain::ledger::frontier::Frontier;
 
 /// A SQLite-backed store.
 pub struct SqliteStore {

@@ -8,11 +8,11 @@ use std::sync::{LazyLock, Once};
 use std::time::{Duration, SystemTime};
 
 use personify::config::Settings;
-use personify::consent::ConsentPolicy;
-use personify::privacy::{Keyring, Secret};
-use personify::rules::load::load_sources;
-use personify::rules::RuleSet;
-use personify::signals::SignalExtractor;
+use personify::domain::consent::ConsentPolicy;
+use personify::domain::privacy::{Keyring, Secret};
+use personify::domain::rules::load::load_sources;
+use personify::domain::rules::RuleSet;
+use personify::domain::signals::SignalExtractor;
 
 /// A fixed instant (November 2026), so a crash reproduces whatever the day.
 pub fn now() -> SystemTime {

@@ -1,0 +1,10 @@
+//! Stateful services over the domain and the store, each owning its background task: counting and
+//! its flush, the consent log node, consent sync and use cases, keys and salts, the admin audit
+//! trail, and rule reload.
+
+pub mod audit;
+pub mod consent;
+pub mod counter;
+pub mod ledger;
+pub mod reload;
+pub mod secrets;

@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use personify::config::Settings;
 use personify::domain::consent::tcf::decode;
 use personify::domain::consent::us::{decode_gpp, UsPrivacy};
-use personify::domain::consent::{ConsentInput, ConsentPolicy};
+use personify::domain::consent::ConsentInput;
 use personify::domain::signals::Country;
 use serde_json::Value;
 
@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
     let gpp = fixture("gpp", Some("usnat_sale_opt_out"));
     let usp = fixture("us_privacy", None);
     let settings = Settings::defaults().expect("defaults");
-    let policy = ConsentPolicy::new(&settings.consent);
+    let policy = settings.consent_policy();
 
     let mut group = c.benchmark_group("consent");
     group.measurement_time(Duration::from_secs(3));

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use personify::engine::counter::{Counts, Kind};
+use personify::domain::counts::Kind;
+use personify::engine::counter::Counts;
 use sha2::{Digest, Sha256};
 
 fn bench(c: &mut Criterion) {
@@ -37,7 +38,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let mut sketch = personify::engine::counter::Sketch::new();
+    let mut sketch = personify::domain::counts::Sketch::new();
     let mut j = 0usize;
     group.bench_function("sketch_insert", |b| {
         b.iter(|| {

@@ -8,13 +8,13 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use personify::config::Settings;
-use personify::domain::consent::{ConsentInput, ConsentPolicy};
+use personify::domain::consent::ConsentInput;
 use personify::domain::pageview::decide::decide;
 use personify::domain::privacy::{Keyring, Secret, VisitorId};
 use personify::domain::rules::generate::{generate, page_url};
 use personify::domain::rules::load::load_sources;
 use personify::domain::rules::{load_dir, RuleSet};
-use personify::domain::signals::{PageFields, PageView, RequestMeta, SignalExtractor};
+use personify::domain::signals::{PageFields, PageView, RequestMeta};
 use personify::domain::pageview::view::{ConsentStrings, Pipeline, Records, ViewInput};
 
 const UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
@@ -50,8 +50,8 @@ fn bench(c: &mut Criterion) {
 fn generated(c: &mut Criterion, n: usize) {
     let settings = Settings::defaults().expect("defaults");
     let rules: RuleSet = load_sources(&generate(n, 1)).expect("generated rules load");
-    let extractor = SignalExtractor::new(&settings);
-    let policy = ConsentPolicy::new(&settings.consent);
+    let extractor = settings.signal_extractor();
+    let policy = settings.consent_policy();
     let now = SystemTime::now();
     let keyring = Keyring::new(Secret::generate(), now);
     let id = VisitorId::parse("f3b1c9e0-7a4d-4c1e-9a55-1d2e3f4a5b6c").expect("id");
@@ -118,8 +118,8 @@ fn generated(c: &mut Criterion, n: usize) {
 fn example(c: &mut Criterion) {
     let settings = Settings::defaults().expect("defaults");
     let rules = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("segment_rules")).expect("example rules load");
-    let extractor = SignalExtractor::new(&settings);
-    let policy = ConsentPolicy::new(&settings.consent);
+    let extractor = settings.signal_extractor();
+    let policy = settings.consent_policy();
     let now = SystemTime::now();
     let keyring = Keyring::new(Secret::generate(), now);
     let meta = RequestMeta {

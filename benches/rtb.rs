@@ -6,19 +6,17 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use personify::config::Settings;
-use personify::domain::consent::ConsentPolicy;
 use personify::domain::rtb::{evaluate, BidRequest, Caller, RtbContext};
 use personify::domain::rules::load_dir;
-use personify::domain::signals::SignalExtractor;
 
 const WEB: &str = r#"{"id":"b1","imp":[{"id":"1","banner":{"w":300,"h":250}}],"site":{"domain":"bank.example","page":"https://bank.example/mortgages/fixed-rate","ref":"https://www.google.com/"},"device":{"ua":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36","devicetype":2,"geo":{"country":"USA"}},"user":{},"regs":{"gdpr":0,"us_privacy":"1YNN"}}"#;
 
 fn bench(c: &mut Criterion) {
     let settings = Settings::defaults().expect("defaults");
     let rules = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("segment_rules")).expect("example rules load");
-    let extractor = SignalExtractor::new(&settings);
-    let policy = ConsentPolicy::new(&settings.consent);
-    let rolling = |_: &str| personify::engine::counter::Seen {
+    let extractor = settings.signal_extractor();
+    let policy = settings.consent_policy();
+    let rolling = |_: &str| personify::domain::counts::Seen {
         visitors: 1_000.0,
         networks: 1_000.0,
     };

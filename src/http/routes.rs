@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn every_listed_route_has_a_handler() {
-        for (index, info) in ROUTES.iter().enumerate() {
+        for info in ROUTES {
             assert!(
                 handler(info).is_some(),
                 "{} {} has no handler",

@@ -7,11 +7,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{LazyLock, Once};
 use std::time::{Duration, SystemTime};
 
-use personify::config::Settings;
 use personify::domain::consent::ConsentPolicy;
 use personify::domain::privacy::{Keyring, Secret};
 use personify::domain::rules::load::load_sources;
 use personify::domain::rules::RuleSet;
+use personify::domain::signals::pii::PiiPolicy;
 use personify::domain::signals::SignalExtractor;
 
 /// A fixed instant (November 2026), so a crash reproduces whatever the day.
@@ -19,14 +19,28 @@ pub fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000)
 }
 
-/// The embedded default configuration.
-pub static SETTINGS: LazyLock<Settings> = LazyLock::new(|| Settings::defaults().expect("the embedded defaults load"));
+/// The shipped defaults (`config/default.toml`); the fuzz targets link only the domain, so they read
+/// the sections they need as the domain's own option types.
+static DEFAULTS: LazyLock<toml::Table> =
+    LazyLock::new(|| toml::from_str(include_str!("../../../config/default.toml")).expect("the shipped defaults parse"));
 
-/// Signal extraction under the default PII policy.
-pub static EXTRACTOR: LazyLock<SignalExtractor> = LazyLock::new(|| SignalExtractor::new(&SETTINGS));
+fn default<T: serde::de::DeserializeOwned>(section: &str, key: Option<&str>) -> T {
+    let value = DEFAULTS.get(section).expect("section in the defaults");
+    let value = key.map_or(value, |k| value.get(k).expect("key in the defaults"));
+    value.clone().try_into().expect("the defaults have the domain's types")
+}
 
-/// Consent resolution under the default `[consent]`.
-pub static POLICY: LazyLock<ConsentPolicy> = LazyLock::new(|| ConsentPolicy::new(&SETTINGS.consent));
+/// Signal extraction under the default PII policy and referrer lists.
+pub static EXTRACTOR: LazyLock<SignalExtractor> = LazyLock::new(|| {
+    let policy: PiiPolicy = default("privacy", Some("pii_policy"));
+    SignalExtractor::new(policy, &default("signals", None))
+});
+
+/// Consent resolution under the default opt-in countries.
+pub static POLICY: LazyLock<ConsentPolicy> = LazyLock::new(|| {
+    let countries: Vec<String> = default("consent", Some("opt_in_countries"));
+    ConsentPolicy::new(&countries, None)
+});
 
 /// A keyring around a fixed secret.
 pub static KEYRING: LazyLock<Keyring> = LazyLock::new(|| Keyring::new(Secret::from_bytes([7; 32]), now()));

@@ -10,12 +10,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use personify::config::Settings;
 use personify::domain::consent::ConsentInput;
 use personify::domain::pageview::decide::decide;
+use personify::domain::pageview::view::{ConsentStrings, Pipeline, Records, ViewInput};
 use personify::domain::privacy::{Keyring, Secret, VisitorId};
 use personify::domain::rules::generate::{generate, page_url};
 use personify::domain::rules::load::load_sources;
 use personify::domain::rules::{load_dir, RuleSet};
 use personify::domain::signals::{PageFields, PageView, RequestMeta};
-use personify::domain::pageview::view::{ConsentStrings, Pipeline, Records, ViewInput};
 
 const UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
 

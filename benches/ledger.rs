@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use personify::domain::ledger::entry::{Action, Change, ReceiptId};
 use personify::domain::consent::{ConsentBook, Purposes, Record};
+use personify::domain::ledger::entry::{Action, Change, ReceiptId};
 use personify::domain::ledger::fetched::inclusion_keys;
 use personify::domain::ledger::merkle::inclusion_proof;
 use personify::domain::privacy::ConsentSubject;

@@ -13,8 +13,8 @@
 
 use std::time::Instant;
 
-use personify::domain::ledger::entry::{Action, Change, ReceiptId};
 use personify::domain::consent::Purposes;
+use personify::domain::ledger::entry::{Action, Change, ReceiptId};
 use personify::domain::privacy::ConsentSubject;
 use rand::random;
 

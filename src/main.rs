@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use personify::app::startup::Application;
 use personify::cli::{self, Cli, Command};
 use personify::config::Settings;
-use personify::app::startup::Application;
 
 fn main() -> ExitCode {
     let args = Cli::parse();

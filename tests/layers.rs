@@ -16,14 +16,25 @@ const RULES: &[(&str, &[&str])] = &[
     ("engine", &["domain", "store", "config", "metrics"]),
     ("http", &["engine", "domain", "config", "metrics"]),
     ("cli", &["domain", "config", "store", "engine"]),
-    ("app", &["domain", "config", "store", "engine", "http", "cli", "metrics"]),
+    (
+        "app",
+        &["domain", "config", "store", "engine", "http", "cli", "metrics"],
+    ),
 ];
 
 /// The one file of `http` that may name the store: the error mapping.
 const HTTP_STORE_EXCEPTION: &str = "http/error.rs";
 
 /// Crates the pure domain may not use, and its other bans.
-const DOMAIN_BANNED: &[&str] = &["tokio::", "actix_web", "actix_http", "actix_cors", "sqlx::", "prometheus_client", "cfg(feature"];
+const DOMAIN_BANNED: &[&str] = &[
+    "tokio::",
+    "actix_web",
+    "actix_http",
+    "actix_cors",
+    "sqlx::",
+    "prometheus_client",
+    "cfg(feature",
+];
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -132,8 +143,9 @@ fn named_layers(rel: &str, text: &str) -> Vec<(usize, String)> {
     for (i, raw) in text.lines().enumerate() {
         let line = without_strings(raw);
         let trimmed = line.trim_start();
-        let opens_mod = (trimmed.starts_with("mod ") || trimmed.starts_with("pub mod ") || trimmed.starts_with("pub(crate) mod "))
-            && trimmed.trim_end().ends_with('{');
+        let opens_mod =
+            (trimmed.starts_with("mod ") || trimmed.starts_with("pub mod ") || trimmed.starts_with("pub(crate) mod "))
+                && trimmed.trim_end().ends_with('{');
         for (at, _) in line.match_indices("crate::") {
             if at > 0 && line[..at].chars().last().is_some_and(is_ident) {
                 continue;
@@ -247,7 +259,10 @@ fn check(src: &Path) -> Vec<Violation> {
                 let l = without_strings(l);
                 for banned in DOMAIN_BANNED {
                     if l.contains(banned) {
-                        out.push(v(i + 1, format!("domain is pure: no {}", banned.trim_end_matches("::"))));
+                        out.push(v(
+                            i + 1,
+                            format!("domain is pure: no {}", banned.trim_end_matches("::")),
+                        ));
                     }
                 }
             }
@@ -278,7 +293,11 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     collect(src, &mut files);
     let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for path in files {
-        let rel = path.strip_prefix(src).expect("under src").to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
         let module = module_of(&rel);
         let Some(from) = module.first() else { continue };
         let text = std::fs::read_to_string(&path).expect("readable source");
@@ -337,7 +356,11 @@ fn src_follows_the_layer_rules() {
         violations.is_empty(),
         "{} import(s) break the layer rules of docs/architecture.md:\n{}",
         violations.len(),
-        violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        violations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

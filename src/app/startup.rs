@@ -6,19 +6,21 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_web::{App, HttpServer};
 use arc_swap::ArcSwap;
 
+use crate::app::shutdown;
 use crate::config::Settings;
 use crate::domain::consent::ConsentBook;
-use crate::engine::counter::Counts;
-use crate::http::{self, AppState, Parts};
-use crate::engine::ledger::node::{Ledger, StartError as LedgerStartError};
-use crate::metrics::Metrics;
 use crate::domain::privacy::{utc_day, Keyring, Secret};
-use crate::engine::reload::{self, watch, Reloader};
 use crate::domain::rules::{self, LoadErrors};
-use crate::app::shutdown;
+use crate::engine::audit::AuditTrail;
+use crate::engine::counter::Counts;
+use crate::engine::health::StoreHealth;
+use crate::engine::ledger::node::{Ledger, StartError as LedgerStartError};
+use crate::engine::reload::{self, watch, Reloader};
+use crate::http::{self, AppState, Parts};
+use crate::metrics::Metrics;
 use crate::store::{self, Store, StoreError};
 
 /// How often salts are refreshed and expired ones purged.
@@ -169,13 +171,12 @@ fn bind(addr: &str) -> Result<(TcpListener, u16), StartupError> {
 
 /// The `server.metrics_addr` listener: one worker, `GET /metrics` only, no token (it is meant for an
 /// internal address; docs/architecture.md, "Routes and scopes").
-fn metrics_server(addr: &str, state: web::Data<AppState>) -> Result<(Server, u16), StartupError> {
+fn metrics_server(addr: &str, state: Arc<AppState>) -> Result<(Server, u16), StartupError> {
     let (listener, port) = bind(addr)?;
     let server = HttpServer::new(move || {
         App::new()
             .wrap(http::edge::logging::RequestLog)
-            .app_data(state.clone())
-            .configure(http::configure_metrics_only)
+            .configure(|cfg| http::configure_metrics_only(cfg, &state))
     })
     .workers(1)
     .shutdown_timeout(1)
@@ -210,7 +211,9 @@ impl Application {
         let preview_secret = store
             .secret(crate::domain::pageview::preview::KEY_NAME, *Secret::generate().expose())
             .await?;
-        let preview = Arc::new(crate::domain::pageview::preview::PreviewKey::new(&Secret::from_bytes(preview_secret)));
+        let preview = Arc::new(crate::domain::pageview::preview::PreviewKey::new(&Secret::from_bytes(
+            preview_secret,
+        )));
         let keyring =
             Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?).with_previous(previous));
         let ledger = Ledger::start(
@@ -288,28 +291,28 @@ impl Application {
             rules: Arc::clone(&rules),
             keyring,
             book,
-            store,
+            trail: Arc::new(AuditTrail::new(Arc::clone(&store))),
+            store_health: StoreHealth::new(store),
             ledger,
             counts: Arc::clone(&counts),
             preview,
             metrics,
             reloader,
         };
-        let state = web::Data::new(AppState::new(settings, parts)?);
-        let (metrics, draining) = (Arc::clone(&state.metrics), Arc::clone(&state.draining));
+        let state = Arc::new(AppState::new(settings, parts)?);
+        let (metrics, draining) = (Arc::clone(&state.ops.metrics), Arc::clone(&state.ops.draining));
         let browser = http::edge::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
-        tokio::spawn(sweep_task(Arc::clone(&state.limits)));
+        tokio::spawn(sweep_task(Arc::clone(&state.edge.limits)));
         let (listener, port) = bind(&format!("{}:{}", settings.server.host, settings.server.port))?;
         let metrics_server = match settings.server.metrics_addr.as_deref() {
-            Some(addr) => Some(metrics_server(addr, state.clone())?),
+            Some(addr) => Some(metrics_server(addr, Arc::clone(&state))?),
             None => None,
         };
 
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(http::edge::logging::RequestLog)
-                .app_data(state.clone())
-                .configure(|cfg| http::configure(cfg, &browser))
+                .configure(|cfg| http::configure(cfg, &state, &browser))
         })
         .shutdown_timeout(settings.server.shutdown_seconds)
         // SIGTERM drains first (`shutdown::stop_on_signal`); actix would close the listener at once.

@@ -23,4 +23,3 @@ pub struct DemoArgs {
     #[arg(long, default_value = PAGE_ENDPOINT)]
     pub endpoint: String,
 }
-

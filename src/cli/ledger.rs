@@ -144,7 +144,9 @@ pub fn rotate_secret(settings: &crate::config::Settings) -> ExitCode {
         let store = crate::store::open(&settings.store.url)
             .await
             .map_err(|e| e.to_string())?;
-        crate::engine::secrets::rotate(store.as_ref()).await.map_err(|e| e.to_string())
+        crate::engine::secrets::rotate(store.as_ref())
+            .await
+            .map_err(|e| e.to_string())
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -12,12 +12,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::domain::pageview::explain::{ExplainConsent, ExplainRequest, Explanation};
-use crate::domain::privacy::{Keyring, Secret};
 use crate::domain::pageview::impact;
-use crate::domain::taxonomy::Taxonomy;
+use crate::domain::pageview::view::Pipeline;
+use crate::domain::privacy::{Keyring, Secret};
 use crate::domain::rules::load::{JsonDiagnostic, Severity};
 use crate::domain::rules::{self, RuleError};
-use crate::domain::pageview::view::Pipeline;
+use crate::domain::taxonomy::Taxonomy;
 
 /// personify: privacy-first personification segment server.
 #[derive(Debug, Parser)]

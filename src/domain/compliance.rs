@@ -284,7 +284,8 @@ pub fn record(rules: &RuleSet, inputs: Inputs) -> Record {
 }
 
 fn slots(rules: &RuleSet) -> Vec<SlotRecord> {
-    let variant = |slot: &crate::domain::rules::Slot, i: usize| slot.variants.get(i).map(|v| v.id.clone()).unwrap_or_default();
+    let variant =
+        |slot: &crate::domain::rules::Slot, i: usize| slot.variants.get(i).map(|v| v.id.clone()).unwrap_or_default();
     rules
         .slots
         .iter()

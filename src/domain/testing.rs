@@ -13,7 +13,10 @@ const DEFAULTS: &str = include_str!("../../config/default.toml");
 pub(crate) fn defaults<T: DeserializeOwned>(path: &str) -> T {
     let mut value: toml::Value = toml::from_str(DEFAULTS).expect("config/default.toml parses");
     for key in path.split('.') {
-        value = value.get(key).cloned().unwrap_or_else(|| panic!("default.toml has no {path}"));
+        value = value
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("default.toml has no {path}"));
     }
     value.try_into().unwrap_or_else(|e| panic!("default.toml {path}: {e}"))
 }

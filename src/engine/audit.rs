@@ -2,7 +2,9 @@
 //! closed-set values are recorded, never a request value. Every admin action that changes what
 //! visitors get or reads personal records calls [`record`].
 
-use crate::store::{Store, StoreError};
+use std::sync::Arc;
+
+use crate::store::{AuditEntry, Store, StoreError};
 
 /// An admin action worth recording; stored as its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -33,4 +35,26 @@ impl Action {
 /// answer goes out: an action the trail cannot hold is refused by the caller.
 pub async fn record(store: &dyn Store, actor: &str, action: Action) -> Result<(), StoreError> {
     store.append_audit(actor, action.as_str()).await.map(|_| ())
+}
+
+/// The trail as a service: what the admin routes record and page through.
+pub struct AuditTrail {
+    store: Arc<dyn Store>,
+}
+
+impl AuditTrail {
+    /// The trail kept in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        AuditTrail { store }
+    }
+
+    /// Records `action` by `actor` durably; see [`record`].
+    pub async fn record(&self, actor: &str, action: Action) -> Result<(), StoreError> {
+        record(self.store.as_ref(), actor, action).await
+    }
+
+    /// Up to `limit` entries after id `after`, oldest first.
+    pub async fn page(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.store.audit_log(after, limit).await
+    }
 }

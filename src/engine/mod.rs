@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod consent;
 pub mod counter;
+pub mod health;
 pub mod ledger;
 pub mod reload;
 pub mod secrets;

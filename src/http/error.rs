@@ -304,3 +304,17 @@ impl From<crate::engine::ledger::node::ProofError> for ApiError {
         }
     }
 }
+
+impl From<crate::engine::consent::choices::ConsentError> for ApiError {
+    fn from(e: crate::engine::consent::choices::ConsentError) -> Self {
+        use crate::engine::consent::choices::ConsentError;
+        match e {
+            ConsentError::NotInSet { field, .. } => ApiError::InvalidField {
+                field: field.into(),
+                message: e.to_string(),
+            },
+            ConsentError::Store(e) => e.into(),
+            ConsentError::NotRecorded => ApiError::StoreUnavailable,
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub mod public;
 pub mod routes;
 pub mod rtb;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use actix_web::http::header::HeaderName;
@@ -15,19 +16,46 @@ use actix_web::web;
 use arc_swap::ArcSwap;
 
 use crate::config::Settings;
-use crate::domain::signals::pii::PiiPolicy;
 use crate::domain::consent::{ConsentBook, ConsentPolicy};
 use crate::domain::counts::report::Release;
-use crate::engine::counter::Counts;
+use crate::domain::pageview::preview::PreviewKey;
 use crate::domain::privacy::Keyring;
 use crate::domain::rules::RuleSet;
+use crate::domain::signals::pii::PiiPolicy;
 use crate::domain::signals::SignalExtractor;
-use crate::store::Store;
-use edge::{auth, client, cors, limits};
+use crate::engine::audit::AuditTrail;
+use crate::engine::consent::choices::{Choices, ChoicesParts};
+use crate::engine::counter::Counts;
+use crate::engine::health::StoreHealth;
+use crate::engine::ledger::node::Ledger;
+use crate::engine::reload::Reloader;
+use crate::metrics::Metrics;
+use edge::{auth, client, cors, limits, Edge};
 use error::ApiError;
 
-/// Shared, read-mostly state every handler sees.
+/// The state of each area, registered one by one as `web::Data`: a handler takes the areas it
+/// uses, never the whole.
 pub struct AppState {
+    /// What every request's edge reads.
+    pub edge: web::Data<Edge>,
+    /// What page views, RTB, explain and previews read.
+    pub pages: web::Data<Pages>,
+    /// The consent use cases.
+    pub choices: web::Data<Choices>,
+    /// The consent log.
+    pub log: web::Data<LogState>,
+    /// The admin audit trail.
+    pub trail: web::Data<AuditTrail>,
+    /// Owns the active rules and replaces them on reload.
+    pub reloader: web::Data<Reloader>,
+    /// What the record of processing reports besides the rules.
+    pub processing: web::Data<ProcessingFacts>,
+    /// Health and metrics.
+    pub ops: web::Data<Ops>,
+}
+
+/// Page views: rules, signals, consent resolution, visitor keys, counting and previews.
+pub struct Pages {
     /// The active rules; swapped whole on reload, read without locks.
     pub rules: Arc<ArcSwap<RuleSet>>,
     /// Request → signals.
@@ -38,46 +66,44 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     /// Explicit consent records and opt-outs, in memory.
     pub book: Arc<ConsentBook>,
-    /// Durable storage (never touched by `/v1/decide`).
-    pub store: Arc<dyn Store>,
-    /// The consent log: writer, checkpoints, proofs.
-    pub ledger: Arc<crate::engine::ledger::node::Ledger>,
-    /// `consent.checkpoint_seconds`: how long until a newer checkpoint (for `Retry-After`).
-    pub checkpoint_seconds: u64,
-    /// Admin tokens.
-    pub tokens: auth::Tokens,
     /// Aggregate counting.
     pub counts: Arc<Counts>,
     /// k and epsilon for released counts.
     pub release: Release,
     /// `user.data[].name` in RTB answers.
     pub rtb_provider: String,
-    /// Client address and country, from forwarded headers only behind a trusted proxy.
-    pub client: client::ClientResolver,
-    /// Origins (besides personify's own) allowed to call the browser routes.
-    pub allowed_origins: Vec<String>,
-    /// Per-client rate limits.
-    pub limits: Arc<limits::Limits>,
-    /// The closed set of consent `source` values.
-    pub consent_sources: Vec<String>,
-    /// The privacy policy versions a consent may name.
-    pub policy_versions: Vec<String>,
-    /// Body size limit.
-    pub max_body_bytes: usize,
-    /// Time allowed to receive a whole body.
-    pub body_timeout: std::time::Duration,
     /// What to do with personal-looking values.
     pub pii_policy: PiiPolicy,
-    /// What the record of processing reports besides the rules.
-    pub processing: ProcessingFacts,
-    /// Operational metrics (no personal labels, no per-segment counts).
-    pub metrics: Arc<crate::metrics::Metrics>,
     /// Signs and checks preview tokens (its own key, shared by every node through the store).
-    pub preview: Arc<crate::domain::pageview::preview::PreviewKey>,
-    /// Owns the active rules (`rules` is its lock-free view) and replaces them on reload.
-    pub reloader: Arc<crate::engine::reload::Reloader>,
+    pub preview: Arc<PreviewKey>,
+    /// Client address and country (the same resolver as the edge's).
+    pub client: Arc<client::ClientResolver>,
+}
+
+/// The consent log's public face and the compliance export.
+pub struct LogState {
+    /// The log: writer, checkpoints, proofs.
+    pub ledger: Arc<Ledger>,
+    /// `consent.checkpoint_seconds`: how long until a newer checkpoint (for `Retry-After`).
+    pub checkpoint_seconds: u64,
+}
+
+/// Readiness and metrics.
+pub struct Ops {
     /// Set on SIGTERM: `/readyz` answers 503 while the node keeps serving (`server.drain_seconds`).
-    pub draining: Arc<std::sync::atomic::AtomicBool>,
+    pub draining: Arc<AtomicBool>,
+    /// Operational metrics.
+    pub metrics: Arc<Metrics>,
+    /// Which rule set serves, and whether it is the stored last good one.
+    pub reloader: Arc<Reloader>,
+    /// Whether the store answers, and its salts.
+    pub store: StoreHealth,
+    /// Counting state (its flush and release figures).
+    pub counts: Arc<Counts>,
+    /// Key material (salt days held in memory).
+    pub keyring: Arc<Keyring>,
+    /// k for the release figures.
+    pub release: Release,
 }
 
 /// Configuration facts the record of processing reports.
@@ -123,22 +149,24 @@ pub struct Parts {
     pub keyring: Arc<Keyring>,
     /// Consent records in memory.
     pub book: Arc<ConsentBook>,
-    /// The store.
-    pub store: Arc<dyn Store>,
+    /// The admin audit trail.
+    pub trail: Arc<AuditTrail>,
+    /// What the health and metrics routes ask the store.
+    pub store_health: StoreHealth,
     /// The consent log.
-    pub ledger: Arc<crate::engine::ledger::node::Ledger>,
+    pub ledger: Arc<Ledger>,
     /// Counting state.
     pub counts: Arc<Counts>,
     /// The preview-token key.
-    pub preview: Arc<crate::domain::pageview::preview::PreviewKey>,
+    pub preview: Arc<PreviewKey>,
     /// Operational metrics, shared with the background tasks.
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<Metrics>,
     /// Owns the active rules and replaces them on reload.
-    pub reloader: Arc<crate::engine::reload::Reloader>,
+    pub reloader: Arc<Reloader>,
 }
 
 impl AppState {
-    /// Builds the state from settings and the long-lived parts.
+    /// Builds every area from settings and the long-lived parts.
     pub fn new(settings: &Settings, parts: Parts) -> Result<AppState, HttpConfigError> {
         let name = |key: &'static str, v: &str| {
             HeaderName::try_from(v.trim().to_ascii_lowercase()).map_err(|_| HttpConfigError::Header {
@@ -150,7 +178,8 @@ impl AppState {
             rules,
             keyring,
             book,
-            store,
+            trail,
+            store_health,
             ledger,
             counts,
             preview,
@@ -170,31 +199,51 @@ impl AppState {
             Some(name("server.client_ip_header", client_ip)?)
         };
         let country_header = name("geo.country_header", &settings.geo.country_header)?;
-        Ok(AppState {
-            rules,
-            extractor: settings.signal_extractor(),
-            consent: settings.consent_policy(),
-            keyring,
-            book,
-            store,
-            ledger,
-            checkpoint_seconds: settings.consent.checkpoint_seconds,
-            tokens: auth::Tokens::new(&settings.auth)?,
-            counts,
-            release: Release {
-                k: settings.privacy.k,
-                epsilon: settings.privacy.epsilon,
-            },
-            rtb_provider: settings.rtb.provider_name.clone(),
-            client: client::ClientResolver::new(trusted, client_ip_header, country_header),
-            allowed_origins: settings.cors.allowed_origins.clone(),
-            limits: Arc::new(limits::Limits::new(&settings.limits)),
-            consent_sources: settings.consent.sources.clone(),
+        let client = Arc::new(client::ClientResolver::new(trusted, client_ip_header, country_header));
+        let release = Release {
+            k: settings.privacy.k,
+            epsilon: settings.privacy.epsilon,
+        };
+        let choices = Choices::new(ChoicesParts {
+            keyring: Arc::clone(&keyring),
+            book: Arc::clone(&book),
+            ledger: Arc::clone(&ledger),
+            trail: Arc::clone(&trail),
+            metrics: Arc::clone(&metrics),
+            sources: settings.consent.sources.clone(),
             policy_versions: settings.consent.policy_versions.clone(),
-            max_body_bytes: settings.server.max_body_bytes,
-            body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_seconds),
-            pii_policy: settings.privacy.pii_policy,
-            processing: ProcessingFacts {
+        });
+        Ok(AppState {
+            edge: web::Data::new(Edge {
+                tokens: auth::Tokens::new(&settings.auth)?,
+                client: Arc::clone(&client),
+                allowed_origins: settings.cors.allowed_origins.clone(),
+                limits: Arc::new(limits::Limits::new(&settings.limits)),
+                max_body_bytes: settings.server.max_body_bytes,
+                body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_seconds),
+                metrics: Arc::clone(&metrics),
+            }),
+            pages: web::Data::new(Pages {
+                rules,
+                extractor: settings.signal_extractor(),
+                consent: settings.consent_policy(),
+                keyring: Arc::clone(&keyring),
+                book,
+                counts: Arc::clone(&counts),
+                release,
+                rtb_provider: settings.rtb.provider_name.clone(),
+                pii_policy: settings.privacy.pii_policy,
+                preview,
+                client,
+            }),
+            choices: web::Data::new(choices),
+            log: web::Data::new(LogState {
+                ledger,
+                checkpoint_seconds: settings.consent.checkpoint_seconds,
+            }),
+            trail: web::Data::from(trail),
+            reloader: web::Data::from(Arc::clone(&reloader)),
+            processing: web::Data::new(ProcessingFacts {
                 controller: settings.controller.clone(),
                 retention_days: settings.privacy.retention_days,
                 opt_in_countries: settings.consent.opt_in_countries.clone(),
@@ -203,12 +252,29 @@ impl AppState {
                 } else {
                     "sqlite"
                 },
-            },
-            metrics,
-            preview,
-            reloader,
-            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            }),
+            ops: web::Data::new(Ops {
+                draining: Arc::new(AtomicBool::new(false)),
+                metrics,
+                reloader,
+                store: store_health,
+                counts,
+                keyring,
+                release,
+            }),
         })
+    }
+
+    /// Registers every area's state with an app or a scope.
+    pub fn register(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.edge.clone())
+            .app_data(self.pages.clone())
+            .app_data(self.choices.clone())
+            .app_data(self.log.clone())
+            .app_data(self.trail.clone())
+            .app_data(self.reloader.clone())
+            .app_data(self.processing.clone())
+            .app_data(self.ops.clone());
     }
 }
 
@@ -217,7 +283,8 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 }
 
 /// The token-free `server.metrics_addr` listener: `GET /metrics` and nothing else.
-pub fn configure_metrics_only(cfg: &mut web::ServiceConfig) {
+pub fn configure_metrics_only(cfg: &mut web::ServiceConfig, state: &AppState) {
+    cfg.app_data(state.edge.clone()).app_data(state.ops.clone());
     let index = routes::ROUTES.iter().position(|r| r.path == "/metrics");
     let resource = web::resource("/metrics").route(web::get().to(public::metrics::scrape));
     match index {
@@ -230,8 +297,10 @@ pub fn configure_metrics_only(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(not_found));
 }
 
-/// Registers every route; the browser routes answer pages on `browser` origins (CORS).
-pub fn configure(cfg: &mut web::ServiceConfig, browser: &cors::BrowserOrigins) {
+/// Registers every area's state and every route; the browser routes answer pages on `browser`
+/// origins (CORS).
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState, browser: &cors::BrowserOrigins) {
+    state.register(cfg);
     routes::register(cfg, browser);
     cfg.default_service(web::to(not_found));
 }

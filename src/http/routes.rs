@@ -6,11 +6,15 @@ use actix_web::web;
 
 use crate::http::edge::auth::Scope;
 use crate::http::edge::cors::BrowserOrigins;
-use crate::http::error::ApiError;
 use crate::http::edge::gate::{Access, Gate};
-use crate::http::edge::logging::RouteTag;
 use crate::http::edge::limits::LimitedRoute;
-use crate::http::{admin::consent_log, admin::audit, admin::compliance, browser::consent, public::console, browser::decide, browser::events, admin::explain, public::health, public::ledger, public::metrics, admin::preview, admin::reports, rtb, admin::rules, browser::sdk, admin::whoami};
+use crate::http::edge::logging::RouteTag;
+use crate::http::error::ApiError;
+use crate::http::{
+    admin::audit, admin::compliance, admin::consent_log, admin::explain, admin::preview, admin::reports, admin::rules,
+    admin::whoami, browser::consent, browser::decide, browser::events, browser::sdk, public::console, public::health,
+    public::ledger, public::metrics, rtb,
+};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]

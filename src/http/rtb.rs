@@ -11,9 +11,10 @@ use serde_json::Value;
 
 use super::edge::auth::Scope;
 use super::edge::body::ApiJson;
-use super::error::{ApiError, BatchItemError};
 use super::edge::limits::LimitedRoute;
-use super::AppState;
+use super::edge::Edge;
+use super::error::{ApiError, BatchItemError};
+use super::Pages;
 use crate::domain::consent::gpc_header;
 use crate::domain::rtb::{evaluate, Answer, BidRequest, Caller, RtbContext};
 
@@ -33,14 +34,14 @@ impl FromRequest for RtbCaller {
     type Future = Ready<Result<RtbCaller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
-        ready(match req.app_data::<web::Data<AppState>>() {
+        ready(match req.app_data::<web::Data<Edge>>() {
             Some(state) => from_page(req, state).map(|page| RtbCaller { page }),
             None => Err(ApiError::Unauthorized("no token configuration".into())),
         })
     }
 }
 
-fn from_page(req: &HttpRequest, state: &AppState) -> Result<bool, ApiError> {
+fn from_page(req: &HttpRequest, state: &Edge) -> Result<bool, ApiError> {
     let mut origins = req.headers().get_all(header::ORIGIN);
     let origin = origins.next().and_then(|v| v.to_str().ok());
     let page = origins.next().is_none()
@@ -60,7 +61,7 @@ fn from_page(req: &HttpRequest, state: &AppState) -> Result<bool, ApiError> {
 }
 
 fn answer(
-    state: &AppState,
+    state: &Pages,
     req: BidRequest,
     caller: Caller<'_>,
     sec_gpc: bool,
@@ -86,7 +87,7 @@ pub async fn segments(
     // Straight into the typed request: no intermediate `Value` on the bid path.
     ApiJson(bid): ApiJson<BidRequest>,
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Pages>,
 ) -> Result<HttpResponse, ApiError> {
     // A page could claim any country: its jurisdiction comes from the trusted header (none = unknown
     // = opt-in), never from the bid request.
@@ -124,7 +125,7 @@ pub async fn batch(
     // A batch carries up to 100 bid requests: allow 100 single-request bodies.
     ApiJson(raw): ApiJson<Value, MAX_BATCH>,
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Pages>,
 ) -> Result<HttpResponse, ApiError> {
     let requests = raw
         .get("requests")

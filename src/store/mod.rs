@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::ledger::entry::{Change, Entry};
 use crate::domain::consent::Purposes;
 use crate::domain::counts::Kind;
+use crate::domain::ledger::entry::{Change, Entry};
 use crate::domain::ledger::fetched::{Fetched, Key};
 use crate::domain::ledger::merkle::Hash;
 use crate::domain::privacy::ConsentSubject;

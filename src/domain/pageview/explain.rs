@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::consent::{Consent, Purposes, Record};
 use crate::domain::pageview::decide::{Decision, Reason};
+use crate::domain::pageview::view::{ConsentStrings, Records, ViewContext, ViewInput};
 use crate::domain::rules::RuleSet;
 use crate::domain::signals::{PageFields, RequestMeta, SessionSummary, Warning};
-use crate::domain::pageview::view::{ConsentStrings, Records, ViewContext, ViewInput};
 
 /// How consent is decided for an explained page view.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

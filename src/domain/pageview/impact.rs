@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::pageview::decide::Decision;
 use crate::domain::pageview::explain::{ExplainConsent, ExplainRequest};
+use crate::domain::pageview::view::Pipeline;
 use crate::domain::privacy::{utc_day, Keyring, Secret};
 use crate::domain::rules::condition::{Condition, Op};
 use crate::domain::rules::RuleSet;
 use crate::domain::signals::SignalId;
-use crate::domain::pageview::view::Pipeline;
 
 /// The clock of every replayed view (Monday 2026-01-05 12:00 UTC): time-of-day rules see one fixed
 /// moment, so two runs over the same sample agree.

@@ -9,12 +9,14 @@
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use crate::domain::signals::pii::PiiPolicy;
 use crate::domain::consent::{Consent, ConsentBook, ConsentInput, ConsentPolicy, Record};
 use crate::domain::pageview::decide::{decide, Decision};
 use crate::domain::privacy::{Keyring, VisitorId, VisitorIdError, VisitorKey};
 use crate::domain::rules::RuleSet;
-use crate::domain::signals::{pii, Country, DeviceClass, PageFields, PageView, RequestMeta, SignalError, SignalExtractor, Signals, Warning};
+use crate::domain::signals::pii::PiiPolicy;
+use crate::domain::signals::{
+    pii, Country, DeviceClass, PageFields, PageView, RequestMeta, SignalError, SignalExtractor, Signals, Warning,
+};
 
 /// The consent signals a request carries besides an explicit record.
 #[derive(Debug, Clone, Copy, Default)]

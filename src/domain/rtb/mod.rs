@@ -18,9 +18,11 @@ pub use request::BidRequest;
 
 use crate::domain::consent::{Consent, ConsentPolicy};
 use crate::domain::counts::report::{k_anonymous, Seen};
-use crate::domain::rules::RuleSet;
-use crate::domain::signals::{ClientHints, Country, DeviceClass, LocalTime, RequestMeta, SignalError, SignalExtractor, Signals, Warning};
 use crate::domain::pageview::view::ConsentStrings;
+use crate::domain::rules::RuleSet;
+use crate::domain::signals::{
+    ClientHints, Country, DeviceClass, LocalTime, RequestMeta, SignalError, SignalExtractor, Signals, Warning,
+};
 
 /// Who sent the bid request, which decides whose word on the jurisdiction is believed.
 #[derive(Debug, Clone, Copy)]

@@ -1,3 +1,5 @@
-//! Consent as a service: keeping every node's consent book in step with the log (`sync`).
+//! Consent as a service: the use cases visitors and compliance call (`choices`), and keeping every
+//! node's consent book in step with the log (`sync`).
 
+pub mod choices;
 pub mod sync;

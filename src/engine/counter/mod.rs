@@ -18,12 +18,12 @@ use arc_swap::ArcSwap;
 
 mod record;
 
-use crate::domain::counts::{report, sketch, Seen, Sketch};
 use crate::domain::counts::Kind;
+use crate::domain::counts::{report, sketch, Seen, Sketch};
 
-use crate::metrics::Metrics;
 use crate::domain::privacy::network::{week_of_day, NetworkKey, NetworkKeys};
 use crate::domain::privacy::{utc_day, Secret};
+use crate::metrics::Metrics;
 use crate::store::{CounterRow, SketchRow, Store, StoreError};
 
 /// Identifies one sketch or counter.

@@ -7,9 +7,9 @@ use std::time::SystemTime;
 use super::Counts;
 use crate::domain::counts::Kind;
 use crate::domain::pageview::decide::{decide, Decision, Reason};
+use crate::domain::pageview::view::ViewContext;
 use crate::domain::privacy::{utc_day, VisitorKey};
 use crate::domain::rules::{Experiment, RuleSet};
-use crate::domain::pageview::view::ViewContext;
 
 impl Counts {
     /// Counts one decided page view: the distinct visitors and views of each segment, and the

@@ -11,18 +11,18 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use crate::engine::ledger::verify::Verification;
+use crate::config::ConsentSettings;
+use crate::domain::compliance::LastVerification;
 use crate::domain::ledger::checkpoint::{Checkpoint, LogKey, NoteVerifier};
+use crate::domain::ledger::entry::{Change, Entry};
 use crate::domain::ledger::fetched::{consistency_keys, inclusion_keys};
-use crate::engine::ledger::group_commit::{CommitError, GroupCommit, Sink};
-use crate::engine::ledger::key::{self, KeyError};
 use crate::domain::ledger::merkle::{consistency_proof, inclusion_proof, Hash};
 use crate::domain::ledger::offline::{ConsistencyProof, InclusionProof};
-use crate::domain::compliance::LastVerification;
-use crate::config::ConsentSettings;
-use crate::domain::ledger::entry::{Change, Entry};
 use crate::domain::privacy::ConsentSubject;
-use crate::store::{Erased, Store, StoreError, StoredCheckpoint};
+use crate::engine::ledger::group_commit::{CommitError, GroupCommit, Sink};
+use crate::engine::ledger::key::{self, KeyError};
+use crate::engine::ledger::verify::Verification;
+use crate::store::{Erased, LogRow, Store, StoreError, StoredCheckpoint};
 
 /// Environment variable holding the log key's seed (base64), in place of the key file.
 pub const KEY_ENV: &str = "PERSONIFY_CONSENT_LOG_KEY";
@@ -175,6 +175,21 @@ impl Ledger {
     /// Erases a visitor's consent data (see [`Store::erase_consent`]).
     pub async fn erase(&self, subject: &ConsentSubject, erasure: Change) -> Result<Erased, StoreError> {
         self.store.erase_consent(subject, erasure).await
+    }
+
+    /// Up to `limit` entries from leaf index `from`, with their subjects (the compliance export).
+    pub async fn page(&self, from: u64, limit: i64) -> Result<Vec<LogRow>, StoreError> {
+        self.store.consent_log(from, limit).await
+    }
+
+    /// Every entry still linked to `subject`, in log order.
+    pub async fn entries_for(&self, subject: &ConsentSubject) -> Result<Vec<Entry>, StoreError> {
+        self.store.consent_log_for(subject).await
+    }
+
+    /// Log entries, current records and opt-outs (the record of processing).
+    pub async fn counts(&self) -> Result<(i64, i64, i64), StoreError> {
+        self.store.consent_counts().await
     }
 
     /// The public key in `vkey` form.

@@ -21,13 +21,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Serialize;
 
+use crate::domain::consent::Purposes;
 use crate::domain::ledger::checkpoint::NoteVerifier;
+use crate::domain::ledger::entry::Action;
 use crate::domain::ledger::fetched::root_keys;
 use crate::domain::ledger::frontier::Frontier;
 use crate::domain::ledger::leaf::subject_commitment;
 use crate::domain::ledger::merkle::{root, Hash};
-use crate::domain::ledger::entry::Action;
-use crate::domain::consent::Purposes;
 use crate::store::{Store, StoreError, StoredRecord};
 
 /// Most problems listed (all are counted).

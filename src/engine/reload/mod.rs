@@ -13,10 +13,10 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::engine::audit::Action;
-use crate::metrics::{Metrics, ResultLabel};
 use crate::domain::rules::load::{load_sources_with, read_sources, ErrorKind};
 use crate::domain::rules::{LoadErrors, LoadOptions, RuleError, RuleSet};
+use crate::engine::audit::Action;
+use crate::metrics::{Metrics, ResultLabel};
 use crate::store::{Store, StoredRuleSet};
 
 /// What asked for a reload (a closed set: it is logged).

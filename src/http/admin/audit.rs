@@ -4,20 +4,20 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::http::error::ApiError;
-use crate::http::AppState;
 use crate::engine::audit::Action;
-use crate::store::AuditEntry;
+use crate::engine::audit::AuditTrail;
+use crate::http::edge::Edge;
+use crate::http::error::ApiError;
 
 /// Largest page of audit entries.
 pub const MAX_PAGE: i64 = 1000;
 
 /// Records `action` by the token this request presents, before the action's answer goes out; a
 /// store that cannot take it refuses the action (503).
-pub async fn record(state: &AppState, req: &HttpRequest, action: Action) -> Result<(), ApiError> {
+pub async fn record(trail: &AuditTrail, edge: &Edge, req: &HttpRequest, action: Action) -> Result<(), ApiError> {
     // The route's guard has admitted a valid token, so a name is always found.
-    let actor = state.tokens.holder(req).unwrap_or("unknown");
-    Ok(crate::engine::audit::record(state.store.as_ref(), actor, action).await?)
+    let actor = edge.tokens.holder(req).unwrap_or("unknown");
+    Ok(trail.record(actor, action).await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -27,8 +27,8 @@ struct Page {
 }
 
 #[derive(Serialize)]
-struct AuditPage {
-    entries: Vec<AuditEntry>,
+struct AuditPage<E> {
+    entries: Vec<E>,
     next_after: Option<i64>,
 }
 
@@ -44,14 +44,14 @@ fn int_param(name: &str, raw: Option<&str>, default: i64, max: i64, min: i64) ->
 }
 
 /// `GET /v1/admin/audit?after=SEQ&limit=N`. Behind the `compliance` scope guard.
-pub async fn log(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn log(req: HttpRequest, trail: web::Data<AuditTrail>) -> Result<HttpResponse, ApiError> {
     let q = web::Query::<Page>::from_query(req.query_string()).map_err(|_| ApiError::InvalidParam {
         param: "query".into(),
         message: "query string could not be parsed".into(),
     })?;
     let after = int_param("after", q.after.as_deref(), 0, i64::MAX, 0)?;
     let limit = int_param("limit", q.limit.as_deref(), 100, MAX_PAGE, 1)?;
-    let entries = state.store.audit_log(after, limit).await?;
+    let entries = trail.page(after, limit).await?;
     let next_after = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.seq))
         .flatten();

@@ -4,18 +4,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::{web, HttpResponse};
 
-use crate::http::error::ApiError;
-use crate::http::AppState;
 use crate::domain::compliance::{record as build, ConsentCounts, Inputs};
+use crate::http::error::ApiError;
+use crate::http::{LogState, Pages, ProcessingFacts};
 
 /// `GET /v1/admin/compliance`
-pub async fn record(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (log_entries, current_records, opt_outs) = state.store.consent_counts().await?;
+pub async fn record(
+    state: web::Data<Pages>,
+    log: web::Data<LogState>,
+    facts: web::Data<ProcessingFacts>,
+) -> Result<HttpResponse, ApiError> {
+    let (log_entries, current_records, opt_outs) = log.ledger.counts().await?;
     let now_hours = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| (d.as_secs() / 3600) as i64)
         .unwrap_or(0);
-    let facts = &state.processing;
     let inputs = Inputs {
         controller: facts.controller.clone(),
         k: state.release.k,
@@ -26,9 +29,9 @@ pub async fn record(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             log_entries,
             current_records,
             opt_outs,
-            latest_checkpoint: state.ledger.latest().await?.map(|c| c.size),
-            public_key: state.ledger.vkey(),
-            last_verification: state.ledger.last_verification(),
+            latest_checkpoint: log.ledger.latest().await?.map(|c| c.size),
+            public_key: log.ledger.vkey(),
+            last_verification: log.ledger.last_verification(),
         },
         salt_ages_hours: state
             .keyring

@@ -6,16 +6,16 @@ use std::time::SystemTime;
 
 use actix_web::{web, HttpResponse};
 
-use crate::http::edge::body::ApiJson;
-use crate::http::error::ApiError;
-use crate::http::AppState;
 use crate::domain::pageview::explain::{ExplainConsent, ExplainRequest, Explanation};
 use crate::domain::pageview::view::Pipeline;
+use crate::http::edge::body::ApiJson;
+use crate::http::error::ApiError;
+use crate::http::Pages;
 
 /// Explains one page view. Behind the `analyst` scope guard.
 pub async fn explain(
     ApiJson(request): ApiJson<ExplainRequest>,
-    state: web::Data<AppState>,
+    state: web::Data<Pages>,
 ) -> Result<HttpResponse, ApiError> {
     // The node's keys, so the arm shown is the one this visitor id gets; the record is assumed or
     // absent, never the consent book's.

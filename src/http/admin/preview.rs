@@ -7,11 +7,13 @@ use std::time::SystemTime;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::http::edge::body::ApiJson;
-use crate::http::error::ApiError;
-use crate::http::AppState;
-use crate::engine::audit::Action;
 use crate::domain::pageview::preview::{Grant, Rejected, DEFAULT_LIFETIME_SECS, HEADER};
+use crate::engine::audit::Action;
+use crate::engine::audit::AuditTrail;
+use crate::http::edge::body::ApiJson;
+use crate::http::edge::Edge;
+use crate::http::error::ApiError;
+use crate::http::Pages;
 
 /// The mint request.
 #[derive(Debug, Deserialize)]
@@ -40,7 +42,9 @@ struct MintResponse<'a> {
 pub async fn mint(
     req: HttpRequest,
     ApiJson(body): ApiJson<MintBody>,
-    state: web::Data<AppState>,
+    state: web::Data<Pages>,
+    trail: web::Data<AuditTrail>,
+    edge: web::Data<Edge>,
 ) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.load();
     let lifetime = body.expires_in_seconds.unwrap_or(DEFAULT_LIFETIME_SECS);
@@ -50,7 +54,7 @@ pub async fn mint(
             message: e.message,
         }
     })?;
-    crate::http::admin::audit::record(&state, &req, Action::PreviewMinted).await?;
+    crate::http::admin::audit::record(&trail, &edge, &req, Action::PreviewMinted).await?;
     let token = state.preview.mint(&grant);
     Ok(HttpResponse::Created().json(MintResponse {
         token,
@@ -77,6 +81,6 @@ pub fn presented<'a>(req: &'a HttpRequest, body: Option<&'a str>) -> Option<&'a 
 }
 
 /// The grant of the presented token, if it is valid; otherwise why it was ignored.
-pub fn grant(state: &AppState, token: Option<&str>, now: SystemTime) -> Result<Option<Grant>, Rejected> {
+pub fn grant(state: &Pages, token: Option<&str>, now: SystemTime) -> Result<Option<Grant>, Rejected> {
     token.map(|t| state.preview.verify(t, now)).transpose()
 }

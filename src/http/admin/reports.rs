@@ -3,12 +3,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::http::error::ApiError;
-use crate::http::AppState;
 use crate::domain::counts::report::{civil_from_days, compare, parse_date, Release, MAX_RANGE_DAYS};
 use crate::domain::counts::{Kind, Seen};
 use crate::domain::privacy::utc_day;
 use crate::domain::rules::Experiment;
+use crate::http::error::ApiError;
+use crate::http::Pages;
 
 #[derive(Debug, Deserialize)]
 struct RangeQuery {
@@ -69,7 +69,7 @@ struct SegmentsReport<'a> {
 }
 
 /// `GET /v1/admin/reports/segments?from=&to=`. Behind the `analyst` scope guard, as every report.
-pub async fn segments(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn segments(req: HttpRequest, state: web::Data<Pages>) -> Result<HttpResponse, ApiError> {
     let (from, to) = range(&query(&req)?)?;
     state.counts.flush().await?;
     let uniques = state
@@ -132,7 +132,7 @@ struct ExperimentList<'a> {
 
 /// `GET /v1/admin/reports/experiments`: the experiments reports exist for, with their slot, the
 /// segment they run for, arms and goals (no counts), so a client can ask for each one's report.
-pub async fn experiments(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn experiments(state: web::Data<Pages>) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.load();
     let experiments = rules
         .experiments()
@@ -202,7 +202,7 @@ struct ArmRow<'a> {
 pub async fn experiment(
     req: HttpRequest,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    state: web::Data<Pages>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query(&req)?;
     let (from, to) = range(&q)?;

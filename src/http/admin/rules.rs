@@ -4,11 +4,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use crate::http::error::ApiError;
-use crate::http::AppState;
-use crate::engine::reload::{RulesStatus, Trigger};
 use crate::domain::rules::load::JsonDiagnostic;
 use crate::domain::rules::RuleFile;
+use crate::engine::reload::Reloader;
+use crate::engine::reload::{RulesStatus, Trigger};
+use crate::http::edge::Edge;
+use crate::http::error::ApiError;
 
 /// What `GET /v1/admin/rules` answers.
 #[derive(Serialize)]
@@ -55,8 +56,8 @@ impl<'a> RulesView<'a> {
 }
 
 /// `GET /v1/admin/rules`
-pub async fn show(state: web::Data<AppState>) -> HttpResponse {
-    let status = state.reloader.status();
+pub async fn show(reloader: web::Data<Reloader>) -> HttpResponse {
+    let status = reloader.status();
     HttpResponse::Ok().json(RulesView::of(&status))
 }
 
@@ -70,15 +71,18 @@ struct ReloadView<'a> {
 }
 
 /// `POST /v1/admin/rules/reload`; the audit trail names the token that asked.
-pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn reload(
+    req: HttpRequest,
+    reloader: web::Data<Reloader>,
+    edge: web::Data<Edge>,
+) -> Result<HttpResponse, ApiError> {
     // The route's guard has admitted a valid token, so a name is always found.
-    let actor = state.tokens.holder(&req).unwrap_or("unknown");
-    let done = state
-        .reloader
+    let actor = edge.tokens.holder(&req).unwrap_or("unknown");
+    let done = reloader
         .reload(Trigger::Api, actor)
         .await
         .map_err(ApiError::InvalidRules)?;
-    let status = state.reloader.status();
+    let status = reloader.status();
     Ok(HttpResponse::Ok().json(ReloadView {
         changed: done.changed,
         warnings: done.warnings.iter().map(JsonDiagnostic::from).collect(),

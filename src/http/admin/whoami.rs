@@ -5,8 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use crate::http::edge::auth::Scope;
+use crate::http::edge::Edge;
 use crate::http::error::ApiError;
-use crate::http::AppState;
 
 /// `GET /v1/admin/whoami`'s answer.
 #[derive(Serialize)]
@@ -16,7 +16,7 @@ struct Whoami {
 
 /// `GET /v1/admin/whoami`: `{"scopes": [...]}`; an admin token lists every scope, since it holds them.
 /// Behind the any-token guard (see [`crate::http::routes`]).
-pub async fn whoami(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn whoami(req: HttpRequest, state: web::Data<Edge>) -> Result<HttpResponse, ApiError> {
     let held = state.tokens.scopes_of(&req)?;
     let scopes = Scope::ALL
         .iter()

@@ -1,20 +1,16 @@
 //! Consent routes: the purpose catalogue, recording choices and opt-outs, and a visitor's status.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use actix_web::{web, HttpRequest, HttpResponse};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::consent::{Purposes, PURPOSE_NAMES};
+use crate::domain::ledger::entry::{rfc3339, Action, Entry};
+use crate::domain::privacy::VisitorId;
+use crate::engine::consent::choices::Choices;
 use crate::http::edge::body::ApiJson;
+use crate::http::edge::Edge;
 use crate::http::error::ApiError;
-use crate::http::AppState;
-use crate::domain::ledger::entry::{rfc3339, Action, Change, Entry, ReceiptId};
-use crate::domain::consent::{Purposes, Record, PURPOSE_NAMES};
-use crate::domain::privacy::{ConsentSubject, VisitorId};
-
-/// `source` of an opt-out that names none: a constant, not request text.
-const OPT_OUT_DEFAULT_SOURCE: &str = "api";
+use crate::http::Pages;
 
 /// `POST /v1/consent` as sent.
 #[derive(Debug, Deserialize)]
@@ -60,17 +56,6 @@ fn receipt(e: &Entry) -> Receipt<'_> {
     }
 }
 
-/// A value from a configured closed set; anything else is refused without being repeated.
-fn one_of(field: &str, v: &str, set: &[String], key: &str) -> Result<String, ApiError> {
-    set.iter()
-        .find(|allowed| allowed.as_str() == v)
-        .cloned()
-        .ok_or_else(|| ApiError::InvalidField {
-            field: field.into(),
-            message: format!("{field} must be one of {} ({key})", set.join(", ")),
-        })
-}
-
 fn parse_purposes(map: &serde_json::Map<String, serde_json::Value>) -> Result<Purposes, ApiError> {
     if map.is_empty() {
         return Err(ApiError::InvalidField {
@@ -100,124 +85,35 @@ fn parse_purposes(map: &serde_json::Map<String, serde_json::Value>) -> Result<Pu
     Ok(p)
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn random<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    rand::rng().fill_bytes(&mut b);
-    b
-}
-
-/// A change for `subject`, with a fresh receipt id and nonce.
-fn change(
-    subject: ConsentSubject,
-    action: Action,
-    purposes: Purposes,
-    source: String,
-    policy_version: String,
-) -> Change {
-    Change {
-        receipt_id: ReceiptId::fresh(),
-        recorded_at: now_ms(),
-        subject,
-        nonce: random(),
-        action,
-        purposes,
-        source,
-        policy_version,
-    }
-}
-
-async fn record(
-    state: &AppState,
-    subject: ConsentSubject,
-    action: Action,
-    purposes: Purposes,
-    source: String,
-    policy_version: String,
-) -> Result<HttpResponse, ApiError> {
-    // Durable first: the in-memory book only learns of a choice the store has committed.
-    let entry = state
-        .ledger
-        .append(change(subject, action, purposes, source, policy_version))
-        .await?;
-    state
-        .metrics
-        .consent_writes
-        .get_or_create(&crate::metrics::ActionLabel {
-            action: action.as_str(),
-        })
-        .inc();
-    state.book.put(
-        &subject,
-        Record {
-            purposes,
-            opted_out: action == Action::OptOut,
-            recorded_at: entry.recorded_at,
-        },
-    );
+/// `POST /v1/consent`
+pub async fn give(ApiJson(dto): ApiJson<ConsentBody>, choices: web::Data<Choices>) -> Result<HttpResponse, ApiError> {
+    let id = VisitorId::parse(&dto.visitor_id)?;
+    let purposes = parse_purposes(&dto.purposes)?;
+    let entry = choices.give(&id, purposes, &dto.source, &dto.policy_version).await?;
     Ok(HttpResponse::Created().json(receipt(&entry)))
 }
 
-/// `POST /v1/consent`
-pub async fn give(ApiJson(dto): ApiJson<ConsentBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let id = VisitorId::parse(&dto.visitor_id)?;
-    let purposes = parse_purposes(&dto.purposes)?;
-    let source = one_of("source", &dto.source, &state.consent_sources, "consent.sources")?;
-    let policy_version = one_of(
-        "policy_version",
-        &dto.policy_version,
-        &state.policy_versions,
-        "consent.policy_versions",
-    )?;
-    let subject = state.keyring.consent_subject(&id);
-    record(&state, subject, Action::Consent, purposes, source, policy_version).await
-}
-
 /// `POST /v1/opt-out`
-pub async fn opt_out(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn opt_out(
+    ApiJson(dto): ApiJson<VisitorBody>,
+    choices: web::Data<Choices>,
+) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
-    let source = match dto.source.as_deref() {
-        Some(s) => one_of("source", s, &state.consent_sources, "consent.sources")?,
-        None => OPT_OUT_DEFAULT_SOURCE.to_string(),
-    };
-    let subject = state.keyring.consent_subject(&id);
-    record(&state, subject, Action::OptOut, Purposes::NONE, source, "-".into()).await
-}
-
-/// The subjects a visitor's entries may be under: the current secret's, and an earlier
-/// generation's where the book holds a record (after a rotation).
-fn subjects_of(state: &AppState, id: &VisitorId) -> Vec<ConsentSubject> {
-    let mut out = vec![state.keyring.consent_subject(id)];
-    out.extend(
-        state
-            .keyring
-            .previous_consent_subjects(id)
-            .filter(|s| state.book.get(s).is_some()),
-    );
-    out
+    let entry = choices.opt_out(&id, dto.source.as_deref()).await?;
+    Ok(HttpResponse::Created().json(receipt(&entry)))
 }
 
 /// `POST /v1/consent/status`
-pub async fn status(ApiJson(dto): ApiJson<VisitorBody>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn status(ApiJson(dto): ApiJson<VisitorBody>, choices: web::Data<Choices>) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
-    let mut entries = Vec::new();
-    for subject in subjects_of(&state, &id) {
-        entries.extend(state.store.consent_log_for(&subject).await?);
-    }
-    entries.sort_by_key(|e| e.index);
-    let current = state.book.lookup(&state.keyring, &id);
+    let status = choices.status(&id).await?;
+    let current = status.record.as_ref();
     Ok(HttpResponse::Ok().json(Status {
         recorded: current.is_some(),
-        purposes: current.as_ref().map(|r| r.purposes),
-        opted_out: current.as_ref().is_some_and(|r| r.opted_out),
-        recorded_at: current.as_ref().map(|r| rfc3339(r.recorded_at)),
-        receipts: entries.iter().map(receipt).collect(),
+        purposes: current.map(|r| r.purposes),
+        opted_out: current.is_some_and(|r| r.opted_out),
+        recorded_at: current.map(|r| rfc3339(r.recorded_at)),
+        receipts: status.entries.iter().map(receipt).collect(),
     }))
 }
 
@@ -235,41 +131,17 @@ struct Erasure<'a> {
 pub async fn erase(
     req: HttpRequest,
     ApiJson(dto): ApiJson<VisitorBody>,
-    state: web::Data<AppState>,
+    choices: web::Data<Choices>,
+    edge: web::Data<Edge>,
 ) -> Result<HttpResponse, ApiError> {
     let id = VisitorId::parse(&dto.visitor_id)?;
-    let source = match dto.source.as_deref() {
-        Some(s) => one_of("source", s, &state.consent_sources, "consent.sources")?,
-        None => OPT_OUT_DEFAULT_SOURCE.to_string(),
-    };
-    let (mut erased, mut suppressed, mut first) = (0, false, None);
-    for subject in subjects_of(&state, &id) {
-        let erasure = change(subject, Action::Erasure, Purposes::NONE, source.clone(), "-".into());
-        let done = state.ledger.erase(&subject, erasure).await?;
-        if done.suppressed {
-            state.book.put(
-                &subject,
-                Record {
-                    purposes: Purposes::NONE,
-                    opted_out: true,
-                    recorded_at: done.entry.recorded_at,
-                },
-            );
-        } else {
-            state.book.remove(&subject);
-        }
-        erased += done.entries;
-        suppressed |= done.suppressed;
-        first.get_or_insert(done.entry);
-    }
-    let entry = first.ok_or(ApiError::StoreUnavailable)?;
     // Who asked is only ever a token's configured name, or "visitor" for the visitor's own page.
-    let actor = state.tokens.holder(&req).unwrap_or("visitor");
-    crate::engine::audit::record(state.store.as_ref(), actor, crate::engine::audit::Action::ConsentErased).await?;
+    let actor = edge.tokens.holder(&req).unwrap_or("visitor");
+    let done = choices.erase(&id, dto.source.as_deref(), actor).await?;
     Ok(HttpResponse::Ok().json(Erasure {
-        erased_entries: erased,
-        suppression_kept: suppressed,
-        receipt: receipt(&entry),
+        erased_entries: done.entries,
+        suppression_kept: done.suppressed,
+        receipt: receipt(&done.entry),
     }))
 }
 
@@ -320,7 +192,7 @@ struct Catalogue<'a> {
 }
 
 /// `GET /v1/consent/purposes`
-pub async fn purposes(state: web::Data<AppState>) -> HttpResponse {
+pub async fn purposes(state: web::Data<Pages>) -> HttpResponse {
     let rules = state.rules.load();
     let all: Vec<&str> = rules.segments.iter().map(|s| s.id.as_str()).collect();
     let session: Vec<&str> = rules

@@ -7,15 +7,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::http::edge::body::ApiJsonNoting;
-use crate::http::error::ApiError;
-use crate::http::admin::preview;
-use crate::http::edge::unknown_fields;
-use crate::http::AppState;
 use crate::domain::consent::{gpc_header, Consent};
 use crate::domain::pageview::decide::SlotDecision;
-use crate::domain::signals::{cap_warnings, ClientHints, PageFields, RequestMeta, SessionSummary, Warning};
 use crate::domain::pageview::view::{ConsentStrings, Pipeline, Records, ViewContext, ViewInput};
+use crate::domain::signals::{cap_warnings, ClientHints, PageFields, RequestMeta, SessionSummary, Warning};
+use crate::http::browser::page_view::PageViewOutcome;
+use crate::http::edge::body::ApiJsonNoting;
+use crate::http::edge::unknown_fields;
+use crate::http::error::ApiError;
+use crate::http::Pages;
 
 /// The request body as sent; converted to domain types before use. Unknown keys are warned about,
 /// not refused: `deny_unknown_fields` only sends such a body to the slow parse (`unknown_fields.rs`).
@@ -114,7 +114,7 @@ impl ViewFields {
     }
 }
 
-impl AppState {
+impl Pages {
     /// The page-view pipeline over this node's configuration, keys and consent book.
     pub fn pipeline(&self) -> Pipeline<'_> {
         Pipeline {
@@ -129,7 +129,7 @@ impl AppState {
 
 /// Reads one page view's headers and fields into the pipeline's input and runs it. Never touches
 /// the store.
-pub fn view_context(req: &HttpRequest, state: &AppState, mut f: ViewFields) -> Result<ViewContext, ApiError> {
+pub fn view_context(req: &HttpRequest, state: &Pages, mut f: ViewFields) -> Result<ViewContext, ApiError> {
     let headers = req.headers();
     let page = f.page();
     let strings = f.consent.as_ref();
@@ -163,7 +163,7 @@ pub fn view_context(req: &HttpRequest, state: &AppState, mut f: ViewFields) -> R
 pub async fn handle(
     req: HttpRequest,
     ApiJsonNoting(dto): ApiJsonNoting<DecideBody>,
-    state: web::Data<AppState>,
+    state: web::Data<Pages>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = ViewFields {
         site: dto.site,
@@ -173,31 +173,18 @@ pub async fn handle(
         consent: dto.consent,
         tz_offset_minutes: dto.tz_offset_minutes,
     };
-    let mut view = view_context(&req, &state, fields)?;
+    let mut outcome = PageViewOutcome::read(&req, &state, fields, dto.preview.as_deref())?;
     let rules = state.rules.load();
-    let grant = match preview::grant(&state, preview::presented(&req, dto.preview.as_deref()), view.now) {
-        Ok(grant) => grant,
-        Err(rejected) => {
-            view.warnings.push(rejected.warning());
-            None
-        }
-    };
-    // A previewed view shows what the token forces and is never counted (so never reaches the RTB
-    // release set either).
-    let decision = match &grant {
-        Some(g) => g.decide(&rules, &view.signals, &view.key, dto.slots.as_deref()),
-        None => view.decide(&rules, dto.slots.as_deref()),
-    };
-    if grant.is_none() && view.countable() {
+    let decision = outcome.decide(&rules, dto.slots.as_deref());
+    if outcome.counted() {
+        let view = &outcome.view;
         state
             .counts
             .record_decision(&decision, &view.key, view.client, view.now);
     }
-    let consent = if grant.is_some() {
-        Consent::preview()
-    } else {
-        view.consent
-    };
+    let consent = outcome.consent();
+    let preview = outcome.previewed();
+    let view = &mut outcome.view;
     let mut warnings = std::mem::take(&mut view.warnings);
     warnings.extend(decision.warnings.iter().cloned());
     warnings.extend(unknown_fields::warnings(&req, unknown_fields::DECIDE_FIELDS));
@@ -217,7 +204,7 @@ pub async fn handle(
         consent: &consent,
         rules_version: &rules.version,
         warnings: &warnings,
-        preview: grant.is_some(),
+        preview,
     };
     Ok(HttpResponse::Ok().json(response))
 }

@@ -3,14 +3,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::http::edge::body::ApiJsonNoting;
-use crate::http::browser::decide::{view_context, ConsentBody, PageBody, SessionBody, ViewFields};
-use crate::http::error::ApiError;
-use crate::http::admin::preview;
-use crate::http::edge::unknown_fields;
-use crate::http::AppState;
 use crate::domain::pageview::decide::bucket;
 use crate::domain::signals::Warning;
+use crate::http::browser::decide::{ConsentBody, PageBody, SessionBody, ViewFields};
+use crate::http::browser::page_view::PageViewOutcome;
+use crate::http::edge::body::ApiJsonNoting;
+use crate::http::edge::unknown_fields;
+use crate::http::error::ApiError;
+use crate::http::Pages;
 
 /// `POST /v1/events` as sent.
 #[derive(Debug, Deserialize)]
@@ -71,7 +71,7 @@ struct EventAnswer<'a> {
 pub async fn handle(
     ApiJsonNoting(dto): ApiJsonNoting<EventBody>,
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Pages>,
 ) -> Result<HttpResponse, ApiError> {
     if dto.kind != "conversion" {
         return Err(ApiError::InvalidField {
@@ -103,15 +103,9 @@ pub async fn handle(
         consent: dto.consent,
         tz_offset_minutes: dto.tz_offset_minutes,
     };
-    let view = view_context(&req, &state, fields)?;
-    let (key, consent, mut warnings) = (&view.key, view.consent, view.warnings.clone());
-    let previewed = match preview::grant(&state, preview::presented(&req, dto.preview.as_deref()), view.now) {
-        Ok(grant) => grant.is_some(),
-        Err(rejected) => {
-            warnings.push(rejected.warning());
-            false
-        }
-    };
+    let outcome = PageViewOutcome::read(&req, &state, fields, dto.preview.as_deref())?;
+    let (view, consent) = (&outcome.view, outcome.consent());
+    let (key, mut warnings) = (&view.key, view.warnings.clone());
     // The arm comes from the visitor key, exactly as at exposure; a client-sent variant is never trusted.
     let arm = experiment.map(|e| {
         let arm = e.experiment.arm_for_bucket(bucket(&e.experiment.id, key));
@@ -127,12 +121,11 @@ pub async fn handle(
         }
     }
     warnings.extend(unknown_fields::warnings(&req, unknown_fields::EVENT_FIELDS));
-    // Crawlers are never counted.
-    let counted = view.countable() && !previewed;
+    let counted = outcome.counted();
     if counted {
         state
             .counts
-            .record_conversion(&rules, &view, &goal, arm.as_ref().map(|(e, a, _)| (*e, *a)));
+            .record_conversion(&rules, view, &goal, arm.as_ref().map(|(e, a, _)| (*e, *a)));
     }
     Ok(HttpResponse::Accepted().json(EventAnswer {
         counted,

@@ -3,4 +3,5 @@
 pub mod consent;
 pub mod decide;
 pub mod events;
+pub mod page_view;
 pub mod sdk;

@@ -6,8 +6,8 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::http::error::ApiError;
 use crate::config::AuthSettings;
+use crate::http::error::ApiError;
 
 /// What a token may do; its name in configuration and in `/v1/admin/whoami` is the lowercase variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]

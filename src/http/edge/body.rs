@@ -10,9 +10,9 @@ use actix_web::{dev, web, FromRequest, HttpMessage, HttpRequest};
 use regex::Regex;
 use serde::de::DeserializeOwned;
 
-use crate::http::error::ApiError;
 use crate::http::edge::unknown_fields::Noted;
-use crate::http::AppState;
+use crate::http::edge::Edge;
+use crate::http::error::ApiError;
 
 /// Body size limit when no state is attached (unit tests).
 const DEFAULT_MAX_BODY: usize = 16 * 1024;
@@ -62,7 +62,7 @@ async fn extract<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let payload = payload.map_err(|_| ApiError::BadPayload)?;
     let limit = req
-        .app_data::<web::Data<AppState>>()
+        .app_data::<web::Data<Edge>>()
         .map_or(DEFAULT_MAX_BODY, |s| s.max_body_bytes)
         .saturating_mul(bodies);
     let bytes = read(req, payload, limit).await?;
@@ -71,7 +71,8 @@ async fn extract<T: DeserializeOwned>(
     };
     let (value, ignored) = parse(&bytes, Some(fields))?;
     if !ignored.is_empty() {
-        req.extensions_mut().insert(crate::http::edge::unknown_fields::IgnoredKeys(ignored));
+        req.extensions_mut()
+            .insert(crate::http::edge::unknown_fields::IgnoredKeys(ignored));
     }
     Ok(value)
 }
@@ -108,7 +109,7 @@ pub async fn read(req: &HttpRequest, payload: web::Payload, limit: usize) -> Res
     // A client trickling its body would hold a connection (and a worker's memory) for as long as it
     // likes; the whole body must arrive within the configured time.
     let timeout = req
-        .app_data::<web::Data<AppState>>()
+        .app_data::<web::Data<Edge>>()
         .map_or(DEFAULT_BODY_TIMEOUT, |s| s.body_timeout);
     let body = payload.to_bytes_limited(limit);
     futures_util::pin_mut!(body);

@@ -14,10 +14,10 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::{web, ResponseError};
 use futures_util::future::{Either, MapOk, TryFutureExt};
 
-use crate::http::error::ApiError;
 use crate::http::edge::auth::Scope;
 use crate::http::edge::limits::LimitedRoute;
-use crate::http::{edge::origin, AppState};
+use crate::http::edge::{origin, Edge};
+use crate::http::error::ApiError;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub struct Gate(pub Access);
 impl Gate {
     /// Admits or refuses one request; nothing here awaits.
     fn check(self, req: &ServiceRequest) -> Result<(), ApiError> {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        let Some(state) = req.app_data::<web::Data<Edge>>() else {
             // Only the metrics-only listener runs without the state, and it has no gated route.
             return Err(ApiError::Unauthorized("no token configuration".into()));
         };

@@ -10,8 +10,8 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::Method;
 use actix_web::web;
 
+use crate::http::edge::Edge;
 use crate::http::error::ApiError;
-use crate::http::AppState;
 
 /// A matched route's place in the route table and its pattern (`/v1/decide`, never the requested
 /// path), attached to each resource: the log and metrics read it instead of matching again.
@@ -97,7 +97,7 @@ fn record<B>(res: &ServiceResponse<B>, started: Instant, method: &Method) {
     let route = res.request().app_data::<RouteTag>().copied();
     let pattern = route.map_or("<unmatched>", |r| r.pattern);
     let status = res.status().as_u16();
-    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+    if let Some(state) = res.request().app_data::<web::Data<Edge>>() {
         let m = &state.metrics;
         let index = route.map_or_else(|| m.route_index(None), |r| r.index);
         m.record_request(index, status, started.elapsed());

@@ -5,15 +5,15 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
 use actix_web::HttpRequest;
 
-use crate::http::error::ApiError;
-use crate::http::edge::limits::LimitedRoute;
-use crate::http::AppState;
 use crate::config::normalise_origin;
+use crate::http::edge::limits::LimitedRoute;
+use crate::http::edge::Edge;
+use crate::http::error::ApiError;
 
 /// The check for one browser-callable route: refuse foreign origins (403), then, when the route has
 /// a bucket, over-limit clients (429). Run by [`crate::http::edge::gate::Gate`] around each resource, never
 /// matched on the path text: the router also serves percent-encoded spellings of a path.
-pub fn check(limit: Option<LimitedRoute>, req: &ServiceRequest, state: &AppState) -> Result<(), ApiError> {
+pub fn check(limit: Option<LimitedRoute>, req: &ServiceRequest, state: &Edge) -> Result<(), ApiError> {
     check_origin(req.request(), state)?;
     let Some(limited) = limit else { return Ok(()) };
     let client = state.client.client_ip(req.request());
@@ -24,7 +24,7 @@ pub fn check(limit: Option<LimitedRoute>, req: &ServiceRequest, state: &AppState
 
 /// A request with `Origin` must come from an allowed origin or personify's own; without one it is a
 /// server-to-server call and passes.
-fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+fn check_origin(req: &HttpRequest, state: &Edge) -> Result<(), ApiError> {
     let mut sent = req.headers().get_all(header::ORIGIN);
     let Some(first) = sent.next() else { return Ok(()) };
     if sent.next().is_some() {
@@ -46,7 +46,7 @@ fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
 
 /// personify's own origin as the browser sees it: the `Host` header, and the scheme a trusted proxy
 /// reports in `X-Forwarded-Proto` (plain http otherwise: personify itself does not terminate TLS).
-fn own_origin(req: &HttpRequest, state: &AppState) -> Option<String> {
+fn own_origin(req: &HttpRequest, state: &Edge) -> Option<String> {
     let host = req.headers().get(header::HOST)?.to_str().ok()?;
     let scheme = if state.client.peer_is_trusted(req) {
         req.headers()

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use crate::http::AppState;
+use crate::http::Ops;
 
 /// The OpenAPI document, compiled in so the served spec always matches the binary.
 pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
@@ -41,7 +41,7 @@ struct Readiness<'a> {
 /// After SIGTERM, for `server.drain_seconds`, it answers 503 `draining` (without asking the store)
 /// while every other route keeps serving, so a load balancer stops sending traffic before the
 /// listener closes.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<Ops>) -> HttpResponse {
     let status = state.reloader.status();
     let rules = &status.rules;
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::http::error::ApiError;
-use crate::http::AppState;
+use crate::http::LogState;
 
 /// Receipt ids are 48 lowercase hex characters (32 for receipts issued before the ids began with
 /// the leaf index, see `ReceiptId`); anything else cannot name an entry.
@@ -52,14 +52,14 @@ fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiErro
 }
 
 /// `GET /v1/consent/log/public-key`: the verifier key (`name+id+base64`), as text.
-pub async fn public_key(state: web::Data<AppState>) -> HttpResponse {
+pub async fn public_key(state: web::Data<LogState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(format!("{}\n", state.ledger.vkey()))
 }
 
 /// `GET /v1/consent/log/checkpoint`: the newest signed checkpoint (C2SP signed note), as text.
-pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn checkpoint(state: web::Data<LogState>) -> Result<HttpResponse, ApiError> {
     let cp = state.ledger.latest().await?.ok_or(ApiError::NotCheckpointed {
         retry_after_secs: state.checkpoint_seconds,
     })?;
@@ -72,7 +72,7 @@ pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 pub async fn proof(
     req: HttpRequest,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    state: web::Data<LogState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = receipt_id(&path)?;
     let q: ProofQuery = query(&req)?;
@@ -87,7 +87,7 @@ pub async fn proof(
 }
 
 /// `GET /v1/consent/log/consistency?first=M&second=N`
-pub async fn consistency(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn consistency(req: HttpRequest, state: web::Data<LogState>) -> Result<HttpResponse, ApiError> {
     let q: ConsistencyQuery = query(&req)?;
     let missing = |name: &str| ApiError::InvalidParam {
         param: name.into(),

@@ -5,10 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::{web, HttpResponse};
 
-use crate::http::AppState;
+use crate::http::Ops;
 
 /// `GET /metrics`
-pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+pub async fn scrape(state: web::Data<Ops>) -> HttpResponse {
     let m = &state.metrics;
     m.rtb_release_set
         .set(state.counts.released_segments(state.release.k) as i64);

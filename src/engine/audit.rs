@@ -2,7 +2,7 @@
 //! closed-set values are recorded, never a request value. Every admin action that changes what
 //! visitors get or reads personal records calls [`record`].
 
-use crate::store::{Store, StoreError};
+use crate::store::{AuditTrail, StoreError};
 
 /// An admin action worth recording; stored as its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -31,6 +31,6 @@ impl Action {
 
 /// Records that `actor` (a token's configured name) did `action`, durably, before the action's
 /// answer goes out: an action the trail cannot hold is refused by the caller.
-pub async fn record(store: &dyn Store, actor: &str, action: Action) -> Result<(), StoreError> {
+pub async fn record(store: &(impl AuditTrail + ?Sized), actor: &str, action: Action) -> Result<(), StoreError> {
     store.append_audit(actor, action.as_str()).await.map(|_| ())
 }

@@ -4,8 +4,8 @@
 
 use rand::RngCore;
 
-use crate::domain::ledger::entry::{Action, Change, ReceiptId, LEGACY};
 use crate::domain::consent::Purposes;
+use crate::domain::ledger::entry::{Action, Change, ReceiptId, LEGACY};
 use crate::domain::privacy::ConsentSubject;
 
 use super::StoreError;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{StoreError, StoredCheckpoint, StoredRecord};
-use crate::domain::ledger::entry::{Action, Entry};
 use crate::domain::consent::Purposes;
+use crate::domain::ledger::entry::{Action, Entry};
 use crate::domain::ledger::merkle::Hash;
 
 /// Unix milliseconds now, as every `recorded_at`, `created_at` and `issued_at` column holds.

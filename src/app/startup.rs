@@ -21,7 +21,7 @@ use crate::engine::ledger::node::{Ledger, StartError as LedgerStartError};
 use crate::engine::reload::{self, watch, Reloader};
 use crate::http::{self, AppState, Parts};
 use crate::metrics::Metrics;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Secrets, Store, StoreError};
 
 /// How often salts are refreshed and expired ones purged.
 const SALT_TASK_PERIOD: Duration = Duration::from_secs(60);
@@ -117,7 +117,7 @@ async fn sweep_task(limits: Arc<http::edge::limits::Limits>) {
 
 /// Loads the salts for yesterday (if kept), today and tomorrow, creating today's and tomorrow's, so
 /// the keyring never has to invent one at midnight.
-async fn shared_salts(store: &dyn Store, now: SystemTime) -> Result<Vec<(i64, Secret)>, StoreError> {
+async fn shared_salts(store: &(impl Secrets + ?Sized), now: SystemTime) -> Result<Vec<(i64, Secret)>, StoreError> {
     let today = utc_day(now);
     let kept = store.salt_days().await?;
     let mut out = Vec::new();

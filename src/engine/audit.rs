@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::store::{AuditEntry, Store, StoreError};
+use crate::store::{AuditEntry, AuditRecords, Store, StoreError};
 
 /// An admin action worth recording; stored as its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -33,7 +33,7 @@ impl Action {
 
 /// Records that `actor` (a token's configured name) did `action`, durably, before the action's
 /// answer goes out: an action the trail cannot hold is refused by the caller.
-pub async fn record(store: &dyn Store, actor: &str, action: Action) -> Result<(), StoreError> {
+pub async fn record(store: &(impl AuditRecords + ?Sized), actor: &str, action: Action) -> Result<(), StoreError> {
     store.append_audit(actor, action.as_str()).await.map(|_| ())
 }
 

@@ -3,7 +3,7 @@
 //! (`docs/decisions/003-secret-rotation.md`).
 
 use crate::domain::privacy::Secret;
-use crate::store::{Store, StoreError};
+use crate::store::{Secrets, StoreError};
 
 /// Store name prefix of the generations: `visitor_key_v1`, `visitor_key_v2`, …
 pub const PREFIX: &str = "visitor_key_v";
@@ -12,7 +12,7 @@ fn generation(name: &str) -> Option<u32> {
     name.strip_prefix(PREFIX)?.parse().ok()
 }
 
-async fn generations(store: &dyn Store) -> Result<Vec<u32>, StoreError> {
+async fn generations(store: &(impl Secrets + ?Sized)) -> Result<Vec<u32>, StoreError> {
     let mut g: Vec<u32> = store
         .secret_names(PREFIX)
         .await?
@@ -24,7 +24,7 @@ async fn generations(store: &dyn Store) -> Result<Vec<u32>, StoreError> {
 }
 
 /// The current secret and the earlier generations (newest first); creates the first on a new store.
-pub async fn load(store: &dyn Store) -> Result<(Secret, Vec<Secret>), StoreError> {
+pub async fn load(store: &(impl Secrets + ?Sized)) -> Result<(Secret, Vec<Secret>), StoreError> {
     let mut gens = generations(store).await?;
     if gens.is_empty() {
         gens.push(1);
@@ -43,7 +43,7 @@ pub async fn load(store: &dyn Store) -> Result<(Secret, Vec<Secret>), StoreError
 }
 
 /// Creates the next generation; returns its number. Nodes use it from their next start.
-pub async fn rotate(store: &dyn Store) -> Result<u32, StoreError> {
+pub async fn rotate(store: &(impl Secrets + ?Sized)) -> Result<u32, StoreError> {
     let next = generations(store).await?.last().copied().unwrap_or(1) + 1;
     store
         .secret(&format!("{PREFIX}{next}"), *Secret::generate().expose())

@@ -172,7 +172,7 @@ macro_rules! consent_sql {
                     }
                 }
 
-                /// `Store::append_consent`.
+                /// `ConsentLog::append_consent`.
                 pub(in super::super) async fn consent_append(&self, changes: Vec<Change>) -> Result<Vec<Entry>, StoreError> {
                     let mut tx = self.begin_write().await?;
                     Self::lock_log(&mut tx).await?;
@@ -183,7 +183,7 @@ macro_rules! consent_sql {
                     Ok(entries)
                 }
 
-                /// `Store::erase_consent`.
+                /// `ConsentLog::erase_consent`.
                 pub(in super::super) async fn consent_erase(
                     &self,
                     subject: &ConsentSubject,
@@ -234,7 +234,7 @@ macro_rules! consent_sql {
                     })
                 }
 
-                /// `Store::consent_records`.
+                /// `ConsentLog::consent_records`.
                 pub(in super::super) async fn consent_records_each(
                     &self,
                     each: &mut (dyn FnMut(StoredRecord) + Send),
@@ -247,7 +247,7 @@ macro_rules! consent_sql {
                     Ok(())
                 }
 
-                /// `Store::consent_markers`: the two `EXISTS` tests are what keeps an edited row from
+                /// `ConsentLog::consent_markers`: the two `EXISTS` tests are what keeps an edited row from
                 /// deleting a record the log still holds (`docs/decisions/002-consent-ledger.md`).
                 pub(in super::super) async fn markers(
                     &self,
@@ -267,7 +267,7 @@ macro_rules! consent_sql {
                     Ok(())
                 }
 
-                /// `Store::consent_replay`: one aggregated row per chunk (`store::replay`).
+                /// `ConsentLog::consent_replay`: one aggregated row per chunk (`store::replay`).
                 pub(in super::super) async fn replay_chunk(&self, from: u64, to: u64) -> Result<Vec<Replayed>, StoreError> {
                     let (count, text): (i64, Option<String>) = sqlx::query_as(replay::SQL)
                         .bind(from as i64)
@@ -277,7 +277,7 @@ macro_rules! consent_sql {
                     replay::parse(count, text.as_deref(), from, to)
                 }
 
-                /// `Store::purge_consent_tombstones`.
+                /// `ConsentLog::purge_consent_tombstones`.
                 pub(in super::super) async fn purge_tombstones(&self, before_ms: i64) -> Result<u64, StoreError> {
                     Ok(
                         sqlx::query("DELETE FROM consent_records WHERE erased AND NOT opted_out AND recorded_at < $1")
@@ -288,7 +288,7 @@ macro_rules! consent_sql {
                     )
                 }
 
-                /// `Store::consent_log`.
+                /// `ConsentLog::consent_log`.
                 pub(in super::super) async fn log_page(&self, from: u64, limit: i64) -> Result<Vec<LogRow>, StoreError> {
                     let sql = format!(
                         "SELECT {ENTRY_COLUMNS}, s.subject, s.nonce FROM consent_leaves l \
@@ -306,7 +306,7 @@ macro_rules! consent_sql {
                         .collect()
                 }
 
-                /// `Store::consent_log_for`.
+                /// `ConsentLog::consent_log_for`.
                 pub(in super::super) async fn log_for(&self, subject: &ConsentSubject) -> Result<Vec<Entry>, StoreError> {
                     let sql = format!(
                         "SELECT {ENTRY_COLUMNS} FROM consent_subjects s JOIN consent_leaves l ON l.idx = s.idx \
@@ -317,24 +317,24 @@ macro_rules! consent_sql {
                     rows.into_iter().map(Entry::try_from).collect()
                 }
 
-                /// `Store::consent_receipt`.
+                /// `ConsentLog::consent_receipt`.
                 pub(in super::super) async fn receipt(&self, receipt_id: &str) -> Result<Option<Entry>, StoreError> {
                     let sql = format!("SELECT {ENTRY_COLUMNS} FROM consent_leaves l WHERE l.receipt_id = $1");
                     let row: Option<EntryRow> = sqlx::query_as(&sql).bind(receipt_id).fetch_optional(&self.pool).await?;
                     row.map(Entry::try_from).transpose()
                 }
 
-                /// `Store::consent_size`.
+                /// `ConsentLog::consent_size`.
                 pub(in super::super) async fn log_size(&self) -> Result<u64, StoreError> {
                     size(&mut *self.pool.acquire().await?).await
                 }
 
-                /// `Store::consent_subtrees`.
+                /// `ConsentLog::consent_subtrees`.
                 pub(in super::super) async fn subtrees(&self, keys: &[Key]) -> Result<Fetched, StoreError> {
                     subtrees(&mut *self.pool.acquire().await?, keys).await
                 }
 
-                /// `Store::issue_checkpoint`.
+                /// `ConsentLog::issue_checkpoint`.
                 pub(in super::super) async fn issue(
                     &self,
                     sign: Signer<'_>,
@@ -372,7 +372,7 @@ macro_rules! consent_sql {
                     }))
                 }
 
-                /// `Store::checkpoint`.
+                /// `ConsentLog::checkpoint`.
                 pub(in super::super) async fn checkpoint_of(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError> {
                     let row: Option<CheckpointRow> = match size {
                         Some(s) => {
@@ -390,7 +390,7 @@ macro_rules! consent_sql {
                     Ok(row.map(StoredCheckpoint::from))
                 }
 
-                /// `Store::migrate_legacy_log`.
+                /// `ConsentLog::migrate_legacy_log`.
                 pub(in super::super) async fn migrate_legacy(
                     &self,
                     sources: &[String],

@@ -1,4 +1,4 @@
-//! Reading the consent log back at start, a chunk of entries per query (`Store::consent_replay`).
+//! Reading the consent log back at start, a chunk of entries per query (`ConsentLog::consent_replay`).
 //!
 //! Why chunks folded into one text value: through sqlx each row costs far more than SQLite spends
 //! finding it (on SQLite every value is copied and every row crosses a channel from the

@@ -1,11 +1,11 @@
-//! The [`Store`](super::Store) implementation both backends share: secrets, salts, counts, the
-//! admin audit trail and the last good rule set, plus the consent ledger from `consent_sql.rs`.
+//! The [`Store`](super::Store) roles both backends share: secrets, salts, counts, the admin audit
+//! trail, the last good rule set and readiness, plus the consent ledger from `consent_sql.rs`.
 //! Written once as a macro for the reason given in `consent_sql.rs`; what differs per backend
 //! (opening, locking, NOTIFY) stays in `sqlite.rs` and `postgres.rs`.
 
-/// Implements [`Store`](super::Store) for `$store` (fields `pool` and `frontier`; the hooks listed
-/// in `consent_sql.rs`) with the SQL both backends accept. Items in `{ … }` go into the `impl`
-/// as written (PostgreSQL's `watch_consent`); they resolve inside this macro's module.
+/// Implements every role of [`Store`](super::Store) for `$store` (fields `pool` and `frontier`; the
+/// hooks listed in `consent_sql.rs`) with the SQL both backends accept. Items in `{ … }` go into the
+/// `ConsentLog` impl as written (PostgreSQL's `watch_consent`); they resolve inside this macro's module.
 macro_rules! sql_store {
     ($store:ident, $db:ty, $conn:ty, { $($extra:tt)* }) => {
         $crate::store::consent_sql::consent_sql!($store, $db, $conn);
@@ -21,10 +21,11 @@ macro_rules! sql_store {
             use $crate::domain::ledger::fetched::{Fetched, Key};
             use $crate::domain::privacy::ConsentSubject;
             use $crate::store::rows::{bytes32, now_ms};
-            use $crate::store::{AuditEntry, CounterRow, Erased, LogRow, Replayed, Signer, SketchRow, Store, StoreError, StoredCheckpoint, StoredRecord, StoredRuleSet};
+            use $crate::store::{AuditEntry, CounterRow, Erased, LogRow, Replayed, Signer, SketchRow, StoreError, StoredCheckpoint, StoredRecord, StoredRuleSet};
+            use $crate::store::{AuditRecords, ConsentLog, CountStore, Health, RuleSets, Secrets};
 
             #[async_trait]
-            impl Store for $store {
+            impl Secrets for $store {
                 async fn secret(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
                     sqlx::query(
                         "INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
@@ -101,7 +102,10 @@ macro_rules! sql_store {
                         .await?
                         .rows_affected())
                 }
+            }
 
+            #[async_trait]
+            impl ConsentLog for $store {
                 async fn append_consent(&self, changes: Vec<Change>) -> Result<Vec<Entry>, StoreError> {
                     self.consent_append(changes).await
                 }
@@ -176,6 +180,11 @@ macro_rules! sql_store {
                     Ok((log, records, opt_outs))
                 }
 
+                $($extra)*
+            }
+
+            #[async_trait]
+            impl CountStore for $store {
                 async fn sketch(&self, kind: Kind, key: &str, day: i64, node: &str) -> Result<Option<Vec<u8>>, StoreError> {
                     Ok(sqlx::query_scalar(
                         "SELECT blob FROM sketches WHERE kind = $1 AND key = $2 AND day = $3 AND node = $4",
@@ -267,12 +276,10 @@ macro_rules! sql_store {
                         .await?;
                     Ok(a.rows_affected() + b.rows_affected())
                 }
+            }
 
-                async fn ping(&self) -> Result<(), StoreError> {
-                    sqlx::query("SELECT 1").execute(&self.pool).await?;
-                    Ok(())
-                }
-
+            #[async_trait]
+            impl AuditRecords for $store {
                 async fn append_audit(&self, actor: &str, action: &str) -> Result<i64, StoreError> {
                     Ok(sqlx::query_scalar(
                         "INSERT INTO admin_audit (recorded_at, actor, action) VALUES ($1, $2, $3) RETURNING seq",
@@ -293,7 +300,10 @@ macro_rules! sql_store {
                     .fetch_all(&self.pool)
                     .await?)
                 }
+            }
 
+            #[async_trait]
+            impl RuleSets for $store {
                 async fn put_last_good_rules(&self, set: &StoredRuleSet) -> Result<(), StoreError> {
                     sqlx::query(
                         "INSERT INTO last_good_rules (id, version, files, saved_at) VALUES (1, $1, $2, $3) \
@@ -315,8 +325,14 @@ macro_rules! sql_store {
                     row.map(|(version, files, saved_at)| StoredRuleSet::from_row(version, &files, saved_at))
                         .transpose()
                 }
+            }
 
-                $($extra)*
+            #[async_trait]
+            impl Health for $store {
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
             }
         }
     };

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use crate::domain::consent::{ConsentBook, Purposes, Record};
 use crate::domain::privacy::ConsentSubject;
-use crate::store::{Replayed, Store, StoreError, StoredRecord};
+use crate::store::{ConsentLog, Replayed, Store, StoreError, StoredRecord};
 
 /// Safety-net period between incremental reads.
 const PERIOD: Duration = Duration::from_secs(30);
@@ -92,7 +92,12 @@ where
 /// are read (`Store::consent_markers`); the `consent_records` table is never trusted here, so an
 /// edit to it changes nothing any node enforces, now or after a restart, and `verify` reports it
 /// (`crate::engine::ledger::verify`).
-async fn apply_log(store: &dyn Store, book: &ConsentBook, after: i64, how: Apply) -> Result<i64, StoreError> {
+async fn apply_log(
+    store: &(impl ConsentLog + ?Sized),
+    book: &ConsentBook,
+    after: i64,
+    how: Apply,
+) -> Result<i64, StoreError> {
     let size = store.consent_size().await?;
     let from = u64::try_from(after.saturating_add(1)).unwrap_or(0);
     let read = |at: u64| store.consent_replay(at, size.min(at + CHUNK));
@@ -113,12 +118,12 @@ async fn apply_log(store: &dyn Store, book: &ConsentBook, after: i64, how: Apply
 }
 
 /// Rebuilds `book` from the log at start; returns the position reached.
-pub async fn load(store: &dyn Store, book: &ConsentBook) -> Result<i64, StoreError> {
+pub async fn load(store: &(impl ConsentLog + ?Sized), book: &ConsentBook) -> Result<i64, StoreError> {
     apply_log(store, book, -1, Apply::Replace).await
 }
 
 /// Applies what was appended after position `from`; returns the new position.
-pub async fn catch_up(store: &dyn Store, book: &ConsentBook, from: i64) -> Result<i64, StoreError> {
+pub async fn catch_up(store: &(impl ConsentLog + ?Sized), book: &ConsentBook, from: i64) -> Result<i64, StoreError> {
     apply_log(store, book, from, Apply::UnlessNewer).await
 }
 

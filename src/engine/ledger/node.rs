@@ -172,7 +172,7 @@ impl Ledger {
         Ok(entry)
     }
 
-    /// Erases a visitor's consent data (see [`Store::erase_consent`]).
+    /// Erases a visitor's consent data (see [`ConsentLog::erase_consent`](crate::store::ConsentLog::erase_consent)).
     pub async fn erase(&self, subject: &ConsentSubject, erasure: Change) -> Result<Erased, StoreError> {
         self.store.erase_consent(subject, erasure).await
     }

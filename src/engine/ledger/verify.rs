@@ -28,7 +28,7 @@ use crate::domain::ledger::fetched::root_keys;
 use crate::domain::ledger::frontier::Frontier;
 use crate::domain::ledger::leaf::subject_commitment;
 use crate::domain::ledger::merkle::{root, Hash};
-use crate::store::{Store, StoreError, StoredRecord};
+use crate::store::{ConsentLog, StoreError, StoredRecord};
 
 /// Most problems listed (all are counted).
 const MAX_LISTED: usize = 100;
@@ -142,7 +142,11 @@ fn key_of(subject: &str) -> Option<[u8; 32]> {
 
 /// Verifies the log in `store` against itself, `notes` (signed checkpoints from outside the
 /// store) and the enforced records.
-pub async fn verify(store: &dyn Store, key: &NoteVerifier, notes: &[String]) -> Result<Verification, StoreError> {
+pub async fn verify(
+    store: &(impl ConsentLog + ?Sized),
+    key: &NoteVerifier,
+    notes: &[String],
+) -> Result<Verification, StoreError> {
     let mut f = Findings::default();
     let mut checkpoints: Vec<(u64, Hash)> = Vec::new();
     let mut all_notes: Vec<String> = notes.to_vec();

@@ -17,7 +17,7 @@ use crate::domain::rules::load::{load_sources_with, read_sources, ErrorKind};
 use crate::domain::rules::{LoadErrors, LoadOptions, RuleError, RuleSet};
 use crate::engine::audit::Action;
 use crate::metrics::{Metrics, ResultLabel};
-use crate::store::{Store, StoredRuleSet};
+use crate::store::{RuleSets, Store, StoredRuleSet};
 
 /// What asked for a reload (a closed set: it is logged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -84,7 +84,11 @@ pub struct Initial {
 /// The rules a node starts with: `dir` when it loads; otherwise the last good set from the store,
 /// when there is one and it still loads under today's options (a typo is not an outage); otherwise
 /// the directory's errors, and the node does not start.
-pub async fn load_initial(dir: &Path, options: &LoadOptions, store: &dyn Store) -> Result<Initial, LoadErrors> {
+pub async fn load_initial(
+    dir: &Path,
+    options: &LoadOptions,
+    store: &(impl RuleSets + ?Sized),
+) -> Result<Initial, LoadErrors> {
     let read = read_sources(dir).and_then(|sources| load_sources_with(&sources, options).map(|l| (l, sources)));
     let errors = match read {
         Ok((loaded, sources)) => {

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         ),
         Command::GenerateRules { segments, seed, dir } => cli::generate_rules(segments, seed, &dir),
         Command::VerifyReceipt(a) => personify::cli::ledger::verify_receipt(&a),
-        Command::Audit(a) => personify::cli::ledger::audit(&a),
+        Command::Audit(a) => personify::cli::ledger::consistency(&a),
         Command::RotateSecret => personify::cli::ledger::rotate_secret(&settings),
     }
 }

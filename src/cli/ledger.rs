@@ -21,9 +21,9 @@ pub struct VerifyReceiptArgs {
     pub vkey: String,
 }
 
-/// `audit` arguments.
+/// `audit` arguments: the consistency of an old checkpoint with the log today.
 #[derive(Debug, Args)]
-pub struct AuditArgs {
+pub struct ConsistencyArgs {
     /// A checkpoint kept from earlier.
     #[arg(long)]
     pub checkpoint: PathBuf,
@@ -96,8 +96,8 @@ async fn get(url: &str) -> Result<String, String> {
     Ok(body)
 }
 
-/// Runs `audit`.
-pub fn audit(args: &AuditArgs) -> ExitCode {
+/// Runs `audit`: an old checkpoint is a prefix of the log today.
+pub fn consistency(args: &ConsistencyArgs) -> ExitCode {
     finish((|| {
         let key = verifier(&args.vkey)?;
         let old_note = read(&args.checkpoint)?;

@@ -81,7 +81,7 @@ pub enum Command {
     /// Check a consent receipt's inclusion proof against a signed checkpoint, offline.
     VerifyReceipt(ledger::VerifyReceiptArgs),
     /// Prove that an old checkpoint is a prefix of the consent log today (nothing changed or removed).
-    Audit(ledger::AuditArgs),
+    Audit(ledger::ConsistencyArgs),
     /// Start a new generation of the visitor-key secret (restart every node afterwards). Earlier
     /// generations stay for consent records only.
     RotateSecret,

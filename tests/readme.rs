@@ -1,29 +1,33 @@
-//! The README runs: every `sh` block is executed in order against a fresh server, and every JSON
-//! block marked as expected output is compared with what the block before it printed.
+//! The documentation runs: every shell block of README.md and of every page under docs/ is executed,
+//! page by page, each page against its own fresh server and its blocks in order; every JSON block
+//! marked as expected output is compared with what the block before it printed.
 //!
-//! Markers, each an HTML comment on the line right before a fence (invisible on GitHub):
-//! - `<!-- readme-test: no-run REASON -->`: the block is not run (e.g. `cargo test` itself).
+//! Markers, each an HTML comment on the line right before a fence (invisible when rendered):
+//! - `<!-- readme-test: no-run REASON -->`: the block is not run (it needs PostgreSQL, Docker, another
+//!   host, or takes minutes), but it must pass `bash -n`; the reason is required.
 //! - `<!-- readme-test: start-server -->`: instead of the block (which starts the server by hand), the
 //!   test starts the real binary with the environment exported so far and waits until it answers.
 //! - `<!-- readme-test: expect -->` (optionally `expect ignore=a.b,c`): this `json` block is what the
-//!   previous `sh` block printed. `"…"` matches any value, a string ending in `…` matches by prefix, an
+//!   previous shell block printed. `"…"` matches any value, a string ending in `…` matches by prefix, an
 //!   object key `"…"` allows extra keys, and listed paths are ignored (random per install).
+//! - `<!-- readme-test: may-fail REASON -->`: the block runs; a failure does not fail the test.
 //!
-//! Blocks run with `bash -euo pipefail` in one temporary directory; exported variables carry over
-//! from block to block. `curl` runs with `--fail-with-body`, so an HTTP error fails the block unless it
-//! is marked `<!-- readme-test: may-fail -->`. `http://127.0.0.1:8080` is rewritten to the test
-//! server's address.
+//! Shell blocks are fences marked `sh`, `bash` or `shell`. They run with `bash -euo pipefail` in one
+//! temporary directory per page; exported variables carry over from block to block. `curl` runs with
+//! `--fail-with-body`, so an HTTP error fails the block unless it is marked `may-fail`.
+//! `http://127.0.0.1:8080` is rewritten to the page's test server. Every failure names the page and
+//! the line of the block, and every page is run before the test fails.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::process::Server;
 use serde_json::Value;
 
-/// One fenced block of the README.
+/// One fenced block of a page.
 #[derive(Debug)]
 struct Block {
     /// 1-based line of the opening fence.
@@ -36,9 +40,9 @@ struct Block {
     text: String,
 }
 
-fn blocks(readme: &str) -> Vec<Block> {
+fn blocks(page: &str) -> Vec<Block> {
     let mut out = Vec::new();
-    let mut lines = readme.lines().enumerate();
+    let mut lines = page.lines().enumerate();
     let mut previous: Option<&str> = None;
     while let Some((i, line)) = lines.next() {
         if let Some(lang) = line.strip_prefix("```") {
@@ -68,7 +72,35 @@ fn blocks(readme: &str) -> Vec<Block> {
     out
 }
 
-/// Does `actual` match the README's `expected`, under the wildcard rules above?
+fn is_shell(lang: &str) -> bool {
+    matches!(lang, "sh" | "bash" | "shell")
+}
+
+/// README.md, then every Markdown file under docs/, as paths relative to the repository.
+fn pages() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("docs directory")
+            .map(|e| e.expect("directory entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                out.push(path);
+            }
+        }
+    }
+    let root = common::manifest_dir();
+    let mut out = vec![root.join("README.md")];
+    walk(&root.join("docs"), &mut out);
+    out.into_iter()
+        .map(|p| p.strip_prefix(&root).expect("inside the repository").to_path_buf())
+        .collect()
+}
+
+/// Does `actual` match the page's `expected`, under the wildcard rules above?
 fn matches(expected: &Value, actual: &Value, path: &str, ignore: &[String], why: &mut Vec<String>) {
     if ignore.iter().any(|p| p == path) {
         return;
@@ -101,7 +133,7 @@ fn matches(expected: &Value, actual: &Value, path: &str, ignore: &[String], why:
                         format!("{path}.{k}")
                     };
                     if !ignore.contains(&p) {
-                        why.push(format!("{p}: not in the README's example"));
+                        why.push(format!("{p}: not in the page's example"));
                     }
                 }
             }
@@ -110,7 +142,7 @@ fn matches(expected: &Value, actual: &Value, path: &str, ignore: &[String], why:
             let open = e.last() == Some(&Value::String("…".into()));
             let shown = if open { &e[..e.len() - 1] } else { &e[..] };
             if a.len() < shown.len() || (!open && a.len() != shown.len()) {
-                why.push(format!("{path}: {} items, the README shows {}", a.len(), e.len()));
+                why.push(format!("{path}: {} items, the page shows {}", a.len(), e.len()));
                 return;
             }
             for (i, (ev, av)) in shown.iter().zip(a).enumerate() {
@@ -118,11 +150,11 @@ fn matches(expected: &Value, actual: &Value, path: &str, ignore: &[String], why:
             }
         }
         (e, a) if e == a => {}
-        (e, a) => why.push(format!("{path}: {a} where the README shows {e}")),
+        (e, a) => why.push(format!("{path}: {a} where the page shows {e}")),
     }
 }
 
-fn wait_ready(base: &str) {
+fn wait_ready(base: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         let ok = Command::new("curl")
@@ -131,11 +163,11 @@ fn wait_ready(base: &str) {
             .map(|o| o.status.success())
             .unwrap_or(false);
         if ok {
-            return;
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("the server did not answer /healthz");
+    Err("the server did not answer /healthz".into())
 }
 
 /// Environment variables `declare -px` wrote, as (name, value) pairs, read back by bash itself.
@@ -152,9 +184,59 @@ fn exported(dir: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn every_readme_shell_block_runs_in_order_against_a_fresh_server() {
-    let readme = std::fs::read_to_string(common::manifest_dir().join("README.md")).expect("README.md");
+/// What one page did.
+#[derive(Debug, Default)]
+struct PageRun {
+    started_server: bool,
+    ran: usize,
+    compared: usize,
+}
+
+/// Runs one page's shell blocks in order against a server of its own; the error names the page and
+/// the line of the block that failed.
+fn run_page(page: &str, text: &str) -> Result<PageRun, String> {
+    let blocks = blocks(text);
+    let mut run = PageRun::default();
+    // Markers first: a typo in one would silently run or skip a block.
+    for block in &blocks {
+        let at = format!("{page}:{}", block.line);
+        let Some(marker) = block.marker.as_deref() else {
+            continue;
+        };
+        let kind = marker.split_whitespace().next().unwrap_or("");
+        if !["no-run", "start-server", "expect", "may-fail"].contains(&kind) {
+            return Err(format!("{at}: unknown marker `{marker}`"));
+        }
+        if kind == "expect" && block.lang != "json" {
+            return Err(format!("{at}: an expected output must be a json block"));
+        }
+        if kind != "expect" && !is_shell(&block.lang) {
+            return Err(format!("{at}: `{kind}` marks a shell block, not {:?}", block.lang));
+        }
+        if kind == "no-run" {
+            if marker["no-run".len()..].trim().is_empty() {
+                return Err(format!("{at}: a no-run block needs a reason (`no-run REASON`)"));
+            }
+            let check = Command::new("bash")
+                .args(["-n", "-c", &block.text])
+                .output()
+                .expect("bash runs");
+            if !check.status.success() {
+                return Err(format!(
+                    "{at}: the no-run block is not valid shell:\n{}",
+                    String::from_utf8_lossy(&check.stderr)
+                ));
+            }
+        }
+    }
+    let runnable = blocks.iter().any(|b| {
+        let m = b.marker.as_deref().unwrap_or("");
+        is_shell(&b.lang) && !m.starts_with("no-run")
+    });
+    if !runnable {
+        return Ok(run);
+    }
+
     let work = tempfile::tempdir().expect("temp dir");
     let dir = work.path();
     std::fs::write(dir.join(".curlrc"), "--fail-with-body\n--show-error\n").expect("curlrc");
@@ -166,7 +248,7 @@ fn every_readme_shell_block_runs_in_order_against_a_fresh_server() {
     for name in ["segment_rules", "taxonomies", "config"] {
         std::os::unix::fs::symlink(common::manifest_dir().join(name), dir.join(name)).expect("symlink");
     }
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_personify"))
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_personify"))
         .parent()
         .expect("binary directory")
         .to_path_buf();
@@ -175,45 +257,53 @@ fn every_readme_shell_block_runs_in_order_against_a_fresh_server() {
     let mut server: Option<Server> = None;
     let mut base = String::new();
     let mut last_output: Option<(usize, String)> = None;
-    let (mut ran, mut compared) = (0, 0);
-    for block in blocks(&readme) {
+    for block in &blocks {
+        let at = format!("{page}:{}", block.line);
         let marker = block.marker.as_deref().unwrap_or("");
         if block.lang == "json" && marker.starts_with("expect") {
             let (line, printed) = last_output
                 .take()
-                .unwrap_or_else(|| panic!("README.md:{}: an expected output follows no shell block", block.line));
-            let expected: Value = serde_json::from_str(&block.text)
-                .unwrap_or_else(|e| panic!("README.md:{}: the expected output is not JSON: {e}", block.line));
-            let actual: Value = serde_json::from_str(printed.trim()).unwrap_or_else(|e| {
-                panic!("README.md:{line}: the block printed no single JSON value ({e}):\n{printed}")
-            });
+                .ok_or_else(|| format!("{at}: an expected output follows no shell block"))?;
+            let expected: Value =
+                serde_json::from_str(&block.text).map_err(|e| format!("{at}: the expected output is not JSON: {e}"))?;
+            let actual: Value = serde_json::from_str(printed.trim())
+                .map_err(|e| format!("{page}:{line}: the block printed no single JSON value ({e}):\n{printed}"))?;
             let ignore: Vec<String> = marker
                 .split_once("ignore=")
                 .map(|(_, l)| l.split(',').map(|p| p.trim().to_string()).collect())
                 .unwrap_or_default();
             let mut why = Vec::new();
             matches(&expected, &actual, "", &ignore, &mut why);
-            assert!(
-                why.is_empty(),
-                "README.md:{}: the output of the block at line {line} differs:\n{}\nactual: {actual}",
-                block.line,
-                why.join("\n")
-            );
-            compared += 1;
+            if !why.is_empty() {
+                return Err(format!(
+                    "{at}: the output of the block at line {line} differs:\n{}\nactual: {actual}",
+                    why.join("\n")
+                ));
+            }
+            run.compared += 1;
             continue;
         }
-        if block.lang != "sh" || marker.starts_with("no-run") {
+        if !is_shell(&block.lang) || marker.starts_with("no-run") {
             continue;
         }
         if marker.starts_with("start-server") {
             let mut envs = exported(dir);
             envs.retain(|(k, _)| k.starts_with("PERSONIFY"));
             let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            // A second start-server on a page replaces the first server (same data directory).
+            drop(server.take());
             let s = Server::start(&data, &envs);
             base = s.base();
-            wait_ready(&base);
+            wait_ready(&base).map_err(|e| format!("{at}: {e}"))?;
             server = Some(s);
+            run.started_server = true;
             continue;
+        }
+        if server.is_none() && block.text.contains("http://127.0.0.1:8080") {
+            return Err(format!(
+                "{at}: the block calls the server, but no block before it on the page starts one \
+                 (mark one `<!-- readme-test: start-server -->`)"
+            ));
         }
         let script = format!(
             "source ./env.sh\n{}\ndeclare -px > ./env.sh\n",
@@ -230,22 +320,87 @@ fn every_readme_shell_block_runs_in_order_against_a_fresh_server() {
             .output()
             .expect("bash runs");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !marker.starts_with("may-fail") {
-            assert!(
-                out.status.success(),
-                "README.md:{}: the block failed ({}):\n{}\nstdout:\n{stdout}\nstderr:\n{}",
-                block.line,
+        if !marker.starts_with("may-fail") && !out.status.success() {
+            return Err(format!(
+                "{at}: the block failed ({}):\n{}\nstdout:\n{stdout}\nstderr:\n{}",
                 out.status,
                 block.text,
                 String::from_utf8_lossy(&out.stderr)
-            );
+            ));
         }
         last_output = Some((block.line, stdout));
-        ran += 1;
+        run.ran += 1;
     }
-    assert!(server.is_some(), "the README never starts the server");
-    assert!(ran >= 5, "only {ran} README blocks ran");
-    assert!(compared >= 3, "only {compared} README outputs were compared");
+    Ok(run)
+}
+
+#[test]
+fn every_shell_block_of_every_page_runs_in_order_against_a_fresh_server() {
+    let mut failures = Vec::new();
+    let mut docs_ran = 0;
+    for page in pages() {
+        let name = page.display().to_string();
+        let text = std::fs::read_to_string(common::manifest_dir().join(&page)).expect("page");
+        match run_page(&name, &text) {
+            Ok(run) if name == "README.md" => {
+                // The README's walk is the front door: it must start the server and show answers.
+                if !run.started_server {
+                    failures.push("README.md: never starts the server".to_string());
+                }
+                if run.ran < 5 || run.compared < 3 {
+                    failures.push(format!(
+                        "README.md: only {} blocks ran and {} outputs were compared",
+                        run.ran, run.compared
+                    ));
+                }
+            }
+            Ok(run) => docs_ran += run.ran,
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(docs_ran >= 20, "only {docs_ran} blocks ran in docs/");
+}
+
+#[test]
+fn every_copy_of_the_script_tag_names_the_sri_hash_of_the_served_sdk() {
+    use base64::Engine;
+    use sha2::Digest;
+    let sdk = std::fs::read(common::manifest_dir().join("sdk/dist/personify.js")).expect("sdk");
+    let sri = format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&sdk))
+    );
+    let mut copies = 0;
+    for page in pages() {
+        let text = std::fs::read_to_string(common::manifest_dir().join(&page)).expect("page");
+        for (i, line) in text.lines().enumerate() {
+            if let Some((_, rest)) = line.split_once("integrity=\"") {
+                let value = rest.split('"').next().unwrap_or("");
+                assert_eq!(value, sri, "{}:{}: the script tag's integrity", page.display(), i + 1);
+                copies += 1;
+            }
+        }
+    }
+    assert!(copies >= 1, "no page shows the script tag");
+}
+
+#[test]
+fn markers_are_checked() {
+    let page = "<!-- readme-test: no-run -->\n```sh\necho hi\n```\n";
+    assert!(run_page("x.md", page).unwrap_err().contains("needs a reason"));
+    let page = "<!-- readme-test: no-run (a reason) -->\n```sh\nif then\n```\n";
+    assert!(run_page("x.md", page)
+        .unwrap_err()
+        .contains("x.md:2: the no-run block is not valid shell"));
+    let page = "<!-- readme-test: no-rnu because -->\n```sh\necho hi\n```\n";
+    assert!(run_page("x.md", page).unwrap_err().contains("unknown marker"));
+    let page = "text\n\n```sh\ncurl -s http://127.0.0.1:8080/healthz\n```\n";
+    assert!(run_page("x.md", page)
+        .unwrap_err()
+        .contains("x.md:3: the block calls the server"));
+    let page = "<!-- readme-test: no-run (a reason) -->\n```sh\necho hi\n```\n";
+    assert_eq!(run_page("x.md", page).unwrap().ran, 0);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Consent: which purposes apply to a request, and why.
 //!
-//! Resolution (`docs/decisions/privacy-consent-ordering.md`):
+//! Resolution (`docs/decisions/004-privacy-consent-ordering.md`):
 //! 1. An opt-out record wins over every string; only a newer personify record replaces it.
 //! 2. A consent record and a TC string (the `tcf` field, else GPP's TCF section) are compared by UTC
 //!    day, because a TC string is unsigned and its LastUpdated is day-precision: the newer day wins,

@@ -1,7 +1,7 @@
 //! Preview tokens for user acceptance testing: a short-lived, signed grant that forces segments
 //! and/or slot variants on the page views that carry it, so a marketer can walk every segment's
 //! version of the site before it goes live. A previewed view is never counted and never reaches RTB;
-//! see `docs/decisions/uat-preview-tokens.md`.
+//! see `docs/decisions/012-uat-preview-tokens.md`.
 //!
 //! Token: `base64url(payload) "." base64url(HMAC-SHA256(key, "personify-preview:" ‖ base64url(payload)))`,
 //! where the payload is a small JSON object. The key is its own secret in the store, shared by every

@@ -1,6 +1,6 @@
 //! Network keys: a keyed hash of the client's network prefix, so a release threshold can count
 //! distinct networks as well as distinct visitors, and one client inventing visitor ids cannot
-//! cross it alone (see `docs/decisions/privacy-network-keys.md`).
+//! cross it alone (see `docs/decisions/005-privacy-network-keys.md`).
 //!
 //! The prefix is the /24 of an IPv4 address and the /48 of an IPv6 address (an IPv4-mapped IPv6
 //! address counts as its IPv4 address): one subscriber line or one /64 holds many addresses but

@@ -36,7 +36,7 @@ struct Readiness<'a> {
 /// `GET /readyz`: rules are loaded and the store answers. Decisions are served from memory even
 /// when the store is down, so 503 here means "consent writes will fail", not "stop sending traffic".
 /// A node serving the stored last good rule set (its directory does not load) is still ready:
-/// `rules` says `last_good` (docs/decisions/last-good-rules.md).
+/// `rules` says `last_good` (docs/decisions/011-last-good-rules.md).
 ///
 /// After SIGTERM, for `server.drain_seconds`, it answers 503 `draining` (without asking the store)
 /// while every other route keeps serving, so a load balancer stops sending traffic before the

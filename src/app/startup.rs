@@ -12,19 +12,17 @@ use arc_swap::ArcSwap;
 use crate::app::shutdown;
 use crate::config::Settings;
 use crate::domain::consent::ConsentBook;
-use crate::domain::privacy::{utc_day, Keyring, Secret};
+use crate::domain::privacy::{Keyring, Secret};
 use crate::domain::rules::{self, LoadErrors};
 use crate::engine::audit::AuditTrail;
 use crate::engine::counter::Counts;
 use crate::engine::health::StoreHealth;
 use crate::engine::ledger::node::{Ledger, StartError as LedgerStartError};
 use crate::engine::reload::{self, watch, Reloader};
+use crate::engine::secrets;
 use crate::http::{self, AppState, Parts};
 use crate::metrics::Metrics;
-use crate::store::{self, Secrets, Store, StoreError};
-
-/// How often salts are refreshed and expired ones purged.
-const SALT_TASK_PERIOD: Duration = Duration::from_secs(60);
+use crate::store::{self, StoreError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,96 +64,6 @@ pub struct Application {
     draining: Arc<AtomicBool>,
     /// `server.drain_seconds`.
     drain: Duration,
-}
-
-/// Flushes sketches every `flush_seconds`; refreshes the RTB release set every
-/// `release_refresh_seconds` and purges days past retention at the same pace.
-async fn flush_task(
-    counts: Arc<Counts>,
-    metrics: Arc<Metrics>,
-    flush_seconds: u64,
-    refresh_seconds: u64,
-    retention_days: u32,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(flush_seconds));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_refresh: Option<std::time::Instant> = None;
-    loop {
-        tick.tick().await;
-        if let Err(e) = counts.flush().await {
-            metrics.store_error("flush");
-            tracing::warn!(error = %e, "sketch flush failed; counts stay in memory until the next flush");
-        }
-        if last_refresh.is_none_or(|t| t.elapsed() >= Duration::from_secs(refresh_seconds)) {
-            last_refresh = Some(std::time::Instant::now());
-            let today = utc_day(SystemTime::now());
-            if let Err(e) = counts.refresh_release_set(today).await {
-                metrics.store_error("release_refresh");
-                tracing::warn!(error = %e, "RTB release set refresh failed; keeping the previous one");
-            }
-            match counts.purge_before(today - i64::from(retention_days)).await {
-                Ok(0) => {}
-                Ok(rows) => tracing::info!(rows, "aggregates past retention deleted"),
-                Err(e) => {
-                    metrics.store_error("purge");
-                    metrics.purge_failed("aggregates");
-                    tracing::warn!(error = %e, "retention purge failed; will retry");
-                }
-            }
-        }
-    }
-}
-
-/// Forgets rate-limit buckets that are full again, so the table holds only recently active networks.
-async fn sweep_task(limits: Arc<http::edge::limits::Limits>) {
-    let mut tick = tokio::time::interval(http::edge::limits::SWEEP_PERIOD);
-    loop {
-        tick.tick().await;
-        limits.sweep();
-    }
-}
-
-/// Loads the salts for yesterday (if kept), today and tomorrow, creating today's and tomorrow's, so
-/// the keyring never has to invent one at midnight.
-async fn shared_salts(store: &(impl Secrets + ?Sized), now: SystemTime) -> Result<Vec<(i64, Secret)>, StoreError> {
-    let today = utc_day(now);
-    let kept = store.salt_days().await?;
-    let mut out = Vec::new();
-    for day in [today - 1, today, today + 1] {
-        if day < today && !kept.contains(&day) {
-            continue;
-        }
-        out.push((
-            day,
-            Secret::from_bytes(store.salt(day, *Secret::generate().expose()).await?),
-        ));
-    }
-    Ok(out)
-}
-
-/// Keeps salts fresh and deletes those older than 48 h.
-async fn salt_task(store: Arc<dyn Store>, keyring: Arc<Keyring>, metrics: Arc<Metrics>) {
-    let mut tick = tokio::time::interval(SALT_TASK_PERIOD);
-    loop {
-        tick.tick().await;
-        let now = SystemTime::now();
-        match store.purge_salts_before(utc_day(now) - 1).await {
-            Ok(n) if n > 0 => tracing::info!(deleted = n, "expired cookieless salts deleted"),
-            Ok(_) => {}
-            Err(e) => {
-                metrics.store_error("purge");
-                metrics.purge_failed("salts");
-                tracing::warn!(error = %e, "salt purge failed; will retry");
-            }
-        }
-        match shared_salts(store.as_ref(), now).await {
-            Ok(salts) => keyring.install_salts(salts),
-            Err(e) => {
-                metrics.store_error("salt_refresh");
-                tracing::warn!(error = %e, "salt refresh failed; keeping the current ones");
-            }
-        }
-    }
 }
 
 /// Binds `addr` (port 0 picks a free port).
@@ -214,8 +122,9 @@ impl Application {
         let preview = Arc::new(crate::domain::pageview::preview::PreviewKey::new(&Secret::from_bytes(
             preview_secret,
         )));
-        let keyring =
-            Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?).with_previous(previous));
+        let keyring = Arc::new(
+            Keyring::with_salts(secret, secrets::shared_salts(store.as_ref(), now).await?).with_previous(previous),
+        );
         let ledger = Ledger::start(
             &settings.consent,
             Arc::clone(&store),
@@ -254,7 +163,7 @@ impl Application {
             watch::spawn_watcher(Arc::clone(&reloader));
         }
         watch::spawn_sighup(Arc::clone(&reloader));
-        tokio::spawn(salt_task(
+        tokio::spawn(secrets::salt_task(
             Arc::clone(&store),
             Arc::clone(&keyring),
             Arc::clone(&metrics),
@@ -279,7 +188,7 @@ impl Application {
         );
         let counts = Arc::new(Counts::new(Arc::clone(&store), node).with_metrics(Arc::clone(&metrics)));
         counts.refresh_network_salts(now).await?;
-        tokio::spawn(flush_task(
+        tokio::spawn(crate::engine::counter::flush::run(
             Arc::clone(&counts),
             Arc::clone(&metrics),
             settings.counts.flush_seconds,
@@ -302,7 +211,7 @@ impl Application {
         let state = Arc::new(AppState::new(settings, parts)?);
         let (metrics, draining) = (Arc::clone(&state.ops.metrics), Arc::clone(&state.ops.draining));
         let browser = http::edge::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
-        tokio::spawn(sweep_task(Arc::clone(&state.edge.limits)));
+        tokio::spawn(http::edge::limits::sweep_task(Arc::clone(&state.edge.limits)));
         let (listener, port) = bind(&format!("{}:{}", settings.server.host, settings.server.port))?;
         let metrics_server = match settings.server.metrics_addr.as_deref() {
             Some(addr) => Some(metrics_server(addr, Arc::clone(&state))?),

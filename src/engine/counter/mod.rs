@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
+pub mod flush;
 mod record;
 
 use crate::domain::counts::Kind;

@@ -208,3 +208,12 @@ mod tests {
         assert!(limits.tracked() <= 101, "{}", limits.tracked());
     }
 }
+
+/// Forgets rate-limit buckets that are full again, so the table holds only recently active networks.
+pub async fn sweep_task(limits: std::sync::Arc<Limits>) {
+    let mut tick = tokio::time::interval(SWEEP_PERIOD);
+    loop {
+        tick.tick().await;
+        limits.sweep();
+    }
+}

@@ -100,7 +100,7 @@ pub async fn segments(
     };
     let sec_gpc = gpc_header(
         req.headers()
-            .get_all(super::browser::decide::SEC_GPC)
+            .get_all(super::browser::page_view::SEC_GPC)
             .filter_map(|v| v.to_str().ok()),
     );
     Ok(HttpResponse::Ok().json(answer(&state, bid, caller, sec_gpc, SystemTime::now())?))
@@ -143,7 +143,7 @@ pub async fn batch(
     let now = SystemTime::now();
     let sec_gpc = gpc_header(
         req.headers()
-            .get_all(super::browser::decide::SEC_GPC)
+            .get_all(super::browser::page_view::SEC_GPC)
             .filter_map(|v| v.to_str().ok()),
     );
     let results: Vec<Result<Answer, ApiError>> = requests

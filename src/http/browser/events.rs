@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::pageview::decide::bucket;
 use crate::domain::signals::Warning;
-use crate::http::browser::decide::{ConsentBody, PageBody, SessionBody, ViewFields};
 use crate::http::browser::page_view::PageViewOutcome;
+use crate::http::browser::page_view::{ConsentBody, PageBody, SessionBody, ViewFields};
 use crate::http::edge::body::ApiJsonNoting;
 use crate::http::edge::unknown_fields;
 use crate::http::error::ApiError;

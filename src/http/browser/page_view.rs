@@ -2,15 +2,20 @@
 //! token (a valid one wins; a bad one is a warning), whether the view is counted (never when
 //! previewed, never a crawler, only with `measure`), and the consent the answer reports.
 
-use actix_web::HttpRequest;
+use std::time::SystemTime;
 
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::HttpRequest;
+use serde::Deserialize;
+
+use crate::domain::consent::gpc_header;
 use crate::domain::consent::Consent;
 use crate::domain::pageview::decide::Decision;
 use crate::domain::pageview::preview::Grant;
-use crate::domain::pageview::view::ViewContext;
+use crate::domain::pageview::view::{ConsentStrings, Pipeline, Records, ViewContext, ViewInput};
 use crate::domain::rules::RuleSet;
+use crate::domain::signals::{ClientHints, PageFields, RequestMeta, SessionSummary};
 use crate::http::admin::preview;
-use crate::http::browser::decide::{view_context, ViewFields};
 use crate::http::error::ApiError;
 use crate::http::Pages;
 
@@ -64,4 +69,126 @@ impl PageViewOutcome {
             None => self.view.decide(rules, slots),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageBody {
+    url: String,
+    referrer: Option<String>,
+    category: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionBody {
+    #[serde(default)]
+    pages_viewed: u32,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    returning: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    tcf: Option<String>,
+    gpp: Option<String>,
+    gpp_sid: Option<Vec<u16>>,
+    us_privacy: Option<String>,
+    /// `navigator.globalPrivacyControl`, for browsers whose page scripts see it but whose requests
+    /// carry no `Sec-GPC`; it can only take `advertise` away, so a forged value harms nobody.
+    gpc: Option<bool>,
+}
+
+/// Header names looked up on every page view, made once: a name given as text is parsed and
+/// lowercased again at each lookup.
+pub const SEC_CH_UA_MOBILE: header::HeaderName = header::HeaderName::from_static("sec-ch-ua-mobile");
+/// `Sec-CH-UA-Platform`.
+pub const SEC_CH_UA_PLATFORM: header::HeaderName = header::HeaderName::from_static("sec-ch-ua-platform");
+/// `Sec-GPC`.
+pub const SEC_GPC: header::HeaderName = header::HeaderName::from_static("sec-gpc");
+
+fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The fields a page view and a conversion event share.
+pub struct ViewFields {
+    /// `site`
+    pub site: Option<String>,
+    /// `page`
+    pub page: PageBody,
+    /// `session`
+    pub session: Option<SessionBody>,
+    /// `visitor_id`
+    pub visitor_id: Option<String>,
+    /// `consent`
+    pub consent: Option<ConsentBody>,
+    /// `tz_offset_minutes`
+    pub tz_offset_minutes: Option<i64>,
+}
+
+impl ViewFields {
+    /// The page fields, moved out for parsing.
+    fn page(&mut self) -> PageFields {
+        PageFields {
+            site: self.site.take(),
+            url: std::mem::take(&mut self.page.url),
+            referrer: self.page.referrer.take(),
+            category: self.page.category.take(),
+            session: self.session.take().map(|s| SessionSummary {
+                pages_viewed: s.pages_viewed,
+                categories: s.categories,
+                returning: s.returning,
+            }),
+            tz_offset_minutes: self.tz_offset_minutes,
+        }
+    }
+}
+
+impl Pages {
+    /// The page-view pipeline over this node's configuration, keys and consent book.
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline {
+            extractor: &self.extractor,
+            consent: &self.consent,
+            keyring: &self.keyring,
+            records: Records::Book(&self.book),
+            pii_policy: self.pii_policy,
+        }
+    }
+}
+
+/// Reads one page view's headers and fields into the pipeline's input and runs it. Never touches
+/// the store.
+pub fn view_context(req: &HttpRequest, state: &Pages, mut f: ViewFields) -> Result<ViewContext, ApiError> {
+    let headers = req.headers();
+    let page = f.page();
+    let strings = f.consent.as_ref();
+    let input = ViewInput {
+        page,
+        visitor_id: f.visitor_id.as_deref(),
+        meta: RequestMeta {
+            user_agent: header(headers, header::USER_AGENT),
+            client_hints: ClientHints::from_headers(
+                header(headers, SEC_CH_UA_MOBILE),
+                header(headers, SEC_CH_UA_PLATFORM),
+            ),
+            accept_language: header(headers, header::ACCEPT_LANGUAGE),
+            country: state.client.country(req),
+        },
+        consent: ConsentStrings {
+            tcf: strings.and_then(|c| c.tcf.as_deref()),
+            gpp: strings.and_then(|c| c.gpp.as_deref()),
+            gpp_sid: strings.and_then(|c| c.gpp_sid.as_deref()),
+            us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
+            gpc: gpc_header(headers.get_all(SEC_GPC).filter_map(|v| v.to_str().ok()))
+                || strings.and_then(|c| c.gpc) == Some(true),
+        },
+        client: state.client.client_ip(req),
+        now: SystemTime::now(),
+    };
+    Ok(state.pipeline().view(input)?)
 }

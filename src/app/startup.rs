@@ -9,16 +9,16 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use arc_swap::ArcSwap;
 
+use crate::app::shutdown;
 use crate::config::Settings;
 use crate::domain::consent::ConsentBook;
-use crate::engine::counter::Counts;
-use crate::http::{self, AppState, Parts};
-use crate::engine::ledger::node::{Ledger, StartError as LedgerStartError};
-use crate::metrics::Metrics;
 use crate::domain::privacy::{utc_day, Keyring, Secret};
-use crate::engine::reload::{self, watch, Reloader};
 use crate::domain::rules::{self, LoadErrors};
-use crate::app::shutdown;
+use crate::engine::counter::Counts;
+use crate::engine::ledger::node::{Ledger, StartError as LedgerStartError};
+use crate::engine::reload::{self, watch, Reloader};
+use crate::http::{self, AppState, Parts};
+use crate::metrics::Metrics;
 use crate::store::{self, Store, StoreError};
 
 /// How often salts are refreshed and expired ones purged.
@@ -41,9 +41,6 @@ pub enum StartupError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The HTTP layer's configuration is invalid.
-    #[error(transparent)]
-    Http(#[from] http::HttpConfigError),
     /// The consent log's key or store.
     #[error(transparent)]
     Ledger(#[from] LedgerStartError),
@@ -194,7 +191,7 @@ impl Application {
     /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
     /// picks a free port) and prepares the server.
     pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-        let store = store::open(&settings.store.url).await?;
+        let store = store::open(settings.store.url.as_str()).await?;
         let options = settings.rule_options();
         let initial = reload::load_initial(&settings.rules.dir, &options, store.as_ref()).await?;
         let now = SystemTime::now();
@@ -210,13 +207,15 @@ impl Application {
         let preview_secret = store
             .secret(crate::domain::pageview::preview::KEY_NAME, *Secret::generate().expose())
             .await?;
-        let preview = Arc::new(crate::domain::pageview::preview::PreviewKey::new(&Secret::from_bytes(preview_secret)));
+        let preview = Arc::new(crate::domain::pageview::preview::PreviewKey::new(&Secret::from_bytes(
+            preview_secret,
+        )));
         let keyring =
             Arc::new(Keyring::with_salts(secret, shared_salts(store.as_ref(), now).await?).with_previous(previous));
         let ledger = Ledger::start(
             &settings.consent,
             Arc::clone(&store),
-            store::local_dir(&settings.store.url).as_deref(),
+            settings.store.url.local_dir().as_deref(),
         )
         .await?;
         let book = Arc::new(ConsentBook::default());
@@ -295,13 +294,13 @@ impl Application {
             metrics,
             reloader,
         };
-        let state = web::Data::new(AppState::new(settings, parts)?);
+        let state = web::Data::new(AppState::new(settings, parts));
         let (metrics, draining) = (Arc::clone(&state.metrics), Arc::clone(&state.draining));
-        let browser = http::edge::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
+        let browser = http::edge::cors::BrowserOrigins::new(&settings.cors);
         tokio::spawn(sweep_task(Arc::clone(&state.limits)));
         let (listener, port) = bind(&format!("{}:{}", settings.server.host, settings.server.port))?;
-        let metrics_server = match settings.server.metrics_addr.as_deref() {
-            Some(addr) => Some(metrics_server(addr, state.clone())?),
+        let metrics_server = match &settings.server.metrics_addr {
+            Some(addr) => Some(metrics_server(&addr.to_string(), state.clone())?),
             None => None,
         };
 

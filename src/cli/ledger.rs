@@ -141,10 +141,12 @@ pub fn audit(args: &AuditArgs) -> ExitCode {
 /// Runs `rotate-secret`.
 pub fn rotate_secret(settings: &crate::config::Settings) -> ExitCode {
     let run = async {
-        let store = crate::store::open(&settings.store.url)
+        let store = crate::store::open(settings.store.url.as_str())
             .await
             .map_err(|e| e.to_string())?;
-        crate::engine::secrets::rotate(store.as_ref()).await.map_err(|e| e.to_string())
+        crate::engine::secrets::rotate(store.as_ref())
+            .await
+            .map_err(|e| e.to_string())
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -10,7 +10,6 @@ pub mod rtb;
 
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderName;
 use actix_web::web;
 use arc_swap::ArcSwap;
 
@@ -93,28 +92,6 @@ pub struct ProcessingFacts {
     pub store_kind: &'static str,
 }
 
-/// Configuration the HTTP layer cannot use.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpConfigError {
-    /// A `server.trusted_proxies` entry is not a CIDR.
-    #[error("configuration: server.trusted_proxies: {0:?} is not a CIDR such as 10.0.0.0/8 or ::1/128")]
-    Cidr(String),
-    /// A header name from configuration is not a valid HTTP header name.
-    #[error("configuration: {key}: {value:?} is not a valid header name")]
-    Header {
-        /// The key.
-        key: &'static str,
-        /// The value.
-        value: String,
-    },
-    /// `[auth]` is invalid.
-    #[error(transparent)]
-    Auth(#[from] auth::AuthConfigError),
-    /// `[cors]` is invalid.
-    #[error(transparent)]
-    Cors(#[from] cors::CorsConfigError),
-}
-
 /// The long-lived parts the state is built around.
 pub struct Parts {
     /// Active rules.
@@ -138,14 +115,9 @@ pub struct Parts {
 }
 
 impl AppState {
-    /// Builds the state from settings and the long-lived parts.
-    pub fn new(settings: &Settings, parts: Parts) -> Result<AppState, HttpConfigError> {
-        let name = |key: &'static str, v: &str| {
-            HeaderName::try_from(v.trim().to_ascii_lowercase()).map_err(|_| HttpConfigError::Header {
-                key,
-                value: v.to_string(),
-            })
-        };
+    /// Builds the state from settings (typed and checked at load: nothing here can fail on them) and
+    /// the long-lived parts.
+    pub fn new(settings: &Settings, parts: Parts) -> AppState {
         let Parts {
             rules,
             keyring,
@@ -157,20 +129,7 @@ impl AppState {
             metrics,
             reloader,
         } = parts;
-        let client_ip = settings.server.client_ip_header.trim();
-        let trusted = settings
-            .server
-            .trusted_proxies
-            .iter()
-            .map(|c| client::Cidr::parse(c).ok_or_else(|| HttpConfigError::Cidr(c.clone())))
-            .collect::<Result<Vec<_>, _>>()?;
-        let client_ip_header = if client_ip.is_empty() {
-            None
-        } else {
-            Some(name("server.client_ip_header", client_ip)?)
-        };
-        let country_header = name("geo.country_header", &settings.geo.country_header)?;
-        Ok(AppState {
+        AppState {
             rules,
             extractor: settings.signal_extractor(),
             consent: settings.consent_policy(),
@@ -179,15 +138,19 @@ impl AppState {
             store,
             ledger,
             checkpoint_seconds: settings.consent.checkpoint_seconds,
-            tokens: auth::Tokens::new(&settings.auth)?,
+            tokens: auth::Tokens::new(&settings.auth),
             counts,
             release: Release {
                 k: settings.privacy.k,
                 epsilon: settings.privacy.epsilon,
             },
             rtb_provider: settings.rtb.provider_name.clone(),
-            client: client::ClientResolver::new(trusted, client_ip_header, country_header),
-            allowed_origins: settings.cors.allowed_origins.clone(),
+            client: client::ClientResolver::new(
+                settings.server.trusted_proxies.clone(),
+                settings.server.client_ip_header.clone(),
+                settings.geo.country_header.clone(),
+            ),
+            allowed_origins: settings.cors.allowed_origins.iter().map(|o| o.to_string()).collect(),
             limits: Arc::new(limits::Limits::new(&settings.limits)),
             consent_sources: settings.consent.sources.clone(),
             policy_versions: settings.consent.policy_versions.clone(),
@@ -198,17 +161,13 @@ impl AppState {
                 controller: settings.controller.clone(),
                 retention_days: settings.privacy.retention_days,
                 opt_in_countries: settings.consent.opt_in_countries.clone(),
-                store_kind: if settings.store.url.starts_with("postgres") {
-                    "postgres"
-                } else {
-                    "sqlite"
-                },
+                store_kind: settings.store.url.kind().as_str(),
             },
             metrics,
             preview,
             reloader,
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        })
+        }
     }
 }
 

@@ -41,9 +41,6 @@ pub enum StartupError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The HTTP layer's configuration is invalid.
-    #[error(transparent)]
-    Http(#[from] http::HttpConfigError),
     /// The consent log's key or store.
     #[error(transparent)]
     Ledger(#[from] LedgerStartError),
@@ -103,7 +100,7 @@ impl Application {
     /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
     /// picks a free port) and prepares the server.
     pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-        let store = store::open(&settings.store.url).await?;
+        let store = store::open(settings.store.url.as_str()).await?;
         let options = settings.rule_options();
         let initial = reload::load_initial(&settings.rules.dir, &options, store.as_ref()).await?;
         let now = SystemTime::now();
@@ -128,7 +125,7 @@ impl Application {
         let ledger = Ledger::start(
             &settings.consent,
             Arc::clone(&store),
-            store::local_dir(&settings.store.url).as_deref(),
+            settings.store.url.local_dir().as_deref(),
         )
         .await?;
         let book = Arc::new(ConsentBook::default());
@@ -208,13 +205,13 @@ impl Application {
             metrics,
             reloader,
         };
-        let state = Arc::new(AppState::new(settings, parts)?);
+        let state = Arc::new(AppState::new(settings, parts));
         let (metrics, draining) = (Arc::clone(&state.ops.metrics), Arc::clone(&state.ops.draining));
-        let browser = http::edge::cors::BrowserOrigins::parse(&settings.cors).map_err(http::HttpConfigError::from)?;
+        let browser = http::edge::cors::BrowserOrigins::new(&settings.cors);
         tokio::spawn(http::edge::limits::sweep_task(Arc::clone(&state.edge.limits)));
         let (listener, port) = bind(&format!("{}:{}", settings.server.host, settings.server.port))?;
-        let metrics_server = match settings.server.metrics_addr.as_deref() {
-            Some(addr) => Some(metrics_server(addr, Arc::clone(&state))?),
+        let metrics_server = match &settings.server.metrics_addr {
+            Some(addr) => Some(metrics_server(&addr.to_string(), Arc::clone(&state))?),
             None => None,
         };
 

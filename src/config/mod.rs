@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::num::{NonZeroU32, NonZeroUsize};
+
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -67,7 +69,8 @@ pub struct Settings {
 pub struct CorsSettings {
     /// Exact origins (`https://www.bank.example`) whose pages may call the browser routes, besides
     /// personify's own origin.
-    pub allowed_origins: Vec<String>,
+    #[serde(deserialize_with = "de::list")]
+    pub allowed_origins: Vec<Origin>,
 }
 
 /// `[limits]`
@@ -77,7 +80,8 @@ pub struct LimitSettings {
     /// Off only for load tests and benchmarks.
     pub enabled: bool,
     /// Most client networks tracked at once; beyond it new networks share one bucket.
-    pub max_networks: usize,
+    #[serde(deserialize_with = "de::at_least_one")]
+    pub max_networks: NonZeroUsize,
     /// `POST /v1/consent`
     pub consent: RouteLimit,
     /// `POST /v1/consent/status`
@@ -95,9 +99,11 @@ pub struct LimitSettings {
 #[serde(deny_unknown_fields)]
 pub struct RouteLimit {
     /// Sustained requests per minute.
-    pub per_minute: u32,
+    #[serde(deserialize_with = "de::rate")]
+    pub per_minute: NonZeroU32,
     /// Requests allowed at once before the sustained rate applies.
-    pub burst: u32,
+    #[serde(deserialize_with = "de::rate")]
+    pub burst: NonZeroU32,
 }
 
 /// `[rtb]`
@@ -122,16 +128,18 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
-    /// Header with the client address set by a trusted proxy; empty = TCP peer.
-    pub client_ip_header: String,
+    /// Header with the client address set by a trusted proxy; empty (`None`) = TCP peer.
+    #[serde(deserialize_with = "de::optional_header")]
+    pub client_ip_header: Option<HeaderName>,
     /// CIDRs of proxies whose country and client-address headers are believed.
-    pub trusted_proxies: Vec<String>,
+    #[serde(deserialize_with = "de::list")]
+    pub trusted_proxies: Vec<Cidr>,
     /// Seconds a client has to send the whole request body (408 after).
     pub body_timeout_seconds: u64,
     /// `host:port` of a second listener serving only `GET /metrics`, without a token, for scrapers
     /// inside the network; unset = no such listener.
-    #[serde(default)]
-    pub metrics_addr: Option<String>,
+    #[serde(default, deserialize_with = "de::optional_listen_addr")]
+    pub metrics_addr: Option<ListenAddr>,
     /// Seconds `/readyz` answers 503 after SIGTERM while the node keeps serving, so a load balancer
     /// takes it out of rotation before it stops.
     pub drain_seconds: u64,
@@ -144,7 +152,7 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     /// `sqlite://path` or `postgres://…`.
-    pub url: String,
+    pub url: StoreUrl,
 }
 
 /// `[rules]`
@@ -189,7 +197,8 @@ pub struct CountsSettings {
 #[serde(deny_unknown_fields)]
 pub struct GeoSettings {
     /// Header carrying the ISO 3166-1 alpha-2 country, set by a trusted proxy.
-    pub country_header: String,
+    #[serde(deserialize_with = "de::header")]
+    pub country_header: HeaderName,
 }
 
 /// `[consent]`
@@ -211,8 +220,14 @@ pub struct ConsentSettings {
     /// The Ed25519 key file that signs checkpoints: mode 0600, outside the data directory, created on
     /// first start. `PERSONIFY_CONSENT_LOG_KEY` (a base64 seed) takes its place when set.
     pub log_key_file: std::path::PathBuf,
-    /// Where each checkpoint is also written as a file, for shipping to write-once storage (empty: none).
-    pub checkpoint_dir: String,
+    /// The key from `PERSONIFY_CONSENT_LOG_KEY` ([`LOG_KEY_ENV`]), read and decoded at load; when set
+    /// it takes the place of `log_key_file`.
+    #[serde(skip)]
+    pub log_key_seed: Option<LogKeySeed>,
+    /// Where each checkpoint is also written as a file, for shipping to write-once storage (empty in
+    /// configuration: none).
+    #[serde(deserialize_with = "de::optional_path")]
+    pub checkpoint_dir: Option<PathBuf>,
     /// A checkpoint is issued at least this often while the log grows.
     pub checkpoint_seconds: u64,
     /// … and as soon as this many entries arrived since the last one.
@@ -238,17 +253,17 @@ pub struct AuthSettings {
 pub struct TokenSettings {
     /// Who holds it (for operators).
     pub name: String,
-    /// Lowercase hex SHA-256 of the token value.
-    pub sha256: String,
+    /// SHA-256 of the token value (64 hex characters in configuration).
+    pub sha256: TokenHash,
     /// `admin`, `compliance`, `analyst`, `rtb`, `ops`.
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
 }
 
 /// A configuration that could not be loaded, naming the key or file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A source could not be read or a value has the wrong type.
-    #[error("configuration: {0}")]
+    /// A source could not be read or a value has the wrong type or does not parse.
+    #[error("configuration: {}", dotted_keys(&.0.to_string()))]
     Load(#[from] config::ConfigError),
     /// A value parsed but makes no sense.
     #[error("configuration: {key}: {message}")]
@@ -258,6 +273,21 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+}
+
+/// `auth.tokens[0]sha256` (as the `config` crate writes a key below a list item) →
+/// `auth.tokens[0].sha256`.
+fn dotted_keys(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut after_index = false;
+    for c in message.chars() {
+        if after_index && (c.is_ascii_alphanumeric() || c == '_') {
+            out.push('.');
+        }
+        after_index = c == ']';
+        out.push(c);
+    }
+    out
 }
 
 impl Settings {
@@ -284,6 +314,7 @@ impl Settings {
         if let Ok(token) = std::env::var("PERSONIFY_ADMIN_TOKEN") {
             settings.auth.admin_token = token.into();
         }
+        settings.consent.log_key_seed = log_key_seed(std::env::var(LOG_KEY_ENV).ok().as_deref())?;
         settings.validate()?;
         Ok(settings)
     }
@@ -299,7 +330,26 @@ impl Settings {
     }
 }
 
+/// The consent log key from the value of [`LOG_KEY_ENV`]: unset or blank is none; anything but a
+/// base64 32-byte seed is refused (the value is never echoed).
+pub fn log_key_seed(value: Option<&str>) -> Result<Option<LogKeySeed>, ConfigError> {
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    LogKeySeed::from_base64(value).map(Some).ok_or(ConfigError::Invalid {
+        key: LOG_KEY_ENV,
+        message: "must be the base64 encoding of a 32-byte Ed25519 seed".into(),
+    })
+}
+
+mod types;
 mod validate;
+
+use types::de;
+pub use types::{
+    header_name, path_is_inside, valid_host, Cidr, HeaderName, ListenAddr, LogKeySeed, Origin, Scope, StoreKind,
+    StoreUrl, TokenHash, LOG_KEY_ENV, MIN_TOKEN_LEN,
+};
 /// The domain's own option types, built from settings: no domain module reads configuration.
 impl Settings {
     /// Request input → signals, with the PII policy and referrer lists.

@@ -1,6 +1,8 @@
 //! Checks a loaded configuration makes sense, naming the key at fault.
 
-use super::{ConfigError, Settings};
+use secrecy::ExposeSecret;
+
+use super::{path_is_inside, valid_host, ConfigError, Settings, MIN_TOKEN_LEN};
 
 impl Settings {
     pub(super) fn validate(&mut self) -> Result<(), ConfigError> {
@@ -28,12 +30,6 @@ impl Settings {
                 message: "must be at least 1".into(),
             });
         }
-        if self.geo.country_header.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "geo.country_header",
-                message: "must name a header".into(),
-            });
-        }
         for code in &mut self.consent.opt_in_countries {
             let upper = code.trim().to_ascii_uppercase();
             if upper.len() != 2 || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -45,12 +41,7 @@ impl Settings {
             *code = upper;
         }
         // An empty environment value arrives as one empty item: an empty list is what was meant.
-        for list in [
-            &mut self.server.trusted_proxies,
-            &mut self.consent.sources,
-            &mut self.consent.policy_versions,
-            &mut self.cors.allowed_origins,
-        ] {
+        for list in [&mut self.consent.sources, &mut self.consent.policy_versions] {
             list.iter_mut().for_each(|v| *v = v.trim().to_string());
             list.retain(|v| !v.is_empty());
         }
@@ -77,38 +68,65 @@ impl Settings {
                 });
             }
         }
-        for origin in &mut self.cors.allowed_origins {
-            *origin = normalise_origin(origin).ok_or_else(|| ConfigError::Invalid {
-                key: "cors.allowed_origins",
-                message: format!("{origin:?} is not an origin like https://www.bank.example (scheme and host, optional port, no path)"),
-            })?;
-        }
         if self.server.body_timeout_seconds == 0 {
             return Err(ConfigError::Invalid {
                 key: "server.body_timeout_seconds",
                 message: "must be at least 1".into(),
             });
         }
-        for (key, limit) in [
-            ("limits.consent", self.limits.consent),
-            ("limits.consent_status", self.limits.consent_status),
-            ("limits.opt_out", self.limits.opt_out),
-            ("limits.events", self.limits.events),
-            ("limits.rtb_page", self.limits.rtb_page),
-        ] {
-            if limit.per_minute == 0 || limit.burst == 0 {
+        self.validate_serving()?;
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// What `serve` would otherwise refuse only at startup: the admin token, the listen addresses and
+    /// where the consent log key may live.
+    fn validate_serving(&self) -> Result<(), ConfigError> {
+        let master = self.auth.admin_token.expose_secret();
+        if !master.is_empty() && master.chars().count() < MIN_TOKEN_LEN {
+            // The value is never echoed.
+            return Err(ConfigError::Invalid {
+                key: "auth.admin_token (or PERSONIFY_ADMIN_TOKEN)",
+                message: format!(
+                    "must be at least {MIN_TOKEN_LEN} characters; generate one with `openssl rand -base64 32`"
+                ),
+            });
+        }
+        if !valid_host(&self.server.host) {
+            return Err(ConfigError::Invalid {
+                key: "server.host",
+                message: format!("{:?} is not an IP address or host name", self.server.host),
+            });
+        }
+        if let Some(metrics) = &self.server.metrics_addr {
+            if metrics.port != 0 && metrics.port == self.server.port && metrics.host == self.server.host {
                 return Err(ConfigError::Invalid {
-                    key,
-                    message: "per_minute and burst must be at least 1 (set limits.enabled = false to turn limits off)"
-                        .into(),
+                    key: "server.metrics_addr",
+                    message: "must differ from server.host:server.port (the main listener)".into(),
                 });
             }
         }
-        if self.limits.max_networks == 0 {
-            return Err(ConfigError::Invalid {
-                key: "limits.max_networks",
-                message: "must be at least 1".into(),
-            });
+        // The environment's key takes the file's place; otherwise the file must be named and lie
+        // outside the store's directory it protects.
+        if self.consent.log_key_seed.is_none() {
+            let key = &self.consent.log_key_file;
+            if key.as_os_str().is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "consent.log_key_file",
+                    message: "must name a file (or set PERSONIFY_CONSENT_LOG_KEY)".into(),
+                });
+            }
+            if let Some(data) = self.store.url.local_dir().filter(|d| path_is_inside(key, d)) {
+                return Err(ConfigError::Invalid {
+                    key: "consent.log_key_file",
+                    message: format!(
+                        "{} lies inside the data directory {} (store.url); keep it outside (see docs/decisions/002-consent-ledger.md)",
+                        key.display(),
+                        data.display()
+                    ),
+                });
+            }
         }
         Ok(())
     }

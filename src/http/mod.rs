@@ -11,7 +11,6 @@ pub mod rtb;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderName;
 use actix_web::web;
 use arc_swap::ArcSwap;
 
@@ -119,28 +118,6 @@ pub struct ProcessingFacts {
     pub store_kind: &'static str,
 }
 
-/// Configuration the HTTP layer cannot use.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpConfigError {
-    /// A `server.trusted_proxies` entry is not a CIDR.
-    #[error("configuration: server.trusted_proxies: {0:?} is not a CIDR such as 10.0.0.0/8 or ::1/128")]
-    Cidr(String),
-    /// A header name from configuration is not a valid HTTP header name.
-    #[error("configuration: {key}: {value:?} is not a valid header name")]
-    Header {
-        /// The key.
-        key: &'static str,
-        /// The value.
-        value: String,
-    },
-    /// `[auth]` is invalid.
-    #[error(transparent)]
-    Auth(#[from] auth::AuthConfigError),
-    /// `[cors]` is invalid.
-    #[error(transparent)]
-    Cors(#[from] cors::CorsConfigError),
-}
-
 /// The long-lived parts the state is built around.
 pub struct Parts {
     /// Active rules.
@@ -166,14 +143,9 @@ pub struct Parts {
 }
 
 impl AppState {
-    /// Builds every area from settings and the long-lived parts.
-    pub fn new(settings: &Settings, parts: Parts) -> Result<AppState, HttpConfigError> {
-        let name = |key: &'static str, v: &str| {
-            HeaderName::try_from(v.trim().to_ascii_lowercase()).map_err(|_| HttpConfigError::Header {
-                key,
-                value: v.to_string(),
-            })
-        };
+    /// Builds every area from settings (typed and checked at load: nothing here can fail on them)
+    /// and the long-lived parts.
+    pub fn new(settings: &Settings, parts: Parts) -> AppState {
         let Parts {
             rules,
             keyring,
@@ -186,20 +158,11 @@ impl AppState {
             metrics,
             reloader,
         } = parts;
-        let client_ip = settings.server.client_ip_header.trim();
-        let trusted = settings
-            .server
-            .trusted_proxies
-            .iter()
-            .map(|c| client::Cidr::parse(c).ok_or_else(|| HttpConfigError::Cidr(c.clone())))
-            .collect::<Result<Vec<_>, _>>()?;
-        let client_ip_header = if client_ip.is_empty() {
-            None
-        } else {
-            Some(name("server.client_ip_header", client_ip)?)
-        };
-        let country_header = name("geo.country_header", &settings.geo.country_header)?;
-        let client = Arc::new(client::ClientResolver::new(trusted, client_ip_header, country_header));
+        let client = Arc::new(client::ClientResolver::new(
+            settings.server.trusted_proxies.clone(),
+            settings.server.client_ip_header.clone(),
+            settings.geo.country_header.clone(),
+        ));
         let release = Release {
             k: settings.privacy.k,
             epsilon: settings.privacy.epsilon,
@@ -213,11 +176,11 @@ impl AppState {
             sources: settings.consent.sources.clone(),
             policy_versions: settings.consent.policy_versions.clone(),
         });
-        Ok(AppState {
+        AppState {
             edge: web::Data::new(Edge {
-                tokens: auth::Tokens::new(&settings.auth)?,
+                tokens: auth::Tokens::new(&settings.auth),
                 client: Arc::clone(&client),
-                allowed_origins: settings.cors.allowed_origins.clone(),
+                allowed_origins: settings.cors.allowed_origins.iter().map(|o| o.to_string()).collect(),
                 limits: Arc::new(limits::Limits::new(&settings.limits)),
                 max_body_bytes: settings.server.max_body_bytes,
                 body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_seconds),
@@ -247,11 +210,7 @@ impl AppState {
                 controller: settings.controller.clone(),
                 retention_days: settings.privacy.retention_days,
                 opt_in_countries: settings.consent.opt_in_countries.clone(),
-                store_kind: if settings.store.url.starts_with("postgres") {
-                    "postgres"
-                } else {
-                    "sqlite"
-                },
+                store_kind: settings.store.url.kind().as_str(),
             }),
             ops: web::Data::new(Ops {
                 draining: Arc::new(AtomicBool::new(false)),
@@ -262,7 +221,7 @@ impl AppState {
                 keyring,
                 release,
             }),
-        })
+        }
     }
 
     /// Registers every area's state with an app or a scope.

@@ -190,22 +190,6 @@ pub struct AuditEntry {
     pub action: String,
 }
 
-/// The directory of a local store file (`sqlite://data/personify.db` → `data`), which the consent
-/// log key must stay out of; `None` for a database server.
-pub fn local_dir(url: &str) -> Option<std::path::PathBuf> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
-        return None;
-    }
-    let parent = std::path::Path::new(path).parent()?;
-    Some(if parent.as_os_str().is_empty() {
-        std::path::PathBuf::from(".")
-    } else {
-        parent.to_path_buf()
-    })
-}
-
 /// A rule set as its files: what a node falls back to when its rules directory does not load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRuleSet {

@@ -4,6 +4,7 @@
 //! long-lived secret, or from the connection (IP + User-Agent) under the salt of the current UTC day.
 //! Raw ids, IPs and User-Agents go in and only the 32-byte HMAC comes out.
 
+pub mod cidr;
 pub mod network;
 
 use std::net::IpAddr;

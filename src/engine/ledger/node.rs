@@ -25,7 +25,7 @@ use crate::engine::ledger::verify::Verification;
 use crate::store::{Erased, LogRow, Store, StoreError, StoredCheckpoint};
 
 /// Environment variable holding the log key's seed (base64), in place of the key file.
-pub const KEY_ENV: &str = "PERSONIFY_CONSENT_LOG_KEY";
+pub const KEY_ENV: &str = crate::config::LOG_KEY_ENV;
 /// Name under which the log's public key is pinned in the store: nodes with another key refuse to
 /// start.
 const PINNED_KEY: &str = "consent_log_public_key";
@@ -106,8 +106,8 @@ impl Ledger {
         store: Arc<dyn Store>,
         data_dir: Option<&Path>,
     ) -> Result<Arc<Ledger>, StartError> {
-        let env = std::env::var(KEY_ENV).ok().map(secrecy::SecretString::from);
-        let key = key::load_or_create(&settings.log_origin, env.as_ref(), &settings.log_key_file, data_dir)?;
+        let env_seed = settings.log_key_seed.as_ref().map(|s| s.expose());
+        let key = key::load_or_create(&settings.log_origin, env_seed, &settings.log_key_file, data_dir)?;
         let pin: [u8; 32] = Sha256::digest(key.verifier().vkey().as_bytes()).into();
         if store.secret(PINNED_KEY, pin).await? != pin {
             return Err(StartError::KeyMismatch);
@@ -122,12 +122,11 @@ impl Ledger {
             );
         }
         let writer = GroupCommit::start(Arc::new(StoreSink(Arc::clone(&store))), settings.write_batch, QUEUE);
-        let dir = settings.checkpoint_dir.trim();
         let ledger = Arc::new(Ledger {
             store,
             writer,
             key,
-            checkpoint_dir: (!dir.is_empty()).then(|| PathBuf::from(dir)),
+            checkpoint_dir: settings.checkpoint_dir.clone(),
             since_checkpoint: AtomicU64::new(0),
             checkpoint_entries: settings.checkpoint_entries,
             kick: Notify::new(),

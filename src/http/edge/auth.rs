@@ -6,45 +6,10 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, TokenHash};
 use crate::http::error::ApiError;
 
-/// What a token may do; its name in configuration and in `/v1/admin/whoami` is the lowercase variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
-#[strum(serialize_all = "lowercase")]
-pub enum Scope {
-    /// Everything.
-    Admin,
-    /// Consent log, verification, compliance view.
-    Compliance,
-    /// Reports.
-    Analyst,
-    /// RTB targeting.
-    Rtb,
-    /// Operations: metrics.
-    Ops,
-}
-
-impl Scope {
-    /// Every scope, `admin` first.
-    pub const ALL: &'static [Scope] = <Scope as strum::VariantArray>::VARIANTS;
-
-    /// The scope's name in configuration and in `/v1/admin/whoami`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-/// Shortest admin token accepted: anything shorter could be guessed online.
-pub const MIN_TOKEN_LEN: usize = 32;
-
-/// Invalid `[auth]` configuration.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {key}: {message}")]
-pub struct AuthConfigError {
-    key: String,
-    message: String,
-}
+pub use crate::config::{Scope, MIN_TOKEN_LEN};
 
 /// The configured tokens.
 pub struct Tokens {
@@ -53,49 +18,17 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// Reads `[auth]`: the master token (all scopes) and the scoped tokens.
-    pub fn new(settings: &AuthSettings) -> Result<Tokens, AuthConfigError> {
-        let mut entries = Vec::new();
+    /// The master token (all scopes) and the scoped tokens of `[auth]`, checked at load.
+    pub fn new(settings: &AuthSettings) -> Tokens {
         let master = settings.admin_token.expose_secret();
-        if !master.is_empty() && master.chars().count() < MIN_TOKEN_LEN {
-            return Err(AuthConfigError {
-                key: "auth.admin_token (or PERSONIFY_ADMIN_TOKEN)".into(),
-                message: format!(
-                    "must be at least {MIN_TOKEN_LEN} characters; generate one with `openssl rand -base64 32`"
-                ),
-            });
+        let admin = (!master.is_empty()).then(|| (*TokenHash::of(master).bytes(), vec![Scope::Admin], "admin".into()));
+        let scoped = settings
+            .tokens
+            .iter()
+            .map(|t| (*t.sha256.bytes(), t.scopes.clone(), t.name.clone()));
+        Tokens {
+            entries: admin.into_iter().chain(scoped).collect(),
         }
-        if !master.is_empty() {
-            entries.push((
-                Sha256::digest(master.as_bytes()).into(),
-                vec![Scope::Admin],
-                "admin".to_string(),
-            ));
-        }
-        for (index, t) in settings.tokens.iter().enumerate() {
-            let hash: [u8; 32] = hex::decode(t.sha256.trim())
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| AuthConfigError {
-                    key: format!("auth.tokens[{index}]"),
-                    message: "sha256 must be 64 hex characters".into(),
-                })?;
-            let scopes = t
-                .scopes
-                .iter()
-                .map(|s| {
-                    s.parse::<Scope>().map_err(|_| AuthConfigError {
-                        key: format!("auth.tokens[{index}]"),
-                        message: format!(
-                            "unknown scope {s:?} ({})",
-                            Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            entries.push((hash, scopes, t.name.clone()));
-        }
-        Ok(Tokens { entries })
     }
 
     /// The scopes of the request's bearer token; an error when there is no valid one.
@@ -162,28 +95,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scope_names_round_trip_and_admin_comes_first() {
-        assert_eq!(Scope::ALL.first(), Some(&Scope::Admin));
-        let names: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(names, ["admin", "compliance", "analyst", "rtb", "ops"]);
-        for s in Scope::ALL {
-            assert_eq!(s.as_str().parse::<Scope>().ok(), Some(*s));
-        }
-        assert!(
-            "Admin".parse::<Scope>().is_err(),
-            "names are case-sensitive in configuration"
-        );
-    }
-
-    #[test]
-    fn a_short_master_token_is_refused_and_its_value_never_printed() {
+    fn the_master_token_has_every_scope_and_a_scoped_token_its_own() {
+        let master = "m".repeat(MIN_TOKEN_LEN);
         let settings = AuthSettings {
-            admin_token: "admin123".into(),
-            tokens: Vec::new(),
+            admin_token: master.clone().into(),
+            tokens: vec![crate::config::TokenSettings {
+                name: "analysts".into(),
+                sha256: TokenHash::of("analyst-token"),
+                scopes: vec![Scope::Analyst],
+            }],
         };
-        let err = Tokens::new(&settings).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("at least 32"), "{err}");
-        assert!(!format!("{settings:?}").contains("admin123"));
-        assert!(!err.contains("admin123"));
+        assert!(!format!("{settings:?}").contains(&master));
+        let tokens = Tokens::new(&settings);
+        let req = |t: &str| {
+            actix_web::test::TestRequest::default()
+                .insert_header((header::AUTHORIZATION, format!("Bearer {t}")))
+                .to_http_request()
+        };
+        assert_eq!(tokens.scopes_of(&req(&master)).ok(), Some(&[Scope::Admin][..]));
+        assert_eq!(tokens.holder(&req("analyst-token")), Some("analysts"));
+        assert!(tokens.require(&req("analyst-token"), &[Scope::Analyst]).is_ok());
+        assert!(tokens.require(&req("analyst-token"), &[Scope::Ops]).is_err());
+        assert!(tokens.scopes_of(&req("wrong")).is_err());
     }
 }

@@ -6,7 +6,6 @@
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::Clock;
@@ -56,10 +55,7 @@ pub struct Limited {
 }
 
 fn limiter(limit: RouteLimit) -> DefaultKeyedRateLimiter<u64> {
-    // Validated at load as at least 1; `MIN` is only the type's fallback.
-    let per_minute = NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
-    RateLimiter::dashmap(Quota::per_minute(per_minute).allow_burst(burst))
+    RateLimiter::dashmap(Quota::per_minute(limit.per_minute).allow_burst(limit.burst))
 }
 
 impl Limits {
@@ -67,7 +63,7 @@ impl Limits {
     pub fn new(settings: &LimitSettings) -> Limits {
         Limits {
             enabled: settings.enabled,
-            max_networks: settings.max_networks,
+            max_networks: settings.max_networks.get(),
             hash_key: std::hash::RandomState::new(),
             consent: limiter(settings.consent),
             consent_status: limiter(settings.consent_status),
@@ -162,10 +158,13 @@ mod tests {
     use super::*;
 
     fn settings(per_minute: u32, burst: u32, max_networks: usize) -> LimitSettings {
-        let r = RouteLimit { per_minute, burst };
+        let r = RouteLimit {
+            per_minute: per_minute.try_into().unwrap(),
+            burst: burst.try_into().unwrap(),
+        };
         LimitSettings {
             enabled: true,
-            max_networks,
+            max_networks: max_networks.try_into().unwrap(),
             consent: r,
             consent_status: r,
             opt_out: r,

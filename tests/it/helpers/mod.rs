@@ -54,11 +54,16 @@ pub fn test_log_key() -> PathBuf {
 
 /// Test settings: embedded defaults, random port, one worker, the shipped rules. Rate limits are
 /// off (every test client is the same loopback network); the tests of the limits turn them on.
+///
+/// The rules watcher is off too; the reload tests turn it on. A server keeps its watcher (one inotify
+/// instance) until the process exits, and every test of the suite shares one process: the default
+/// per-user limit of 128 instances ran out before the reload tests ran, and their watchers saw nothing.
 pub fn test_settings() -> Settings {
     let mut s = Settings::defaults().expect("defaults load");
     s.server.port = 0;
     s.server.workers = 1;
     s.rules.dir = example_rules();
+    s.rules.watch = false;
     s.limits.enabled = false;
     s.consent.log_key_file = test_log_key();
     s.consent.checkpoint_dir = String::new();

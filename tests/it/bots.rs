@@ -1,10 +1,9 @@
 //! Bots are not visitors: crawler page views and conversions get answers (the defaults) but never
 //! reach a sketch, a report, an experiment exposure or a k threshold.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
+use crate::helpers::machine::wait_for_flush;
 use crate::helpers::*;
 
 /// Crawlers as they present themselves, including the kinds that look like browsers.
@@ -84,7 +83,7 @@ async fn a_thousand_crawler_page_views_leave_every_report_unchanged() {
         .await;
         assert_eq!(segment_ids(&v), ["mortgage_intent"]);
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for_flush().await;
     let before = reports(&app).await;
     assert!(before.0.to_string().contains("mortgage_intent"), "{}", before.0);
     assert!(before.1["arms"].is_array(), "{}", before.1);
@@ -122,7 +121,7 @@ async fn a_thousand_crawler_page_views_leave_every_report_unchanged() {
             }
         }
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for_flush().await;
     let after = reports(&app).await;
     assert_eq!(after.0, before.0, "segment report moved");
     assert!(!after.0.to_string().contains("\"uniques\":1000"), "{}", after.0);

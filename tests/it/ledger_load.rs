@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::helpers::machine::load_test;
 use crate::helpers::*;
 
 async fn load_app() -> TestApp {
@@ -26,6 +27,7 @@ fn consent_body(visitor: &str, i: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_consents_are_all_acknowledged_and_all_logged() {
+    let _load = load_test().await;
     let app = load_app().await;
     let tasks: Vec<_> = (0..200)
         .map(|i| {
@@ -124,6 +126,7 @@ async fn one(client: &reqwest::Client, base: &str, kind: usize, n: usize) -> (us
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_burst_of_decide_events_consent_and_rtb_gets_no_5xx() {
+    let _load = load_test().await;
     let app = load_app().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let workers: Vec<_> = (0..16)

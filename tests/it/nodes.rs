@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::helpers::machine::{load_test, timing_test};
 use crate::helpers::pg::{cut_off, fresh_database};
 use crate::helpers::process::Server;
 use crate::helpers::*;
@@ -45,6 +46,7 @@ async fn admin(client: &reqwest::Client, base: &str, path: &str) -> Value {
 #[tokio::test]
 #[ignore = "needs PERSONIFY_TEST_POSTGRES_URL (see README)"]
 async fn three_nodes_share_keys_consent_counts_and_one_log() {
+    let _timing = timing_test().await;
     let db = fresh_database().await;
     // Started together: the secret and salts must still be created once.
     let nodes: Vec<Server> = std::thread::scope(|s| {
@@ -217,6 +219,7 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
 #[tokio::test]
 #[ignore = "needs PERSONIFY_TEST_POSTGRES_URL (see README)"]
 async fn when_postgres_goes_away_decisions_continue_consent_writes_503_and_counts_wait() {
+    let _timing = timing_test().await;
     let db = fresh_database().await;
     let node = Server::start_on(&db, &ENV);
     let base = node.base();
@@ -294,6 +297,7 @@ fn consent_burst(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PERSONIFY_TEST_POSTGRES_URL (see README)"]
 async fn two_nodes_writing_at_once_make_one_provable_log_and_enforce_each_others_choices() {
+    let _load = load_test().await;
     use personify::ledger::checkpoint::NoteVerifier;
     use personify::ledger::offline::{self, InclusionProof};
 

@@ -5,11 +5,10 @@
 //!
 //! A route added to the table without a template here fails the test, so new routes are swept too.
 
-use std::time::Duration;
-
 use personify::http::routes::{Access, Method, RouteInfo, ROUTES};
 use serde_json::{json, Value};
 
+use crate::helpers::machine::wait_for_flush;
 use crate::helpers::process::Server;
 use crate::helpers::ADMIN_TOKEN;
 
@@ -393,7 +392,7 @@ async fn canaries_in_every_field_header_and_query_are_never_echoed_logged_or_sto
     }
     assert!(sent > 300, "only {sent} requests were sent");
     // Let the sketch flush run so counted keys reach the store, then read every file it wrote.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for_flush().await;
     for entry in std::fs::read_dir(data.path()).expect("data dir") {
         let path = entry.expect("entry").path();
         let bytes = std::fs::read(&path).expect("store file");

@@ -13,6 +13,7 @@ use personify::store;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::helpers::machine::wait_for_flush;
 use crate::helpers::*;
 
 const RTB_TOKEN: &str = "rtb-partner-token-privacy-counts-31";
@@ -55,7 +56,7 @@ async fn report_row(app: &TestApp, id: &str) -> Value {
 /// What RTB releases for a US page view of `path`, after the release set has been refreshed.
 async fn released(app: &TestApp, path: &str) -> Value {
     // Flush (1 s) then release-set refresh (1 s) must both have run.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for_flush().await;
     let bid = json!({
         "id": "b1",
         "site": {"domain": "bank.example", "page": format!("https://bank.example{path}")},

@@ -10,6 +10,7 @@ use personify::config::RouteLimit;
 use personify::startup::Application;
 use serde_json::{json, Value};
 
+use crate::helpers::machine::timing_test;
 use crate::helpers::*;
 
 /// A consent body with the shipped closed-set values.
@@ -460,6 +461,7 @@ async fn four_thousand_unknown_slot_ids_get_a_small_answer() {
 
 #[tokio::test]
 async fn a_body_trickled_at_one_byte_per_second_gets_408() {
+    let _timing = timing_test().await;
     let app = spawn_app_with(|s| s.server.body_timeout_seconds = 2).await;
     let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
     let started = Instant::now();

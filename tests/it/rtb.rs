@@ -2,10 +2,9 @@
 //! GPC, TCF refusal, GDPR without a string, 1YYN, GPP opt-out, a sensitive page, a segment below k;
 //! bid requests as exchanges really send them (no scheme, no page, no device, app ids, DOOH) get 200.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
+use crate::helpers::machine::wait_for_flush;
 use crate::helpers::*;
 
 const CHROME: &str =
@@ -48,7 +47,7 @@ async fn rtb_app() -> TestApp {
         let res = app.decide_with(&body, Some("US"), &[("X-Forwarded-For", &addr)]).await;
         assert_eq!(res.status(), 200);
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for_flush().await;
     app
 }
 

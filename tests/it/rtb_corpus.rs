@@ -3,10 +3,10 @@
 //! `advertise` consent for a segment above k.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::helpers::machine::wait_for_flush;
 use crate::helpers::*;
 
 const RTB_TOKEN: &str = "rtb-corpus-token-4e1d-long-enough-0001";
@@ -55,7 +55,7 @@ async fn app() -> TestApp {
         let res = app.decide_with(&body, Some("US"), &[("X-Forwarded-For", &addr)]).await;
         assert_eq!(res.status(), 200);
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for_flush().await;
     app
 }
 

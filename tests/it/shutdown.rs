@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::helpers::machine::load_test;
 use crate::helpers::process::Server;
 use crate::helpers::{vid, ADMIN_TOKEN};
 
@@ -21,6 +22,7 @@ const ENV: [(&str, &str); 5] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_drains_under_load_then_stops_and_every_decision_is_in_the_reports() {
+    let _load = load_test().await;
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &ENV);
     let base = server.base();

@@ -1,5 +1,6 @@
 //! Shared test helpers: spawn the real server in-process on a random port with its own SQLite file.
 
+pub mod machine;
 pub mod pg;
 pub mod process;
 

@@ -88,10 +88,21 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: test_client(),
         rules_version,
         data_dir,
     }
+}
+
+/// A client that never reuses a connection idle for more than a second. The server closes one idle
+/// for 5 s (actix's keep-alive); a test starved for that long between two requests (a CLI run
+/// beside many other tests of the one process) otherwise sent its next request on a connection the
+/// server was closing, and failed with `IncompleteMessage`.
+fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(1))
+        .build()
+        .expect("client builds")
 }
 
 /// A desktop Chrome User-Agent.

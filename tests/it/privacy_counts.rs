@@ -1,0 +1,263 @@
+//! Attacks on k-anonymity, performed against the real server: invented visitor ids from one
+//! address, one IPv6 /64 with many addresses, one address across a week of daily keys, and rare
+//! conversions. Each is refused; a real spread of networks still crosses k (so the tests can fail).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use personify::counts::report::{civil_from_days, k_anonymous};
+use personify::counts::{Counts, Kind};
+use personify::privacy::utc_day;
+use personify::store;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::machine::wait_for_flush;
+use crate::helpers::*;
+
+const RTB_TOKEN: &str = "rtb-partner-token-privacy-counts-31";
+
+/// The shipped k (50), client addresses from `X-Forwarded-For`, fast flushes and release refreshes.
+async fn app() -> TestApp {
+    let sha = hex::encode(Sha256::digest(RTB_TOKEN.as_bytes()));
+    spawn_app_with(|s| {
+        s.server.client_ip_header = "X-Forwarded-For".into();
+        s.counts.flush_seconds = 1;
+        s.counts.release_refresh_seconds = 1;
+        s.auth.tokens = vec![personify::config::TokenSettings {
+            name: "ssp".into(),
+            sha256: sha,
+            scopes: vec!["rtb".into()],
+        }];
+    })
+    .await
+}
+
+/// One page view of `visitor` from `addr`, in an opt-out jurisdiction (everything is counted).
+async fn view(app: &TestApp, path: &str, visitor: &str, addr: &str) {
+    let body = json!({"page": {"url": format!("https://bank.example{path}")}, "visitor_id": vid(visitor)});
+    let res = app.decide_with(&body, Some("US"), &[("X-Forwarded-For", addr)]).await;
+    assert_eq!(res.status(), 200);
+}
+
+/// The segment report row of `id` over the default range.
+async fn report_row(app: &TestApp, id: &str) -> Value {
+    let report: Value = app.admin_get("/v1/admin/reports/segments").await.json().await.unwrap();
+    report["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+/// What RTB releases for a US page view of `path`, after the release set has been refreshed.
+async fn released(app: &TestApp, path: &str) -> Value {
+    // Flush (1 s) then release-set refresh (1 s) must both have run.
+    wait_for_flush().await;
+    let bid = json!({
+        "id": "b1",
+        "site": {"domain": "bank.example", "page": format!("https://bank.example{path}")},
+        "device": {"geo": {"country": "USA"}, "devicetype": 2},
+        "regs": {"gdpr": 0}
+    });
+    let res = app
+        .client
+        .post(app.url("/v1/rtb/segments"))
+        .bearer_auth(RTB_TOKEN)
+        .json(&bid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    v["personify"]["released"].clone()
+}
+
+#[tokio::test]
+async fn invented_visitor_ids_from_one_address_are_suppressed_and_not_released_to_rtb() {
+    let app = app().await;
+    // Three real visitors on their own networks, then 47 made-up ids from one address.
+    for (i, addr) in ["192.0.2.10", "198.51.100.20", "203.0.113.30"].iter().enumerate() {
+        view(&app, "/students/", &format!("real-visitor-{i}"), addr).await;
+    }
+    for i in 0..47 {
+        view(&app, "/students/", &format!("invented-visitor-{i:04}"), "203.0.113.77").await;
+    }
+    let row = report_row(&app, "students").await;
+    assert_eq!(
+        row,
+        json!({"id": "students", "uniques": null, "views": null, "suppressed": true})
+    );
+    assert!(!released(&app, "/students/")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "students"));
+}
+
+#[tokio::test]
+async fn many_addresses_in_one_ipv6_slash_64_count_as_one_network() {
+    let app = app().await;
+    for i in 0..60u32 {
+        let addr = format!("2001:db8:7:1::{:x}", 0x1000 + i);
+        view(&app, "/students/", &format!("v6-visitor-{i:04}"), &addr).await;
+    }
+    assert_eq!(report_row(&app, "students").await["suppressed"], true);
+    assert!(!released(&app, "/students/")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "students"));
+}
+
+#[tokio::test]
+async fn real_visitors_from_k_networks_cross_the_threshold_in_reports_and_rtb() {
+    let app = app().await;
+    // 50 visitors on 50 networks: 25 IPv4 /24s and 25 IPv6 /48s.
+    for i in 0..50u32 {
+        let addr = if i % 2 == 0 {
+            format!("198.18.{i}.1")
+        } else {
+            format!("2001:db8:{:x}::1", 0x100 + i)
+        };
+        view(&app, "/students/", &format!("spread-visitor-{i:04}"), &addr).await;
+    }
+    assert_eq!(
+        report_row(&app, "students").await,
+        json!({"id": "students", "uniques": 50, "views": 50, "suppressed": false})
+    );
+    assert_eq!(released(&app, "/students/").await, json!(["students"]));
+}
+
+#[tokio::test]
+async fn one_address_on_seven_days_is_one_network_not_seven() {
+    // The week is written first, by a node of its own, so no running server rotates salts meanwhile.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/personify.db", dir.path().display());
+    let counts = Counts::new(store::open(&url).await.unwrap(), "attacker-week".into());
+    let addr: IpAddr = "203.0.113.77".parse().unwrap();
+    let today = utc_day(SystemTime::now());
+    let seg: Arc<str> = "students".into();
+    // 50 fresh visitor ids a day from one address, each day keyed as that day would be.
+    for day in today - 6..=today {
+        let noon = UNIX_EPOCH + Duration::from_secs(day as u64 * 86_400 + 43_200);
+        counts.refresh_network_salts(noon).await.unwrap();
+        let net = counts.network_key(Some(addr), noon);
+        assert!(net.is_some());
+        for i in 0..50u64 {
+            let visitor: [u8; 32] = Sha256::digest(format!("{day}-{i}")).into();
+            counts.seen(Kind::Segment, &seg, day, &visitor, net.as_ref());
+        }
+    }
+    counts.flush().await.unwrap();
+    counts.refresh_release_set(today).await.unwrap();
+    let seen = counts.rolling_uniques("students");
+    assert!(seen.visitors > 340.0, "{seen:?}");
+    assert!(seen.networks < 1.5, "one address became {} networks", seen.networks);
+    assert!(!k_anonymous(50, seen));
+
+    let sha = hex::encode(Sha256::digest(RTB_TOKEN.as_bytes()));
+    let app = spawn_app_with(|s| {
+        s.store.url = url.clone();
+        s.counts.flush_seconds = 1;
+        s.counts.release_refresh_seconds = 1;
+        s.auth.tokens = vec![personify::config::TokenSettings {
+            name: "ssp".into(),
+            sha256: sha,
+            scopes: vec!["rtb".into()],
+        }];
+    })
+    .await;
+    let q = format!(
+        "/v1/admin/reports/segments?from={}&to={}",
+        civil_from_days(today - 6),
+        civil_from_days(today)
+    );
+    let report: Value = app.admin_get(&q).await.json().await.unwrap();
+    let row = report["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "students")
+        .unwrap();
+    assert_eq!(row["suppressed"], true, "{row}");
+    assert!(!released(&app, "/students/")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "students"));
+}
+
+/// 150 visitors of the mortgage experiment, each on its own network; those for whom `converts`
+/// holds convert. Returns the report for the goal.
+async fn experiment_report(k: u64, converts: impl Fn(u32) -> bool) -> Value {
+    let app = spawn_app_with(|s| {
+        s.privacy.k = k;
+        s.server.client_ip_header = "X-Forwarded-For".into();
+    })
+    .await;
+    for i in 0..150u32 {
+        let addr = format!("10.{}.{}.5", i / 200, i % 200);
+        let visitor = format!("exp-visitor-{i:04}");
+        let body = json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": vid(&visitor)});
+        let res = app.decide_with(&body, Some("US"), &[("X-Forwarded-For", &addr)]).await;
+        assert_eq!(res.status(), 200);
+        if converts(i) {
+            let event = json!({"type": "conversion", "goal": "mortgage_application", "experiment": "mortgage_hero_2026q4",
+                               "page": {"url": "https://bank.example/mortgages/apply/done"}, "visitor_id": vid(&visitor)});
+            let res = app
+                .client
+                .post(app.url("/v1/events"))
+                .header("CF-IPCountry", "US")
+                .header("X-Forwarded-For", &addr)
+                .json(&event)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+        }
+    }
+    app.admin_get("/v1/admin/reports/experiments/mortgage_hero_2026q4?goal=mortgage_application")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn conversions_below_k_are_null_and_so_is_everything_derived_from_them() {
+    // Two converters in all: every arm's conversions are below k = 5.
+    let report = experiment_report(5, |i| i < 2).await;
+    for arm in report["arms"].as_array().unwrap() {
+        // Exposures (about 15 and 67 per arm) are at or above k and stay released.
+        assert!(arm["exposures"].as_u64().unwrap() >= 5, "{arm}");
+        for derived in ["conversions", "rate", "lift", "ci95", "p_value"] {
+            assert!(arm[derived].is_null(), "{derived} released below k: {arm}");
+        }
+        assert_eq!(arm["suppressed"], true, "{arm}");
+    }
+}
+
+#[tokio::test]
+async fn conversions_at_or_above_k_are_released_with_their_statistics() {
+    // Every other visitor converts: each arm has well over k = 3 converters.
+    let report = experiment_report(3, |i| i % 2 == 0).await;
+    for arm in report["arms"].as_array().unwrap() {
+        let (n, x) = (arm["exposures"].as_u64().unwrap(), arm["conversions"].as_u64().unwrap());
+        assert!(x >= 3 && x <= n, "{arm}");
+        assert!(
+            (arm["rate"].as_f64().unwrap() - x as f64 / n as f64).abs() < 1e-9,
+            "{arm}"
+        );
+        assert_eq!(arm["suppressed"], false);
+        if arm["arm"] != "holdout" {
+            assert!(arm["ci95"].is_array() && arm["p_value"].is_number(), "{arm}");
+        }
+    }
+}

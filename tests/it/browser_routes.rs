@@ -12,7 +12,13 @@ use crate::helpers::{spawn_app_with, TestApp};
 const SITE: &str = "https://bank.example";
 
 async fn app() -> TestApp {
-    spawn_app_with(|s| s.cors.allowed_origins = vec![SITE.to_string(), "http://127.0.0.1:8081".into()]).await
+    spawn_app_with(|s| {
+        s.cors.allowed_origins = vec![
+            SITE.parse().expect("origin"),
+            "http://127.0.0.1:8081".parse().expect("origin"),
+        ]
+    })
+    .await
 }
 
 async fn preflight(app: &TestApp, method: &str, path: &str, origin: &str) -> reqwest::Response {
@@ -160,20 +166,8 @@ fn allowed_origins_come_from_the_environment_as_a_comma_separated_list() {
         config::Environment::with_prefix("PERSONIFY").source(Some(env)),
     )
     .unwrap();
-    assert_eq!(s.cors.allowed_origins, ["https://a.example", "https://b.example"]);
-}
-
-#[tokio::test]
-async fn a_malformed_origin_stops_the_server_from_starting() {
-    let mut settings = crate::helpers::test_settings();
-    let dir = tempfile::tempdir().unwrap();
-    settings.store.url = format!("sqlite://{}/p.db", dir.path().display());
-    settings.cors.allowed_origins = vec!["https://bank.example/".into()];
-    let err = personify::startup::Application::build(&settings)
-        .await
-        .err()
-        .expect("refused");
-    assert!(err.to_string().contains("cors.allowed_origins"), "{err}");
+    let origins: Vec<&str> = s.cors.allowed_origins.iter().map(|o| o.as_str()).collect();
+    assert_eq!(origins, ["https://a.example", "https://b.example"]);
 }
 
 #[test]
@@ -285,11 +279,11 @@ async fn a_page_cannot_choose_its_jurisdiction_the_trusted_header_does() {
 #[tokio::test]
 async fn token_less_page_calls_are_rate_limited_per_client() {
     let app = spawn_app_with(|s| {
-        s.cors.allowed_origins = vec![SITE.to_string()];
+        s.cors.allowed_origins = vec![SITE.parse().expect("origin")];
         s.limits.enabled = true;
         s.limits.rtb_page = personify::config::RouteLimit {
-            per_minute: 60,
-            burst: 3,
+            per_minute: std::num::NonZeroU32::new(60).expect("positive"),
+            burst: std::num::NonZeroU32::new(3).expect("positive"),
         };
     })
     .await;

@@ -1,8 +1,8 @@
 //! Variant bucketing (docs/architecture.md, published algorithms): published test vectors and the arm split of the example experiment.
 
-use personify::decide::bucket;
-use personify::privacy::VisitorKey;
-use personify::rules::{load_dir, Action};
+use personify::domain::pageview::decide::bucket;
+use personify::domain::privacy::VisitorKey;
+use personify::domain::rules::{load_dir, Action};
 use sha2::{Digest, Sha256};
 
 fn key_from_hex(hex_key: &str) -> VisitorKey {

@@ -1,7 +1,7 @@
 //! The rule engine: every operator on every kind of signal, including absent signals.
 
-use personify::rules::load::load_sources;
-use personify::signals::{Country, LocalTime, SessionSummary, Signals};
+use personify::domain::rules::load::load_sources;
+use personify::domain::signals::{Country, LocalTime, SessionSummary, Signals};
 
 fn matches(when: &str, s: &Signals) -> bool {
     let text = format!("[[segment]]\nid = \"t\"\nname = \"T\"\nwhen = {when}\n");

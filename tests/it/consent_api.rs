@@ -404,13 +404,13 @@ async fn admin_routes_need_a_token_with_the_right_scope() {
         s.auth.tokens = vec![
             personify::config::TokenSettings {
                 name: "analysts".into(),
-                sha256: sha(analyst),
-                scopes: vec!["analyst".into()],
+                sha256: sha(analyst).parse().expect("token hash"),
+                scopes: vec!["analyst".parse().expect("scope")],
             },
             personify::config::TokenSettings {
                 name: "dpo".into(),
-                sha256: sha(compliance),
-                scopes: vec!["compliance".into()],
+                sha256: sha(compliance).parse().expect("token hash"),
+                scopes: vec!["compliance".parse().expect("scope")],
             },
         ]
     })

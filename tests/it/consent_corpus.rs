@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use iab_gpp::sections::SectionId;
 use iab_gpp::v1::GPPString;
-use personify::consent::{tcf, ConsentInput, ConsentPolicy};
-use personify::signals::Country;
+use personify::domain::consent::{tcf, ConsentInput};
+use personify::domain::signals::Country;
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -142,7 +142,7 @@ fn us_opt_out(section: &Value) -> bool {
 #[test]
 fn us_sections_deny_advertise_exactly_when_iab_gpp_decodes_an_opt_out() {
     let settings = personify::config::Settings::defaults().unwrap();
-    let policy = ConsentPolicy::new(&settings.consent);
+    let policy = settings.consent_policy();
     let mut checked = 0;
     for (file, gpp, sections) in iab_gpp_cases() {
         let Some(us) = sections.iter().find_map(|s| {

@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use personify::consent::log::{Action, Change, ReceiptId};
-use personify::consent::sync::load;
-use personify::consent::{ConsentBook, Purposes, Record};
-use personify::privacy::ConsentSubject;
+use personify::domain::consent::{ConsentBook, Purposes, Record};
+use personify::domain::ledger::entry::{Action, Change, ReceiptId};
+use personify::domain::privacy::ConsentSubject;
+use personify::engine::consent::sync::load;
 use personify::store::{self, Store};
 
 /// Entries: more than two replay chunks, so chunk boundaries and read-ahead are crossed.

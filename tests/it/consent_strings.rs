@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use personify::consent::tcf::{self, TcfGrant};
-use personify::consent::us::{self, UsPrivacy};
+use personify::domain::consent::tcf::{self, TcfGrant};
+use personify::domain::consent::us::{self, UsPrivacy};
 use proptest::prelude::*;
 use serde_json::Value;
 

@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use personify::counts::report::civil_from_days;
-use personify::counts::{Counts, Kind, Seen, Sketch};
-use personify::privacy::utc_day;
+use personify::domain::counts::report::civil_from_days;
+use personify::domain::counts::{Kind, Seen, Sketch};
+use personify::domain::privacy::utc_day;
+use personify::engine::counter::Counts;
 use personify::store::{self, SketchRow};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -154,7 +155,7 @@ fn row<'a>(report: &'a Value, id: &str) -> &'a Value {
 async fn visitors_without_measure_are_not_counted_and_small_rows_are_suppressed() {
     let app = spawn_app_with(|s| {
         s.privacy.k = 5;
-        s.server.client_ip_header = "X-Forwarded-For".into();
+        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
     })
     .await;
     page_views(&app, "https://bank.example/savings", 0..20, "DE").await; // opt-in, no consent: not counted
@@ -397,7 +398,7 @@ async fn noise_changes_released_counts_but_not_suppression() {
     let app = spawn_app_with(|s| {
         s.privacy.k = 10;
         s.privacy.epsilon = 0.5;
-        s.server.client_ip_header = "X-Forwarded-For".into();
+        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
     })
     .await;
     page_views(&app, "https://bank.example/business", 0..30, "US").await;

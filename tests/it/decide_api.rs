@@ -210,7 +210,7 @@ async fn personal_data_in_signals_is_scrubbed_and_never_echoed() {
 
 #[tokio::test]
 async fn reject_policy_answers_400_naming_the_field() {
-    let app = spawn_app_with(|s| s.privacy.pii_policy = personify::config::PiiPolicy::Reject).await;
+    let app = spawn_app_with(|s| s.privacy.pii_policy = personify::domain::signals::pii::PiiPolicy::Reject).await;
     let res = app
         .decide(
             &json!({"page": {"url": "https://bank.example/", "category": "jane@example.com"}}),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use personify::signals::DeviceClass;
+use personify::domain::signals::DeviceClass;
 
 /// One labelled User-Agent.
 #[derive(Debug, Default, Clone)]

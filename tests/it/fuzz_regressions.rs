@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use base64::Engine;
-use personify::consent::tcf::{self, TcfError};
-use personify::consent::us::{decode_gpp, UsError};
-use personify::counts::sketch::{Sketch, SketchError, HASHER_ID};
+use personify::domain::consent::tcf::{self, TcfError};
+use personify::domain::consent::us::{decode_gpp, UsError};
+use personify::domain::counts::sketch::{Sketch, SketchError, HASHER_ID};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 

@@ -32,13 +32,15 @@ fn settings(rules: &Path, store: &Path) -> personify::config::Settings {
     let mut s = test_settings();
     s.rules.dir = rules.to_path_buf();
     s.rules.watch = false;
-    s.store.url = format!("sqlite://{}/personify.db", store.display());
+    s.store.url = format!("sqlite://{}/personify.db", store.display())
+        .parse()
+        .expect("store url");
     s.auth.admin_token = ADMIN_TOKEN.into();
     s
 }
 
 async fn start(settings: &personify::config::Settings) -> (String, String) {
-    let app = personify::startup::Application::build(settings)
+    let app = personify::app::startup::Application::build(settings)
         .await
         .expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -136,7 +138,7 @@ async fn a_node_that_never_had_good_rules_refuses_to_start() {
     let rules = rules_copy();
     let store = tempfile::tempdir().unwrap();
     edit(rules.path(), "Banking that works around you", BROKEN);
-    let err = personify::startup::Application::build(&settings(rules.path(), store.path()))
+    let err = personify::app::startup::Application::build(&settings(rules.path(), store.path()))
         .await
         .err()
         .expect("startup refused");

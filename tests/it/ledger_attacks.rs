@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use personify::consent::{sync, ConsentBook, Purposes, Record};
-use personify::ledger::checkpoint::{LogKey, NoteVerifier};
-use personify::ledger::merkle::MemoryTree;
-use personify::ledger::offline::{self, ConsistencyProof, InclusionProof, OfflineError};
-use personify::ledger::Checkpoint;
-use personify::privacy::ConsentSubject;
+use personify::domain::consent::{ConsentBook, Purposes, Record};
+use personify::domain::ledger::checkpoint::{LogKey, NoteVerifier};
+use personify::domain::ledger::merkle::MemoryTree;
+use personify::domain::ledger::offline::{self, ConsistencyProof, InclusionProof, OfflineError};
+use personify::domain::ledger::Checkpoint;
+use personify::domain::privacy::ConsentSubject;
+use personify::engine::consent::sync;
 use personify::store;
 use serde_json::{json, Value};
 use sqlx::{Row, SqlitePool};
@@ -262,7 +263,7 @@ async fn editing_the_enforced_table_is_reported_and_a_restart_enforces_the_log()
     let url = format!("sqlite://{}/personify.db", data.path().display());
     let visitor = vid("edited");
     {
-        let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+        let app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
         app.post("/v1/opt-out", &json!({"visitor_id": visitor})).await;
         let pool = SqlitePool::connect(&url).await.unwrap();
         sqlx::query("UPDATE consent_records SET opted_out = 0, personalize = 1, measure = 1, advertise = 1")
@@ -274,7 +275,7 @@ async fn editing_the_enforced_table_is_reported_and_a_restart_enforces_the_log()
         assert_eq!(kinds(&v), ["record_differs"]);
     }
     // A node starting on the edited file rebuilds what it enforces from the log: still opted out.
-    let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     assert_eq!(basis_in_de(&app, &visitor).await, "opt_out");
 }
 
@@ -339,7 +340,7 @@ async fn a_forged_erasure_marker_cannot_delete_an_opt_out_the_log_still_holds() 
     let data = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/personify.db", data.path().display());
     let (visitor, subject) = {
-        let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+        let app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
         let visitor = vid("objector");
         app.post("/v1/opt-out", &json!({"visitor_id": visitor})).await;
         // A real erasure elsewhere leaves an erasure entry the forged marker can point at.
@@ -389,7 +390,7 @@ async fn a_forged_erasure_marker_cannot_delete_an_opt_out_the_log_still_holds() 
         assert_eq!(book.len(), 1, "the objector only: the leaver was erased");
     }
     // A node starting on the edited file still honours the opt-out.
-    let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     assert_eq!(basis_in_de(&app, &visitor).await, "opt_out");
 }
 
@@ -417,9 +418,12 @@ async fn a_checkpoint_signed_by_another_key_is_refused_and_a_node_with_another_k
     let other = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/personify.db", app.data_dir.path().display());
     let mut settings = test_settings();
-    settings.store.url = url;
+    settings.store.url = url.parse().expect("store url");
     settings.consent.log_key_file = other.path().join("another.key");
-    let err = personify::startup::Application::build(&settings).await.err().unwrap();
+    let err = personify::app::startup::Application::build(&settings)
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("signed by another key"), "{err}");
 }
 
@@ -488,11 +492,11 @@ async fn an_erased_visitors_nonces_are_gone_from_the_file_bytes() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    let subject = personify::privacy::Keyring::new(
-        personify::privacy::Secret::from_bytes(secret.try_into().unwrap()),
+    let subject = personify::domain::privacy::Keyring::new(
+        personify::domain::privacy::Secret::from_bytes(secret.try_into().unwrap()),
         std::time::SystemTime::now(),
     )
-    .consent_subject(&personify::privacy::VisitorId::parse(&visitor).unwrap())
+    .consent_subject(&personify::domain::privacy::VisitorId::parse(&visitor).unwrap())
     .to_hex();
     let nonces: Vec<Vec<u8>> = sqlx::query_scalar("SELECT nonce FROM consent_subjects WHERE subject = ?")
         .bind(&subject)

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use personify::ledger::merkle::MemoryTree;
+use personify::domain::ledger::merkle::MemoryTree;
 use personify::store;
 use serde_json::{json, Value};
 use sqlx::SqlitePool;
@@ -134,7 +134,7 @@ async fn verify_receipt_accepts_a_real_proof_and_refuses_a_tampered_one() {
     );
     assert!(err.contains("not in the signed log"), "{err}");
     // Another log's key, and a checkpoint edited after signing.
-    let other = personify::ledger::LogKey::from_seed("personify.local/consent-log", [7; 32])
+    let other = personify::domain::ledger::LogKey::from_seed("personify.local/consent-log", [7; 32])
         .verifier()
         .vkey();
     failed(
@@ -303,7 +303,7 @@ async fn audit_accepts_a_growing_log_and_catches_a_rewritten_one() {
     failed(audit_url(&vkey), "a rewritten log against the checkpoint of 9");
 
     // An audit with another key refuses the kept checkpoint itself.
-    let other = personify::ledger::LogKey::from_seed("personify.local/consent-log", [7; 32])
+    let other = personify::domain::ledger::LogKey::from_seed("personify.local/consent-log", [7; 32])
         .verifier()
         .vkey();
     failed(audit_url(&other), "another key");

@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use personify::privacy::{Keyring, Secret, VisitorId};
+use personify::domain::privacy::{Keyring, Secret, VisitorId};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256, Sha384};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
@@ -262,7 +262,7 @@ async fn assert_converted(app: &TestApp) {
         );
         assert_eq!(
             e["time"],
-            personify::consent::log::rfc3339(recorded_at(i)),
+            personify::domain::ledger::entry::rfc3339(recorded_at(i)),
             "times are ISO 8601: {e}"
         );
         if row.source == FREE_SOURCE {
@@ -336,7 +336,7 @@ async fn an_old_sqlite_chain_is_converted_once_and_its_free_text_is_gone() {
     old_sqlite(&file).await;
     let url = format!("sqlite://{}", file.display());
 
-    let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     assert_converted(&app).await;
 
     let pool = SqlitePool::connect(&url).await.unwrap();
@@ -395,7 +395,7 @@ async fn an_old_sqlite_chain_is_converted_once_and_its_free_text_is_gone() {
 
     // A second start on the same file converts nothing again: same entries, same hashes.
     let before = log_export(&app).await;
-    let again = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let again = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     let after = log_export(&again).await;
     assert_eq!(before, after, "a second start changed the log");
     assert_converted(&again).await;
@@ -491,7 +491,7 @@ async fn an_old_postgres_chain_is_converted_once_and_its_free_text_is_gone() {
     let url = crate::helpers::pg::fresh_database().await;
     old_postgres(&url).await;
 
-    let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     assert_converted(&app).await;
 
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
@@ -533,7 +533,7 @@ async fn an_old_postgres_chain_is_converted_once_and_its_free_text_is_gone() {
     assert_eq!(functions, 0);
 
     let before = log_export(&app).await;
-    let again = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let again = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     assert_eq!(before, log_export(&again).await, "a second start changed the log");
     assert_converted(&again).await;
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_leaves")
@@ -566,7 +566,7 @@ async fn a_record_with_no_old_log_entry_loses_its_free_text_too() {
         .unwrap();
         pool.close().await;
     }
-    let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     assert_eq!(log_export(&app).await.len(), HISTORY.len());
     let pool = SqlitePool::connect(&url).await.unwrap();
     let left: Vec<(String, String)> = sqlx::query_as(

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use personify::ledger::merkle::{consistency_proof, inclusion_proof, leaf_hash, root};
-use personify::ledger::{Checkpoint, LogKey, MemoryTree};
+use personify::domain::ledger::merkle::{consistency_proof, inclusion_proof, leaf_hash, root};
+use personify::domain::ledger::{Checkpoint, LogKey, MemoryTree};
 use serde_json::{json, Value};
 
 const ORIGIN: &str = "personify.test/consent-log";

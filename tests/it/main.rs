@@ -13,6 +13,7 @@ mod cli;
 mod client_hints;
 mod compliance;
 mod conditions;
+mod config_check;
 mod consent_api;
 mod consent_corpus;
 mod consent_load;

@@ -195,7 +195,7 @@ async fn an_overdue_salt_shows_in_the_salt_age_and_its_failed_purge_is_counted()
     let url = format!("sqlite://{}/personify.db", dir.path().display());
     // Before the server starts: a salt five days old that the store refuses to delete.
     let store = personify::store::open(&url).await.unwrap();
-    let today = personify::privacy::utc_day(std::time::SystemTime::now());
+    let today = personify::domain::privacy::utc_day(std::time::SystemTime::now());
     store.salt(today - 5, [7; 32]).await.unwrap();
     drop(store);
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
@@ -206,7 +206,7 @@ async fn an_overdue_salt_shows_in_the_salt_age_and_its_failed_purge_is_counted()
     pool.close().await;
     let app = spawn_app_with(|s| {
         s.auth.tokens = vec![scoped_token(OPS_TOKEN, "ops")];
-        s.store.url = url.clone();
+        s.store.url = url.parse().expect("store url");
     })
     .await;
     let text = wait_for(&app, r#"personify_purge_failures_total{data="salts"}"#, 1.0).await;
@@ -247,10 +247,12 @@ async fn a_store_failure_answered_503_is_counted_as_a_store_error() {
 async fn the_metrics_listener_serves_metrics_without_a_token_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings();
-    settings.store.url = format!("sqlite://{}/personify.db", dir.path().display());
+    settings.store.url = format!("sqlite://{}/personify.db", dir.path().display())
+        .parse()
+        .expect("store url");
     settings.auth.admin_token = ADMIN_TOKEN.into();
-    settings.server.metrics_addr = Some("127.0.0.1:0".into());
-    let app = personify::startup::Application::build(&settings).await.unwrap();
+    settings.server.metrics_addr = Some("127.0.0.1:0".parse().expect("listen address"));
+    let app = personify::app::startup::Application::build(&settings).await.unwrap();
     let main = format!("http://127.0.0.1:{}", app.port());
     let metrics = format!("http://127.0.0.1:{}", app.metrics_port().expect("metrics listener"));
     tokio::spawn(app.run_until_stopped());
@@ -285,7 +287,9 @@ async fn the_metrics_listener_serves_metrics_without_a_token_and_nothing_else() 
 async fn without_metrics_addr_there_is_no_second_listener() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings();
-    settings.store.url = format!("sqlite://{}/personify.db", dir.path().display());
-    let app = personify::startup::Application::build(&settings).await.unwrap();
+    settings.store.url = format!("sqlite://{}/personify.db", dir.path().display())
+        .parse()
+        .expect("store url");
+    let app = personify::app::startup::Application::build(&settings).await.unwrap();
     assert_eq!(app.metrics_port(), None);
 }

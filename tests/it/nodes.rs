@@ -298,17 +298,17 @@ fn consent_burst(
 #[ignore = "needs PERSONIFY_TEST_POSTGRES_URL (see README)"]
 async fn two_nodes_writing_at_once_make_one_provable_log_and_enforce_each_others_choices() {
     let _load = load_test().await;
-    use personify::ledger::checkpoint::NoteVerifier;
-    use personify::ledger::offline::{self, InclusionProof};
+    use personify::domain::ledger::checkpoint::NoteVerifier;
+    use personify::domain::ledger::offline::{self, InclusionProof};
 
     let db = fresh_database().await;
     let a = spawn_app_with(|s| {
-        s.store.url = db.clone();
+        s.store.url = db.parse().expect("store url");
         s.consent.checkpoint_seconds = 1;
     })
     .await;
     let b = spawn_app_with(|s| {
-        s.store.url = db.clone();
+        s.store.url = db.parse().expect("store url");
         s.consent.checkpoint_seconds = 1;
     })
     .await;

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use personify::preview::{Grant, PreviewKey, KEY_NAME};
-use personify::privacy::Secret;
+use personify::domain::pageview::preview::{Grant, PreviewKey, KEY_NAME};
+use personify::domain::privacy::Secret;
 use serde_json::{json, Value};
 
 use crate::helpers::*;

@@ -5,7 +5,8 @@
 //!
 //! A route added to the table without a template here fails the test, so new routes are swept too.
 
-use personify::http::routes::{Access, Method, RouteInfo, ROUTES};
+use personify::http::edge::gate::Access;
+use personify::http::routes::{Method, RouteInfo, ROUTES};
 use serde_json::{json, Value};
 
 use crate::helpers::machine::wait_for_flush;

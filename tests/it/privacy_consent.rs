@@ -5,9 +5,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use personify::consent::log::{Action, Change, ReceiptId};
-use personify::consent::Purposes;
-use personify::privacy::{Keyring, Secret, VisitorId};
+use personify::domain::consent::Purposes;
+use personify::domain::ledger::entry::{Action, Change, ReceiptId};
+use personify::domain::privacy::{Keyring, Secret, VisitorId};
 use personify::store;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -102,7 +102,7 @@ async fn app_with_stored(action: Action, purposes: Purposes, days_ago: u64) -> (
         }])
         .await
         .unwrap();
-    let app = spawn_app_with(|s| s.store.url = url).await;
+    let app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     (app, dir)
 }
 
@@ -253,8 +253,8 @@ async fn rtb_honours_gpc_in_every_form() {
     let app = spawn_app_with(|s| {
         s.auth.tokens = vec![personify::config::TokenSettings {
             name: "ssp".into(),
-            sha256: sha,
-            scopes: vec!["rtb".into()],
+            sha256: sha.parse().expect("token hash"),
+            scopes: vec!["rtb".parse().expect("scope")],
         }];
     })
     .await;

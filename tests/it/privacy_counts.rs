@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use personify::counts::report::{civil_from_days, k_anonymous};
-use personify::counts::{Counts, Kind};
-use personify::privacy::utc_day;
+use personify::domain::counts::report::{civil_from_days, k_anonymous};
+use personify::domain::counts::Kind;
+use personify::domain::privacy::utc_day;
+use personify::engine::counter::Counts;
 use personify::store;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -22,13 +23,13 @@ const RTB_TOKEN: &str = "rtb-partner-token-privacy-counts-31";
 async fn app() -> TestApp {
     let sha = hex::encode(Sha256::digest(RTB_TOKEN.as_bytes()));
     spawn_app_with(|s| {
-        s.server.client_ip_header = "X-Forwarded-For".into();
+        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
         s.counts.flush_seconds = 1;
         s.counts.release_refresh_seconds = 1;
         s.auth.tokens = vec![personify::config::TokenSettings {
             name: "ssp".into(),
-            sha256: sha,
-            scopes: vec!["rtb".into()],
+            sha256: sha.parse().expect("token hash"),
+            scopes: vec!["rtb".parse().expect("scope")],
         }];
     })
     .await
@@ -163,13 +164,13 @@ async fn one_address_on_seven_days_is_one_network_not_seven() {
 
     let sha = hex::encode(Sha256::digest(RTB_TOKEN.as_bytes()));
     let app = spawn_app_with(|s| {
-        s.store.url = url.clone();
+        s.store.url = url.parse().expect("store url");
         s.counts.flush_seconds = 1;
         s.counts.release_refresh_seconds = 1;
         s.auth.tokens = vec![personify::config::TokenSettings {
             name: "ssp".into(),
-            sha256: sha,
-            scopes: vec!["rtb".into()],
+            sha256: sha.parse().expect("token hash"),
+            scopes: vec!["rtb".parse().expect("scope")],
         }];
     })
     .await;
@@ -199,7 +200,7 @@ async fn one_address_on_seven_days_is_one_network_not_seven() {
 async fn experiment_report(k: u64, converts: impl Fn(u32) -> bool) -> Value {
     let app = spawn_app_with(|s| {
         s.privacy.k = k;
-        s.server.client_ip_header = "X-Forwarded-For".into();
+        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
     })
     .await;
     for i in 0..150u32 {

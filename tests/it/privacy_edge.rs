@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use personify::app::startup::Application;
 use personify::config::RouteLimit;
-use personify::startup::Application;
 use serde_json::{json, Value};
 
 use crate::helpers::machine::timing_test;
@@ -99,7 +99,11 @@ async fn consent_closed_sets_follow_configuration() {
 // 5. Rate.
 
 fn tight(per_minute: u32, burst: u32) -> RouteLimit {
-    RouteLimit { per_minute, burst }
+    let n = |v: u32| std::num::NonZeroU32::new(v).expect("a positive rate");
+    RouteLimit {
+        per_minute: n(per_minute),
+        burst: n(burst),
+    }
 }
 
 #[tokio::test]
@@ -162,7 +166,7 @@ async fn rate_limit_is_per_network_so_address_hopping_inside_a_slash_24_does_not
     let app = spawn_app_with(|s| {
         s.limits.enabled = true;
         s.limits.consent = tight(1, 1);
-        s.server.client_ip_header = "X-Forwarded-For".into();
+        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
     })
     .await;
     let app = &app;
@@ -193,7 +197,8 @@ async fn rate_limit_is_per_network_so_address_hopping_inside_a_slash_24_does_not
 
 #[tokio::test]
 async fn cross_site_text_plain_consent_is_refused_and_not_stored() {
-    let app = spawn_app_with(|s| s.cors.allowed_origins = vec!["https://www.bank.example".into()]).await;
+    let app =
+        spawn_app_with(|s| s.cors.allowed_origins = vec!["https://www.bank.example".parse().expect("origin")]).await;
     let body = consent_body(&vid("cross-site")).to_string();
     for origin in [
         "https://evil.example",
@@ -271,7 +276,7 @@ async fn consent_for_country(app: &TestApp, countries: &[&str]) -> Value {
 #[tokio::test]
 async fn country_header_from_an_untrusted_peer_is_ignored() {
     // The test client connects from 127.0.0.1, which is not among these proxies.
-    let app = spawn_app_with(|s| s.server.trusted_proxies = vec!["10.0.0.0/8".into()]).await;
+    let app = spawn_app_with(|s| s.server.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")]).await;
     let c = consent_for_country(&app, &["US"]).await;
     assert_eq!(c["basis"], "jurisdiction_opt_in", "a forged country was believed: {c}");
     assert_eq!(c["personalize"], false);
@@ -298,7 +303,7 @@ async fn forwarded_address_is_the_rightmost_hop_that_is_not_a_trusted_proxy() {
     let app = spawn_app_with(|s| {
         s.limits.enabled = true;
         s.limits.consent = tight(1, 1);
-        s.server.client_ip_header = "X-Forwarded-For".into();
+        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
     })
     .await;
     let app = &app;
@@ -323,8 +328,8 @@ async fn forwarded_address_from_an_untrusted_peer_is_ignored() {
     let app = spawn_app_with(|s| {
         s.limits.enabled = true;
         s.limits.consent = tight(1, 1);
-        s.server.client_ip_header = "X-Forwarded-For".into();
-        s.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
+        s.server.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")];
     })
     .await;
     let body = |label: &str| consent_body(&vid(label));
@@ -422,7 +427,9 @@ async fn guessable_visitor_ids_are_refused_on_every_route() {
 async fn an_admin_token_shorter_than_32_characters_stops_startup() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings();
-    settings.store.url = format!("sqlite://{}/personify.db", dir.path().display());
+    settings.store.url = format!("sqlite://{}/personify.db", dir.path().display())
+        .parse()
+        .expect("store url");
     settings.auth.admin_token = "admin123".into();
     let err = match Application::build(&settings).await {
         Ok(_) => panic!("a short admin token was accepted"),
@@ -521,7 +528,7 @@ async fn own_origin_scheme_comes_only_from_a_trusted_proxy() {
     let res = post_with(&trusted, "/v1/decide", &page("https://bank.example/"), &headers[..1]).await;
     assert_eq!(res.status(), 403, "no proxy said https");
 
-    let untrusted = spawn_app_with(|s| s.server.trusted_proxies = vec!["10.0.0.0/8".into()]).await;
+    let untrusted = spawn_app_with(|s| s.server.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")]).await;
     let origin = https_own(&untrusted);
     let headers = [("Origin", origin.as_str()), ("X-Forwarded-Proto", "https")];
     let res = post_with(&untrusted, "/v1/decide", &page("https://bank.example/"), &headers).await;

@@ -31,13 +31,13 @@ async fn rtb_app() -> TestApp {
     let app = spawn_app_with(|s| {
         s.privacy.k = 3;
         // Seed visitors come from distinct networks (release needs k networks as well as k visitors).
-        s.server.client_ip_header = "X-Forwarded-For".into();
+        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
         s.counts.flush_seconds = 1;
         s.counts.release_refresh_seconds = 1;
         s.auth.tokens = vec![personify::config::TokenSettings {
             name: "ssp".into(),
-            sha256: sha,
-            scopes: vec!["rtb".into()],
+            sha256: sha.parse().expect("token hash"),
+            scopes: vec!["rtb".parse().expect("scope")],
         }];
     })
     .await;

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use personify::rules::generate::generate;
-use personify::rules::load::load_sources;
-use personify::rules::{load_dir, RuleSet};
-use personify::signals::{Campaign, Country, DeviceClass, LocalTime, SessionSummary, Signals};
+use personify::domain::rules::generate::generate;
+use personify::domain::rules::load::load_sources;
+use personify::domain::rules::{load_dir, RuleSet};
+use personify::domain::signals::{Campaign, Country, DeviceClass, LocalTime, SessionSummary, Signals};
 use proptest::prelude::*;
 
 fn pick(words: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {

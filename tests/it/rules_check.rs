@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use personify::rules::load::{load_sources, load_sources_with, ErrorKind, LoadErrors, LoadOptions, Severity};
+use personify::domain::rules::load::{load_sources, load_sources_with, ErrorKind, LoadErrors, LoadOptions, Severity};
 
 use crate::helpers::*;
 
@@ -439,7 +439,7 @@ fn a_path_without_a_leading_slash_is_a_warning_that_does_not_fail_check() {
     );
     assert!(stderr.contains(&format!("{file}:9:51: warning:")), "{stderr}");
 
-    let loaded = personify::rules::load::load_sources_with(
+    let loaded = personify::domain::rules::load::load_sources_with(
         &[(
             "s.toml".into(),
             std::fs::read_to_string(dir.path().join("s.toml")).unwrap(),
@@ -589,7 +589,7 @@ fn content_a_sensitive_segment_receives_must_not_celebrate_or_sell() {
 
     // The lists are configuration: an empty list lets anything through, a new phrase is caught.
     let custom = LoadOptions {
-        tone: personify::rules::ToneLists {
+        tone: personify::domain::rules::ToneLists {
             celebration: vec![],
             selling: vec!["apply today".into()],
         },

@@ -25,16 +25,16 @@ async fn after_a_rotation_old_opt_outs_and_consents_still_hold_and_new_choices_w
     let url = format!("sqlite://{}/personify.db", data.path().display());
     let (out, yes) = (vid("rotated-out"), vid("rotated-yes"));
     {
-        let before = spawn_app_with(|s| s.store.url = url.clone()).await;
+        let before = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
         before.post("/v1/opt-out", &json!({"visitor_id": out})).await;
         before
             .consent(&yes, json!({"personalize": true, "measure": true, "advertise": true}))
             .await;
     }
     let store = store::open(&url).await.unwrap();
-    assert_eq!(personify::secrets::rotate(store.as_ref()).await.unwrap(), 2);
+    assert_eq!(personify::engine::secrets::rotate(store.as_ref()).await.unwrap(), 2);
 
-    let app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     // The opt-out was keyed under generation 1 and is still honoured in an opt-out country.
     assert_eq!(basis(&app, &out, "US").await["basis"], "opt_out");
     let granted = basis(&app, &yes, "DE").await;

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use personify::consent::log::{Action, Change, ReceiptId};
-use personify::consent::Purposes;
-use personify::ledger::fetched::{inclusion_keys, root_keys};
-use personify::ledger::merkle::{inclusion_proof, root, verify_inclusion, MemoryTree};
-use personify::privacy::{utc_day, ConsentSubject};
+use personify::domain::consent::Purposes;
+use personify::domain::ledger::entry::{Action, Change, ReceiptId};
+use personify::domain::ledger::fetched::{inclusion_keys, root_keys};
+use personify::domain::ledger::merkle::{inclusion_proof, root, verify_inclusion, MemoryTree};
+use personify::domain::privacy::{utc_day, ConsentSubject};
 use personify::store::{self, Replayed, Store, StoredRecord};
 
 use crate::helpers::*;
@@ -279,7 +279,7 @@ async fn salts_older_than_48_hours_are_deleted_at_start_and_todays_are_created()
             store.salt(day, [9; 32]).await.unwrap();
         }
     }
-    let _app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let _app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     let store = store::open(&url).await.unwrap();
     let mut days = Vec::new();
     for _ in 0..50 {
@@ -294,7 +294,7 @@ async fn salts_older_than_48_hours_are_deleted_at_start_and_todays_are_created()
 
 #[tokio::test]
 async fn past_weeks_network_salts_are_deleted_at_start_and_this_weeks_is_shared() {
-    use personify::privacy::network::week_of_day;
+    use personify::domain::privacy::network::week_of_day;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/personify.db", dir.path().display());
     let week = week_of_day(utc_day(SystemTime::now()));
@@ -302,7 +302,7 @@ async fn past_weeks_network_salts_are_deleted_at_start_and_this_weeks_is_shared(
         let store = store::open(&url).await.unwrap();
         store.network_salt(week - 1, [9; 32]).await.unwrap();
     }
-    let _app = spawn_app_with(|s| s.store.url = url.clone()).await;
+    let _app = spawn_app_with(|s| s.store.url = url.parse().expect("store url")).await;
     let store = store::open(&url).await.unwrap();
     // Last week's salt was deleted (a new candidate is taken); this week's and next week's exist.
     assert_eq!(store.network_salt(week - 1, [1; 32]).await.unwrap(), [1; 32]);

@@ -153,6 +153,15 @@ impl Limited {
 /// How often [`Limits::sweep`] runs.
 pub const SWEEP_PERIOD: Duration = Duration::from_secs(10);
 
+/// Forgets rate-limit buckets that are full again, so the table holds only recently active networks.
+pub async fn sweep_task(limits: std::sync::Arc<Limits>) {
+    let mut tick = tokio::time::interval(SWEEP_PERIOD);
+    loop {
+        tick.tick().await;
+        limits.sweep();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,14 +214,5 @@ mod tests {
             let _ = limits.check(LimitedRoute::Events, Some(ip));
         }
         assert!(limits.tracked() <= 101, "{}", limits.tracked());
-    }
-}
-
-/// Forgets rate-limit buckets that are full again, so the table holds only recently active networks.
-pub async fn sweep_task(limits: std::sync::Arc<Limits>) {
-    let mut tick = tokio::time::interval(SWEEP_PERIOD);
-    loop {
-        tick.tick().await;
-        limits.sweep();
     }
 }

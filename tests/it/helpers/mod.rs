@@ -6,8 +6,8 @@ pub mod process;
 
 use std::path::{Path, PathBuf};
 
+use personify::app::startup::Application;
 use personify::config::Settings;
-use personify::startup::Application;
 use serde_json::{json, Value};
 
 /// A running server and a client for it.
@@ -67,7 +67,7 @@ pub fn test_settings() -> Settings {
     s.rules.watch = false;
     s.limits.enabled = false;
     s.consent.log_key_file = test_log_key();
-    s.consent.checkpoint_dir = String::new();
+    s.consent.checkpoint_dir = None;
     s
 }
 
@@ -78,9 +78,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings();
-    settings.store.url = format!("sqlite://{}/personify.db", data_dir.path().display());
+    settings.store.url = format!("sqlite://{}/personify.db", data_dir.path().display())
+        .parse()
+        .expect("store url");
     settings.auth.admin_token = ADMIN_TOKEN.into();
-    settings.consent.checkpoint_dir = data_dir.path().join("checkpoints").display().to_string();
+    settings.consent.checkpoint_dir = Some(data_dir.path().join("checkpoints"));
     adjust(&mut settings);
     let app = Application::build(&settings).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -207,10 +209,9 @@ pub fn write_rules(dir: &Path, files: &[(&str, &str)]) {
 
 /// A scoped token configured, as operators do, by the SHA-256 of its value.
 pub fn scoped_token(value: &str, scope: &str) -> personify::config::TokenSettings {
-    use sha2::{Digest, Sha256};
     personify::config::TokenSettings {
         name: scope.into(),
-        sha256: hex::encode(Sha256::digest(value.as_bytes())),
-        scopes: vec![scope.into()],
+        sha256: personify::config::TokenHash::of(value),
+        scopes: vec![scope.parse().expect("a scope")],
     }
 }

@@ -1,7 +1,7 @@
 //! `verify`: recomputes the whole consent log from what is stored and checks it against itself,
 //! against the signed checkpoints, and against the records `/v1/decide` enforces.
 //!
-//! What each check catches (the attacks are in `tests/ledger_attacks.rs`):
+//! What each check catches (the attacks are in `tests/it/ledger_attacks.rs`):
 //! - a leaf's fields no longer hash to its stored hash: an entry was edited;
 //! - an index is missing or out of order: entries were deleted or reordered;
 //! - a subject's `SHA-256(nonce ‖ keyed hash)` is not the leaf's commitment: an entry was moved to

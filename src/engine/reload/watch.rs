@@ -55,7 +55,7 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) {
     }
     // The watcher lives as long as the process and is never dropped: dropping one while other
     // servers in the same process kept serving reset their connections (several test servers
-    // share a process; seen in tests/browser_routes.rs). A node has one watcher for its lifetime.
+    // share a process; seen in tests/it/browser_routes.rs). A node has one watcher for its lifetime.
     std::mem::forget(watcher);
     tokio::spawn(async move {
         while rx.recv().await.is_some() {

@@ -1,6 +1,6 @@
 //! Grows a store's consent log to N entries through the server's own write path
 //! (`Store::append_consent`, the Merkle leaves, subtree hashes and `consent_records` the server
-//! writes), in large batches, so start-up can be measured on a big log (issue 13: a node with 10M
+//! writes), in large batches, so start-up can be measured on a big log (a node with 10M
 //! consent records must start in ≤ 30 s). `scripts/start-time` runs it and then times the start.
 //!
 //!   cargo run --release --example consent_store -- STORE_URL N [BATCH]

@@ -4,7 +4,7 @@
 
 use actix_web::web;
 
-use crate::http::edge::auth::Scope;
+use crate::config::Scope;
 use crate::http::edge::cors::BrowserOrigins;
 use crate::http::edge::gate::{Access, Gate};
 use crate::http::edge::limits::LimitedRoute;

@@ -9,12 +9,12 @@ use actix_web::{dev, web, FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::edge::auth::Scope;
 use super::edge::body::ApiJson;
 use super::edge::limits::LimitedRoute;
 use super::edge::Edge;
 use super::error::{ApiError, BatchItemError};
 use super::Pages;
+use crate::config::Scope;
 use crate::domain::consent::gpc_header;
 use crate::domain::rtb::{evaluate, Answer, BidRequest, Caller, RtbContext};
 

@@ -3,7 +3,7 @@
 //! Why chunks folded into one text value: through sqlx each row costs far more than SQLite spends
 //! finding it (on SQLite every value is copied and every row crosses a channel from the
 //! connection's thread; about 2 µs a row against 0.3 µs for the join itself), and a node with
-//! 10 million entries must start in seconds (issue 13). One `string_agg` row per chunk pays that
+//! 10 million entries must start in seconds. One `string_agg` row per chunk pays that
 //! cost once per few thousand entries. The text is parsed strictly: a chunk that is not exactly what
 //! the query builds is refused as corrupt, never half-read.
 //!

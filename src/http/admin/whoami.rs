@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use crate::http::edge::auth::Scope;
+use crate::config::Scope;
 use crate::http::edge::Edge;
 use crate::http::error::ApiError;
 

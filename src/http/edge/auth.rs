@@ -3,29 +3,26 @@
 use actix_web::http::header;
 use actix_web::HttpRequest;
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{AuthSettings, TokenHash};
+use crate::config::{AuthSettings, Scope, TokenHash};
 use crate::http::error::ApiError;
-
-pub use crate::config::{Scope, MIN_TOKEN_LEN};
 
 /// The configured tokens.
 pub struct Tokens {
     /// Hash, scopes and configured name (`admin` for the master token) of each token.
-    entries: Vec<([u8; 32], Vec<Scope>, String)>,
+    entries: Vec<(TokenHash, Vec<Scope>, String)>,
 }
 
 impl Tokens {
     /// The master token (all scopes) and the scoped tokens of `[auth]`, checked at load.
     pub fn new(settings: &AuthSettings) -> Tokens {
         let master = settings.admin_token.expose_secret();
-        let admin = (!master.is_empty()).then(|| (*TokenHash::of(master).bytes(), vec![Scope::Admin], "admin".into()));
+        let admin = (!master.is_empty()).then(|| (TokenHash::of(master), vec![Scope::Admin], "admin".into()));
         let scoped = settings
             .tokens
             .iter()
-            .map(|t| (*t.sha256.bytes(), t.scopes.clone(), t.name.clone()));
+            .map(|t| (t.sha256, t.scopes.clone(), t.name.clone()));
         Tokens {
             entries: admin.into_iter().chain(scoped).collect(),
         }
@@ -38,22 +35,9 @@ impl Tokens {
                 "no admin token is configured: set PERSONIFY_ADMIN_TOKEN (or auth.admin_token), or list scoped tokens under [[auth.tokens]] by their SHA-256".into(),
             ));
         }
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let presented = bearer(req)
             .ok_or_else(|| ApiError::Unauthorized("send the token as `Authorization: Bearer <token>`".into()))?;
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        // Every configured hash is compared, matched or not, so timing says nothing about which.
-        let mut scopes: Option<&[Scope]> = None;
-        for (hash, s, _) in &self.entries {
-            if bool::from(hash.ct_eq(&digest)) {
-                scopes = Some(s);
-            }
-        }
+        let scopes = self.matching(presented).map(|(_, scopes, _)| scopes.as_slice());
         scopes.ok_or_else(|| ApiError::Unauthorized("the token is not valid".into()))
     }
 
@@ -73,26 +57,37 @@ impl Tokens {
 impl Tokens {
     /// The configured name of the valid token a request presents, for the audit trail.
     pub fn holder(&self, req: &HttpRequest) -> Option<&str> {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)?;
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let mut name = None;
-        for (hash, _, n) in &self.entries {
-            if bool::from(hash.ct_eq(&digest)) {
-                name = Some(n.as_str());
+        self.matching(bearer(req)?).map(|(_, _, name)| name.as_str())
+    }
+
+    /// The entry whose hash is the presented token's. Every configured hash is compared, matched or
+    /// not, so timing says nothing about which.
+    fn matching(&self, presented: &str) -> Option<&(TokenHash, Vec<Scope>, String)> {
+        let digest = TokenHash::of(presented);
+        let mut found = None;
+        for entry in &self.entries {
+            if bool::from(entry.0.bytes().ct_eq(digest.bytes())) {
+                found = Some(entry);
             }
         }
-        name
+        found
     }
+}
+
+/// The bearer token a request presents, if any.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::MIN_TOKEN_LEN;
 
     #[test]
     fn the_master_token_has_every_scope_and_a_scoped_token_its_own() {

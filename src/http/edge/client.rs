@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use actix_web::http::header::HeaderName;
 use actix_web::HttpRequest;
 
-pub use crate::domain::privacy::cidr::Cidr;
+use crate::domain::privacy::cidr::Cidr;
 
 /// The proxies whose forwarded headers are believed, and which headers those are.
 #[derive(Debug, Clone)]

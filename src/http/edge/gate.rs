@@ -14,7 +14,7 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::{web, ResponseError};
 use futures_util::future::{Either, MapOk, TryFutureExt};
 
-use crate::http::edge::auth::Scope;
+use crate::config::Scope;
 use crate::http::edge::limits::LimitedRoute;
 use crate::http::edge::{origin, Edge};
 use crate::http::error::ApiError;

@@ -19,6 +19,7 @@ use crate::engine::counter::Counts;
 use crate::engine::health::StoreHealth;
 use crate::engine::ledger::node::{Ledger, StartError as LedgerStartError};
 use crate::engine::reload::{self, watch, Reloader};
+use crate::engine::reports::{ReleasePolicy, Reports};
 use crate::engine::secrets;
 use crate::http::{self, AppState, Parts};
 use crate::metrics::Metrics;
@@ -185,6 +186,7 @@ impl Application {
         );
         let counts = Arc::new(Counts::new(Arc::clone(&store), node).with_metrics(Arc::clone(&metrics)));
         counts.refresh_network_salts(now).await?;
+        counts.load_unit_secret().await?;
         tokio::spawn(crate::engine::counter::flush::run(
             Arc::clone(&counts),
             Arc::clone(&metrics),
@@ -193,6 +195,29 @@ impl Application {
             settings.privacy.retention_days,
         ));
 
+        let reports = Arc::new(
+            Reports::start(
+                Arc::clone(&store),
+                Arc::clone(&counts),
+                ReleasePolicy {
+                    k: settings.privacy.k,
+                    epsilon: settings.privacy.epsilon,
+                    method: settings.experiments.method,
+                    adjustment: settings.experiments.adjustment,
+                    alpha: settings.experiments.alpha,
+                    grace_seconds: 2 * settings.counts.flush_seconds + 60,
+                },
+            )
+            .await?
+            .with_metrics(Arc::clone(&metrics)),
+        );
+        tokio::spawn(crate::engine::reports::look_task(
+            Arc::clone(&reports),
+            Arc::clone(&rules),
+            Arc::clone(&metrics),
+            settings.counts.release_refresh_seconds.max(1),
+            settings.privacy.retention_days,
+        ));
         let parts = Parts {
             rules: Arc::clone(&rules),
             keyring,
@@ -204,6 +229,7 @@ impl Application {
             preview,
             metrics,
             reloader,
+            reports,
         };
         let state = Arc::new(AppState::new(settings, parts));
         let (metrics, draining) = (Arc::clone(&state.ops.metrics), Arc::clone(&state.ops.draining));

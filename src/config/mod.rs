@@ -44,6 +44,8 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     /// Aggregate counting.
     pub counts: CountsSettings,
+    /// How experiment reports test.
+    pub experiments: ExperimentSettings,
     /// Coarse location.
     pub geo: GeoSettings,
     /// Jurisdiction defaults for consent.
@@ -190,6 +192,19 @@ pub struct CountsSettings {
     pub flush_seconds: u64,
     /// Seconds between recomputations of the RTB release set.
     pub release_refresh_seconds: u64,
+}
+
+/// `[experiments]`: how experiment reports test (`docs/reports.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSettings {
+    /// `sequential` (always-valid: look as often as you like) or `fixed_horizon` (read once, at
+    /// the planned size); a report may ask for the other with `?method=`.
+    pub method: crate::domain::experiments::Method,
+    /// `holm` or `benjamini_hochberg`, over all arms × goals.
+    pub adjustment: crate::domain::experiments::Adjustment,
+    /// Error rate of the intervals and tests.
+    pub alpha: f64,
 }
 
 /// `[geo]`

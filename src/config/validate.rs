@@ -24,6 +24,12 @@ impl Settings {
                 message: "must be at least 1".into(),
             });
         }
+        if !(self.experiments.alpha > 0.0 && self.experiments.alpha < 0.5) {
+            return Err(ConfigError::Invalid {
+                key: "experiments.alpha",
+                message: "must be between 0 and 0.5 (0.05 gives 95% intervals)".into(),
+            });
+        }
         if self.counts.flush_seconds == 0 {
             return Err(ConfigError::Invalid {
                 key: "counts.flush_seconds",

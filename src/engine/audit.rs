@@ -22,6 +22,9 @@ pub enum Action {
     RulesReloadFailed,
     /// A visitor's consent data was erased.
     ConsentErased,
+    /// An experiment's analysis period started: its bucketing, an arm's content or its segment's
+    /// condition changed (`docs/reports.md`). The actor is `rules`.
+    ExperimentPeriodStarted,
 }
 
 impl Action {

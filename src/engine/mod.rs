@@ -8,4 +8,5 @@ pub mod counter;
 pub mod health;
 pub mod ledger;
 pub mod reload;
+pub mod reports;
 pub mod secrets;

@@ -279,6 +279,20 @@ impl From<crate::domain::pageview::view::ViewError> for ApiError {
     }
 }
 
+impl From<crate::engine::reports::experiment::ReportError> for ApiError {
+    fn from(e: crate::engine::reports::experiment::ReportError) -> Self {
+        use crate::engine::reports::experiment::ReportError;
+        match e {
+            ReportError::UnknownExperiment => ApiError::UnknownExperiment,
+            ReportError::UnknownPeriod => ApiError::InvalidParam {
+                param: "period".into(),
+                message: "the experiment has no analysis period of that number".into(),
+            },
+            ReportError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         // The cause goes to the log (it names no visitor); the client gets a clean 503.

@@ -28,6 +28,7 @@ use crate::engine::counter::Counts;
 use crate::engine::health::StoreHealth;
 use crate::engine::ledger::node::Ledger;
 use crate::engine::reload::Reloader;
+use crate::engine::reports::Reports;
 use crate::metrics::Metrics;
 use edge::{auth, client, cors, limits, Edge};
 use error::ApiError;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub log: web::Data<LogState>,
     /// The admin audit trail.
     pub trail: web::Data<AuditTrail>,
+    /// Released report cells.
+    pub reports: web::Data<Reports>,
     /// Owns the active rules and replaces them on reload.
     pub reloader: web::Data<Reloader>,
     /// What the record of processing reports besides the rules.
@@ -140,6 +143,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// Owns the active rules and replaces them on reload.
     pub reloader: Arc<Reloader>,
+    /// Released report cells.
+    pub reports: Arc<Reports>,
 }
 
 impl AppState {
@@ -157,6 +162,7 @@ impl AppState {
             preview,
             metrics,
             reloader,
+            reports,
         } = parts;
         let client = Arc::new(client::ClientResolver::new(
             settings.server.trusted_proxies.clone(),
@@ -172,6 +178,7 @@ impl AppState {
             book: Arc::clone(&book),
             ledger: Arc::clone(&ledger),
             trail: Arc::clone(&trail),
+            counts: Arc::clone(&counts),
             metrics: Arc::clone(&metrics),
             sources: settings.consent.sources.clone(),
             policy_versions: settings.consent.policy_versions.clone(),
@@ -205,6 +212,7 @@ impl AppState {
                 checkpoint_seconds: settings.consent.checkpoint_seconds,
             }),
             trail: web::Data::from(trail),
+            reports: web::Data::from(reports),
             reloader: web::Data::from(Arc::clone(&reloader)),
             processing: web::Data::new(ProcessingFacts {
                 controller: settings.controller.clone(),
@@ -231,6 +239,7 @@ impl AppState {
             .app_data(self.choices.clone())
             .app_data(self.log.clone())
             .app_data(self.trail.clone())
+            .app_data(self.reports.clone())
             .app_data(self.reloader.clone())
             .app_data(self.processing.clone())
             .app_data(self.ops.clone());

@@ -66,6 +66,13 @@ pub struct DataLabel {
     pub data: &'static str,
 }
 
+/// `srm` of the experiments gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SrmLabel {
+    /// `flagged` or `ok`.
+    pub srm: &'static str,
+}
+
 /// `action` of a consent write.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActionLabel {
@@ -126,6 +133,9 @@ pub struct Metrics {
     pub salt_age_seconds: Gauge,
     /// Retention purges that failed, by what they delete.
     pub purge_failures: Family<DataLabel, Counter>,
+    /// Experiments in their current analysis period, by sample-ratio-mismatch state (a count of
+    /// experiments, never a series per experiment).
+    pub experiments: Family<SrmLabel, Gauge>,
     registry: Registry,
     /// The rules version, re-registered on reload.
     rules_info: Mutex<Option<String>>,
@@ -164,6 +174,7 @@ impl Metrics {
             rtb_release_set: Gauge::default(),
             salt_age_seconds: Gauge::default(),
             purge_failures: Family::default(),
+            experiments: Family::default(),
             registry,
             rules_info: Mutex::new(None),
         };
@@ -214,7 +225,21 @@ impl Metrics {
             "Retention purges that failed, by what they delete",
             self.purge_failures.clone(),
         );
+        r.register(
+            "experiments",
+            "Experiments in their current analysis period, by sample ratio mismatch state",
+            self.experiments.clone(),
+        );
         self
+    }
+
+    /// Sets how many experiments are flagged for a sample ratio mismatch and how many are not.
+    pub fn set_experiments(&self, flagged: usize, ok: usize) {
+        let g = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.experiments
+            .get_or_create(&SrmLabel { srm: "flagged" })
+            .set(g(flagged));
+        self.experiments.get_or_create(&SrmLabel { srm: "ok" }).set(g(ok));
     }
 
     /// Index of a route pattern (the `unmatched` index for anything else).

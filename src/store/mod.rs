@@ -4,6 +4,7 @@
 //! (opening, locks, NOTIFY).
 
 mod consent_sql;
+pub mod experiments;
 pub mod legacy;
 pub mod postgres;
 pub mod replay;
@@ -19,7 +20,7 @@ use crate::domain::counts::Kind;
 use crate::domain::ledger::entry::Entry;
 use crate::domain::ledger::merkle::Hash;
 pub use replay::Replayed;
-pub use roles::{AuditRecords, ConsentLog, CountStore, Health, RuleSets, Secrets};
+pub use roles::{AuditRecords, ConsentLog, CountStore, ExperimentData, Health, RuleSets, Secrets};
 
 /// A store operation that failed. Causes are kept as sources (in an `Arc`: the group-commit writer
 /// hands one failure to every waiter of a batch); the message repeats the cause because every log
@@ -173,9 +174,15 @@ pub type ConsentWatcher = Arc<dyn Fn() + Send + Sync>;
 
 /// Everything personify keeps: every role at once, what `store::open` returns and the server
 /// shares as `Arc<dyn Store>`. It declares nothing of its own; any type with every role is one.
-pub trait Store: Secrets + ConsentLog + CountStore + AuditRecords + RuleSets + Health + Send + Sync {}
+pub trait Store:
+    Secrets + ConsentLog + CountStore + ExperimentData + AuditRecords + RuleSets + Health + Send + Sync
+{
+}
 
-impl<T: Secrets + ConsentLog + CountStore + AuditRecords + RuleSets + Health + Send + Sync> Store for T {}
+impl<T: Secrets + ConsentLog + CountStore + ExperimentData + AuditRecords + RuleSets + Health + Send + Sync> Store
+    for T
+{
+}
 
 /// One admin action as recorded: never a request value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use super::experiments::{PeriodRow, ReleaseRow, UnitCounts, UnitRow};
 use super::{
     AuditEntry, ConsentWatcher, CounterRow, Erased, LogRow, Replayed, Signer, SketchRow, StoreError, StoredCheckpoint,
     StoredRecord, StoredRuleSet,
@@ -130,6 +131,47 @@ pub trait CountStore: Send + Sync {
 
     /// Deletes sketch and counter rows of days before `day`; returns how many.
     async fn purge_counts_before(&self, day: i64) -> Result<u64, StoreError>;
+}
+
+/// Experiment units, analysis periods and released cells: used by the engine's experiments service
+/// and the reports (`docs/reports.md`).
+#[async_trait]
+pub trait ExperimentData: Send + Sync {
+    /// Adds units; a unit already counted in its (experiment, period, arm, goal) is ignored.
+    async fn put_units(&self, rows: Vec<UnitRow>) -> Result<(), StoreError>;
+
+    /// Exact exposures per arm and converters (among the exposed) per arm and goal of a period.
+    async fn unit_counts(&self, experiment: &str, period: i64) -> Result<UnitCounts, StoreError>;
+
+    /// Deletes every row of the given (experiment, unit) pairs (an erasure); returns how many.
+    async fn erase_units(&self, units: &[(String, u64)]) -> Result<u64, StoreError>;
+
+    /// Experiments that ever had a period (whose units an erasure must look for).
+    async fn unit_experiments(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes units first counted before `day`; returns how many.
+    async fn purge_units_before(&self, day: i64) -> Result<u64, StoreError>;
+
+    /// The periods of one experiment, or of all, in order.
+    async fn periods(&self, experiment: Option<&str>) -> Result<Vec<PeriodRow>, StoreError>;
+
+    /// Records a period's start; `false` when another node recorded that number first.
+    async fn start_period(&self, row: &PeriodRow) -> Result<bool, StoreError>;
+
+    /// Released cells whose id starts with `prefix`.
+    async fn releases(&self, prefix: &str) -> Result<Vec<ReleaseRow>, StoreError>;
+
+    /// Stores a release unless the cell already has this release number or a later one; returns
+    /// the stored row (the winner's, when another node released first).
+    async fn put_release(&self, row: &ReleaseRow) -> Result<ReleaseRow, StoreError>;
+
+    /// Stores first releases of cells that have none (closed days and weeks, released once); a
+    /// cell another node released first keeps that node's row.
+    async fn put_first_releases(&self, rows: Vec<ReleaseRow>) -> Result<(), StoreError>;
+
+    /// Deletes the released cells whose id starts with `prefix` and that were released before
+    /// `released_before_ms`; returns how many.
+    async fn purge_releases(&self, prefix: &str, released_before_ms: i64) -> Result<u64, StoreError>;
 }
 
 /// The admin audit trail: used by `engine::audit` and the admin audit endpoint.

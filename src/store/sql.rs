@@ -9,6 +9,7 @@
 macro_rules! sql_store {
     ($store:ident, $db:ty, $conn:ty, { $($extra:tt)* }) => {
         $crate::store::consent_sql::consent_sql!($store, $db, $conn);
+        $crate::store::experiments::experiments_sql!($store, $db);
 
         mod sql {
             use std::collections::HashMap;

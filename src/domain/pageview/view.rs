@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use crate::domain::consent::{Consent, ConsentBook, ConsentInput, ConsentPolicy, Record};
 use crate::domain::pageview::decide::{decide, Decision};
-use crate::domain::privacy::{Keyring, VisitorId, VisitorIdError, VisitorKey};
+use crate::domain::privacy::{ConsentSubject, Keyring, VisitorId, VisitorIdError, VisitorKey};
 use crate::domain::rules::RuleSet;
 use crate::domain::signals::pii::PiiPolicy;
 use crate::domain::signals::{
@@ -115,6 +115,9 @@ pub struct ViewContext {
     pub now: SystemTime,
     /// The client address, for the network key of counts.
     pub client: Option<IpAddr>,
+    /// What experiment units derive from: the visitor's site-independent keyed hash, for a
+    /// first-party visitor only (a cookieless key changes daily, so it is not an experiment unit).
+    pub unit: Option<ConsentSubject>,
     /// What was ignored and why.
     pub warnings: Vec<Warning>,
 }
@@ -172,11 +175,16 @@ impl Pipeline<'_> {
             .consent
             .resolve_at(&consent.input(signals.country, record.as_ref()), now, &mut warnings);
         let site = signals.site.as_deref().unwrap_or_default();
-        let key = match visitor_id.filter(|_| consent.storage) {
-            Some(id) => self.keyring.first_party(site, &id),
-            None => self
-                .keyring
-                .cookieless(site, client, meta.user_agent.unwrap_or(""), now),
+        let (key, unit) = match visitor_id.filter(|_| consent.storage) {
+            Some(id) => (
+                self.keyring.first_party(site, &id),
+                Some(self.keyring.consent_subject(&id)),
+            ),
+            None => (
+                self.keyring
+                    .cookieless(site, client, meta.user_agent.unwrap_or(""), now),
+                None,
+            ),
         };
         Ok(ViewContext {
             signals,
@@ -184,6 +192,7 @@ impl Pipeline<'_> {
             key,
             now,
             client,
+            unit,
             warnings,
         })
     }

@@ -6,6 +6,7 @@ pub mod diff;
 pub mod generate;
 pub mod index;
 pub mod load;
+pub mod period;
 
 use std::collections::HashMap;
 
@@ -186,6 +187,21 @@ pub struct Experiment {
     pub holdout_key: std::sync::Arc<str>,
     /// Each arm's rendered answer (see [`Variant::rendered`]), then the holdout's.
     pub rendered: Vec<Box<RawValue>>,
+    /// What its analysis is planned for (optional; see [`Plan`]).
+    pub plan: Plan,
+    /// Hash of what its analysis period depends on (see [`period::fingerprint`]).
+    pub fingerprint: std::sync::Arc<str>,
+}
+
+/// An experiment's plan: the goal its verdict reads and the effect it is sized for.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Plan {
+    /// The goal the verdict and planned size are about (else the experiment's first goal).
+    pub primary_goal: Option<String>,
+    /// Expected conversion rate of the control on the primary goal.
+    pub baseline_rate: Option<f64>,
+    /// Smallest relative lift worth detecting (0.10 = +10%).
+    pub minimum_detectable_effect: Option<f64>,
 }
 
 /// One experiment arm.
@@ -235,10 +251,11 @@ impl RuleSet {
     fn new(
         version: String,
         segments: Vec<Segment>,
-        slots: Vec<Slot>,
+        mut slots: Vec<Slot>,
         goals: Vec<String>,
         files: Vec<RuleFile>,
     ) -> RuleSet {
+        period::fill_fingerprints(&segments, &mut slots);
         let slot_index = slots.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
         let experiment_index = slots
             .iter()

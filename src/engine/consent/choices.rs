@@ -11,6 +11,7 @@ use crate::domain::consent::{ConsentBook, Purposes, Record};
 use crate::domain::ledger::entry::{Action, Change, Entry, ReceiptId};
 use crate::domain::privacy::{ConsentSubject, Keyring, VisitorId};
 use crate::engine::audit::{self, AuditTrail};
+use crate::engine::counter::Counts;
 use crate::engine::ledger::node::Ledger;
 use crate::metrics::{ActionLabel, Metrics};
 use crate::store::StoreError;
@@ -65,6 +66,7 @@ pub struct Choices {
     book: Arc<ConsentBook>,
     ledger: Arc<Ledger>,
     trail: Arc<AuditTrail>,
+    counts: Arc<Counts>,
     metrics: Arc<Metrics>,
     sources: Vec<String>,
     policy_versions: Vec<String>,
@@ -80,6 +82,8 @@ pub struct ChoicesParts {
     pub ledger: Arc<Ledger>,
     /// The admin audit trail (erasures are recorded there).
     pub trail: Arc<AuditTrail>,
+    /// Counting, whose experiment units an erasure deletes.
+    pub counts: Arc<Counts>,
     /// Operational metrics.
     pub metrics: Arc<Metrics>,
     /// `consent.sources`.
@@ -96,6 +100,7 @@ impl Choices {
             book: p.book,
             ledger: p.ledger,
             trail: p.trail,
+            counts: p.counts,
             metrics: p.metrics,
             sources: p.sources,
             policy_versions: p.policy_versions,
@@ -148,6 +153,11 @@ impl Choices {
     pub async fn erase(&self, id: &VisitorId, source: Option<&str>, actor: &str) -> Result<Erasure, ConsentError> {
         let source = self.source_or_default(source)?;
         let (mut erased, mut suppressed, mut first) = (0, false, None);
+        // Experiment units first: if they cannot be deleted nothing is recorded and a retry
+        // starts over.
+        for subject in self.unit_subjects_of(id) {
+            self.counts.erase_units(&subject).await?;
+        }
         for subject in self.subjects_of(id) {
             let erasure = change(subject, Action::Erasure, Purposes::NONE, source.clone(), "-".into());
             let done = self.ledger.erase(&subject, erasure).await?;
@@ -214,6 +224,14 @@ impl Choices {
 
     /// The subjects a visitor's entries may be under: the current secret's, and an earlier
     /// generation's where the book holds a record (after a rotation).
+    /// Every subject a visitor's experiment units may derive from: under the current secret and
+    /// each previous one, whether or not consent was recorded under it.
+    fn unit_subjects_of(&self, id: &VisitorId) -> Vec<ConsentSubject> {
+        let mut out = vec![self.keyring.consent_subject(id)];
+        out.extend(self.keyring.previous_consent_subjects(id));
+        out
+    }
+
     fn subjects_of(&self, id: &VisitorId) -> Vec<ConsentSubject> {
         let mut out = vec![self.keyring.consent_subject(id)];
         out.extend(

@@ -17,7 +17,9 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 pub mod flush;
+pub mod periods;
 mod record;
+pub mod units;
 
 use crate::domain::counts::Kind;
 use crate::domain::counts::{report, sketch, Seen, Sketch};
@@ -26,6 +28,7 @@ use crate::domain::privacy::network::{week_of_day, NetworkKey, NetworkKeys};
 use crate::domain::privacy::{utc_day, Secret};
 use crate::metrics::Metrics;
 use crate::store::{CounterRow, SketchRow, Store, StoreError};
+use periods::Periods;
 
 /// Identifies one sketch or counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,6 +54,7 @@ type PtrKey = (Kind, usize, i64);
 struct Shard {
     sketches: FastMap<PtrKey, (Arc<str>, Sketch)>,
     counters: FastMap<PtrKey, (Arc<str>, u64)>,
+    units: units::UnitDelta,
 }
 
 impl Shard {
@@ -68,6 +72,7 @@ impl Shard {
         for ((kind, _, day), (key, n)) in self.counters {
             *d.counters.entry(CountKey { kind, key, day }).or_default() += n;
         }
+        d.units = self.units;
         d
     }
 }
@@ -77,6 +82,7 @@ impl Shard {
 struct Delta {
     sketches: HashMap<CountKey, Sketch>,
     counters: HashMap<CountKey, u64>,
+    units: units::UnitDelta,
 }
 
 impl Delta {
@@ -92,10 +98,11 @@ impl Delta {
         for (k, n) in other.counters {
             *self.counters.entry(k).or_default() += n;
         }
+        units::absorb(&mut self.units, other.units);
     }
 
     fn is_empty(&self) -> bool {
-        self.sketches.is_empty() && self.counters.is_empty()
+        self.sketches.is_empty() && self.counters.is_empty() && self.units.is_empty()
     }
 }
 
@@ -124,6 +131,10 @@ pub struct Counts {
     networks: NetworkKeys,
     /// Where flushes are counted and timed, when the server runs.
     metrics: Option<Arc<Metrics>>,
+    /// The keys experiment units are hashed under.
+    unit_keys: units::UnitKeys,
+    /// Analysis periods, resolved when units are flushed.
+    periods: Periods,
 }
 
 /// What one flush wrote.
@@ -133,6 +144,8 @@ pub struct FlushStats {
     pub sketches: usize,
     /// Counter rows written.
     pub counters: usize,
+    /// Experiment unit rows written (units already stored are among them).
+    pub units: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -147,6 +160,8 @@ impl Counts {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             pending: Mutex::new(Delta::default()),
             flushing: tokio::sync::Mutex::new(()),
+            periods: Periods::new(Arc::clone(&store)),
+            unit_keys: units::UnitKeys::default(),
             store,
             node,
             release: ArcSwap::from_pointee(HashMap::new()),
@@ -243,6 +258,10 @@ impl Counts {
     }
 
     async fn write(&self, delta: &Delta) -> Result<FlushStats, StoreError> {
+        // Units first: writing them again after a failure below changes nothing.
+        let unit_rows = self.unit_rows(&delta.units).await?;
+        let units = unit_rows.len();
+        self.store.put_units(unit_rows).await?;
         let mut rows = Vec::with_capacity(delta.sketches.len());
         for (k, s) in &delta.sketches {
             let mut merged = s.clone();
@@ -277,6 +296,7 @@ impl Counts {
         let stats = FlushStats {
             sketches: rows.len(),
             counters: counters.len(),
+            units,
         };
         self.store.put_counts(rows, counters).await?;
         Ok(stats)
@@ -410,9 +430,10 @@ impl Counts {
         self.release.load().get(segment).copied().unwrap_or_default()
     }
 
-    /// Deletes rows of days before `day`.
+    /// Deletes rows of days before `day`: sketches, counters, and experiment units first counted
+    /// then.
     pub async fn purge_before(&self, day: i64) -> Result<u64, StoreError> {
-        self.store.purge_counts_before(day).await
+        Ok(self.store.purge_counts_before(day).await? + self.store.purge_units_before(day).await?)
     }
 }
 

@@ -8,14 +8,21 @@ use super::Counts;
 use crate::domain::counts::Kind;
 use crate::domain::pageview::decide::{decide, Decision, Reason};
 use crate::domain::pageview::view::ViewContext;
-use crate::domain::privacy::{utc_day, VisitorKey};
+use crate::domain::privacy::{utc_day, ConsentSubject, VisitorKey};
 use crate::domain::rules::{Experiment, RuleSet};
 
 impl Counts {
     /// Counts one decided page view: the distinct visitors and views of each segment, and the
     /// exposures of each experiment arm, each with its network twin. The caller has checked
     /// [`crate::domain::pageview::view::ViewContext::countable`].
-    pub fn record_decision(&self, decision: &Decision<'_>, key: &VisitorKey, client: Option<IpAddr>, now: SystemTime) {
+    pub fn record_decision(
+        &self,
+        decision: &Decision<'_>,
+        key: &VisitorKey,
+        unit: Option<&ConsentSubject>,
+        client: Option<IpAddr>,
+        now: SystemTime,
+    ) {
         let net = self.network_key(client, now);
         let net = net.as_ref();
         let day = utc_day(now);
@@ -26,7 +33,11 @@ impl Counts {
         }
         for d in &decision.slots {
             if let Reason::Experiment { experiment, arm, .. } = d.reason {
-                batch.seen(Kind::Exposure, experiment.count_key(arm), day, key.as_bytes(), net);
+                // The network twin guards k; the exact units are what the analysis counts.
+                if let (Some(kind), Some(n)) = (Kind::Exposure.networks(), net) {
+                    batch.distinct(kind, experiment.count_key(arm), day, n.as_bytes());
+                }
+                batch.unit(&self.unit_keys, experiment, arm, None, unit);
             }
         }
     }
@@ -48,7 +59,10 @@ impl Counts {
         let mut batch = self.batch();
         if let Some((e, a)) = arm {
             let key: Arc<str> = format!("{}/{goal}", e.count_key(a)).into();
-            batch.seen(Kind::ArmConversion, &key, day, visitor, net.as_ref());
+            if let (Some(kind), Some(n)) = (Kind::ArmConversion.networks(), net.as_ref()) {
+                batch.distinct(kind, &key, day, n.as_bytes());
+            }
+            batch.unit(&self.unit_keys, e, a, Some(goal), view.unit.as_ref());
         }
         for s in segments {
             let key: Arc<str> = format!("{goal}/{}", s.id).into();

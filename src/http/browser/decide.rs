@@ -54,7 +54,7 @@ pub async fn handle(
         let view = &outcome.view;
         state
             .counts
-            .record_decision(&decision, &view.key, view.client, view.now);
+            .record_decision(&decision, &view.key, view.unit.as_ref(), view.client, view.now);
     }
     let consent = outcome.consent();
     let preview = outcome.previewed();

@@ -8,7 +8,7 @@ use super::content::{RawVariant, ToneLists};
 use super::diagnostic::{closest, ErrorKind, RuleError};
 use super::read::Loc;
 use super::sections::{Raw, RawAction, RawExperiment, RawSlot};
-use crate::domain::rules::{render, Action, Arm, Experiment, Segment, Slot, SlotRule, Variant};
+use crate::domain::rules::{render, Action, Arm, Experiment, Plan, Segment, Slot, SlotRule, Variant};
 
 /// What linking produces.
 pub(super) struct Linked {
@@ -94,7 +94,7 @@ impl Raw {
                             format!("duplicate experiment id `{}` (first defined at {})", raw.id, first.at()),
                         ));
                     }
-                    experiment(&building.slot, raw, errors).map(Action::Experiment)
+                    experiment(&building.slot, raw, &goals, errors).map(Action::Experiment)
                 }
             };
             let (Some(action), Some(segment)) = (action, seg_i) else {
@@ -241,8 +241,31 @@ fn variant_index(slot: &Slot, name: &str, loc: &Loc, errors: &mut Vec<RuleError>
     i
 }
 
-fn experiment(slot: &Slot, raw: RawExperiment, errors: &mut Vec<RuleError>) -> Option<Experiment> {
+fn experiment(
+    slot: &Slot,
+    raw: RawExperiment,
+    global_goals: &[String],
+    errors: &mut Vec<RuleError>,
+) -> Option<Experiment> {
     let id = raw.id;
+    let primary_goal = raw.plan.primary_goal.map(|(goal, loc)| {
+        let declared = raw.goals.iter().any(|(g, _)| *g == goal) || global_goals.contains(&goal);
+        if !declared {
+            let mut e = loc.err(
+                ErrorKind::UnknownReference,
+                format!("`primary_goal` `{goal}` is not a goal of experiment `{id}` nor a `[[goal]]`"),
+            );
+            e.suggestion = closest(
+                &goal,
+                raw.goals
+                    .iter()
+                    .map(|(g, _)| g.as_str())
+                    .chain(global_goals.iter().map(String::as_str)),
+            );
+            errors.push(e);
+        }
+        goal
+    });
     let total: u32 = raw.arms.iter().map(|a| a.2).sum();
     if total != 100 {
         errors.push(raw.arms_loc.err(
@@ -303,6 +326,13 @@ fn experiment(slot: &Slot, raw: RawExperiment, errors: &mut Vec<RuleError>) -> O
         holdout_bp: raw.holdout_percent * 100,
         arms,
         goals,
+        plan: Plan {
+            primary_goal,
+            baseline_rate: raw.plan.baseline_rate,
+            minimum_detectable_effect: raw.plan.minimum_detectable_effect,
+        },
+        // Filled in when the set is built, where the segment's condition is known.
+        fingerprint: std::sync::Arc::from(""),
         id,
     })
 }

@@ -7,6 +7,7 @@ mod condition;
 mod content;
 pub mod diagnostic;
 mod link;
+mod plan;
 mod read;
 mod sections;
 mod taxonomy;

@@ -55,6 +55,7 @@ pub(super) struct RawExperiment {
     pub arms: Vec<(String, Loc, u32)>,
     pub arms_loc: Loc,
     pub goals: Vec<(String, Loc)>,
+    pub plan: super::plan::RawPlan,
 }
 
 impl FileCtx<'_> {
@@ -287,7 +288,13 @@ impl FileCtx<'_> {
             );
             return None;
         };
-        let keys_ok = self.known_keys(t, "an experiment", &["id", "holdout_percent", "arms", "goals"]);
+        let allowed = [
+            &["id", "holdout_percent", "arms", "goals"][..],
+            &super::plan::PLAN_KEYS[..],
+        ]
+        .concat();
+        let keys_ok = self.known_keys(t, "an experiment", &allowed);
+        let plan = self.plan(t, &span);
         let id = self.id(t, "id", &span);
         let holdout = match self.integer(t, "holdout_percent") {
             None if t.get("holdout_percent").is_none() => Some(0),
@@ -362,6 +369,7 @@ impl FileCtx<'_> {
             arms,
             arms_loc,
             goals: goals?,
+            plan: plan?,
         })
     }
 }

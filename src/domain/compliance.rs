@@ -208,7 +208,7 @@ pub fn record(rules: &RuleSet, inputs: Inputs) -> Record {
         },
         Purpose {
             id: "measure",
-            description: "Count page views, segment members, experiment exposures and conversions as aggregates (HyperLogLog sketches and counters) released only above k.",
+            description: "Count page views and segment members as aggregates (HyperLogLog sketches and counters), and experiment exposures and conversions exactly as per-experiment pseudonymous units; release only computed-once numbers above k.",
             legal_basis: CONSENT_OR_OPT_OUT,
             tcf_purposes: vec![vec![8], vec![9]],
             segments: ids(&|_| true),
@@ -397,6 +397,24 @@ pub fn data_inventory(days: u32) -> Vec<Table> {
             holds: "page-view counts per segment per UTC day",
             personal_data: "none (aggregate integers)",
             retention: format!("{days} days (privacy.retention_days)"),
+        },
+        Table {
+            table: "experiment_units",
+            holds: "the units exposed to each experiment arm and converting on each goal, per analysis period: 64-bit keyed hashes of first-party visitors under a per-experiment key",
+            personal_data: "pseudonymous: a unit stands for one visitor within one experiment (erased by /v1/consent/erase)",
+            retention: format!("{days} days from the day a unit was first counted (privacy.retention_days)"),
+        },
+        Table {
+            table: "experiment_periods",
+            holds: "each experiment's analysis periods: number, configuration fingerprint, start time",
+            personal_data: "none",
+            retention: "as long as the deployment keeps them".into(),
+        },
+        Table {
+            table: "releases",
+            holds: "every released report number (a cell), computed once: value, release number and the support it was released at",
+            personal_data: "none (aggregates above k)",
+            retention: format!("{days} days from release (privacy.retention_days)"),
         },
     ]
 }

@@ -95,7 +95,12 @@ impl ConsentBook {
     /// A visitor's record under the current secret, else under the newest earlier generation that
     /// has one (a rotation must not orphan an opt-out). Without earlier generations this is one lookup.
     pub fn lookup(&self, keyring: &Keyring, id: &VisitorId) -> Option<Record> {
-        self.get(&keyring.consent_subject(id))
+        self.lookup_subject(keyring, id, &keyring.consent_subject(id))
+    }
+
+    /// [`ConsentBook::lookup`] when the caller already holds the id's current subject.
+    pub fn lookup_subject(&self, keyring: &Keyring, id: &VisitorId, subject: &ConsentSubject) -> Option<Record> {
+        self.get(subject)
             .or_else(|| keyring.previous_consent_subjects(id).find_map(|s| self.get(&s)))
     }
 

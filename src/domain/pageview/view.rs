@@ -166,9 +166,12 @@ impl Pipeline<'_> {
 
         // An explicit record (consent or opt-out) is looked up in memory: the hot path never waits on
         // the store.
-        let record = match (&self.records, &visitor_id) {
-            (Records::Book(book), Some(id)) => book.lookup(self.keyring, id),
-            (Records::Assumed(r), _) => Some(r.clone()),
+        // The subject keys the consent record and, for a first-party visitor, the experiment units:
+        // one HMAC for both.
+        let subject = visitor_id.as_ref().map(|id| self.keyring.consent_subject(id));
+        let record = match (&self.records, &visitor_id, &subject) {
+            (Records::Book(book), Some(id), Some(s)) => book.lookup_subject(self.keyring, id, s),
+            (Records::Assumed(r), _, _) => Some(r.clone()),
             _ => None,
         };
         let consent = self

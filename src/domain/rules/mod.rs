@@ -188,7 +188,7 @@ pub struct Experiment {
     /// Each arm's rendered answer (see [`Variant::rendered`]), then the holdout's.
     pub rendered: Vec<Box<RawValue>>,
     /// What its analysis is planned for (optional; see [`Plan`]).
-    pub plan: Plan,
+    pub plan: Box<Plan>,
     /// Hash of what its analysis period depends on (see [`period::fingerprint`]).
     pub fingerprint: std::sync::Arc<str>,
 }

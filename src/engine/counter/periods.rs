@@ -9,8 +9,9 @@ use crate::engine::audit::{self, Action};
 use crate::store::experiments::PeriodRow;
 use crate::store::{Store, StoreError};
 
-/// How long after a period started a node still running the previous configuration (a rolling
-/// deploy) is treated as stale, its counts dropped, instead of starting yet another period.
+/// How long after a period started, units counted under an earlier configuration (not yet flushed
+/// at the reload, or from a node still on the old rules during a rolling deploy) still go to that
+/// configuration's period instead of starting yet another one.
 pub const ROLLOUT_GRACE_MS: i64 = 10 * 60 * 1000;
 
 /// Who the audit trail names for a period start.
@@ -36,8 +37,9 @@ impl Periods {
     }
 
     /// The period counts of `experiment` under `fingerprint` go to, starting one when the
-    /// fingerprint is new. `None` when they belong to no period: a configuration older than the
-    /// latest period's, seen within [`ROLLOUT_GRACE_MS`] of its start.
+    /// fingerprint differs from the latest period's (unless an earlier period had it and the latest
+    /// started less than [`ROLLOUT_GRACE_MS`] ago: then that earlier period). `None` only when a
+    /// race to start a period could not be settled.
     pub async fn resolve(&self, experiment: &str, fingerprint: &str, now_ms: i64) -> Result<Option<i64>, StoreError> {
         if let Some(p) = lock(&self.latest).get(experiment) {
             if p.fingerprint == fingerprint {
@@ -52,9 +54,11 @@ impl Periods {
                 if last.fingerprint == fingerprint {
                     return Ok(Some(last.period));
                 }
-                let seen_before = periods.iter().any(|p| p.fingerprint == fingerprint);
-                if seen_before && now_ms - last.started_at < ROLLOUT_GRACE_MS {
-                    return Ok(None);
+                // Counted under an earlier configuration shortly after it was replaced (the last
+                // flush before a reload, a node still on the old rules): it belongs to that period.
+                let earlier = periods.iter().rev().find(|p| p.fingerprint == fingerprint);
+                if let Some(p) = earlier.filter(|_| now_ms - last.started_at < ROLLOUT_GRACE_MS) {
+                    return Ok(Some(p.period));
                 }
             }
             let row = PeriodRow {

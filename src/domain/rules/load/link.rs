@@ -326,11 +326,11 @@ fn experiment(
         holdout_bp: raw.holdout_percent * 100,
         arms,
         goals,
-        plan: Plan {
+        plan: Box::new(Plan {
             primary_goal,
             baseline_rate: raw.plan.baseline_rate,
             minimum_detectable_effect: raw.plan.minimum_detectable_effect,
-        },
+        }),
         // Filled in when the set is built, where the segment's condition is known.
         fingerprint: std::sync::Arc::from(""),
         id,

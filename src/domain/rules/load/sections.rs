@@ -55,7 +55,7 @@ pub(super) struct RawExperiment {
     pub arms: Vec<(String, Loc, u32)>,
     pub arms_loc: Loc,
     pub goals: Vec<(String, Loc)>,
-    pub plan: super::plan::RawPlan,
+    pub plan: Box<super::plan::RawPlan>,
 }
 
 impl FileCtx<'_> {
@@ -369,7 +369,7 @@ impl FileCtx<'_> {
             arms,
             arms_loc,
             goals: goals?,
-            plan: plan?,
+            plan: Box::new(plan?),
         })
     }
 }

@@ -23,6 +23,22 @@ async fn preview_mints_consent_exports_and_verifications_are_recorded_by_token_n
         s.auth.tokens = vec![scoped_token(ANALYST, "analyst"), scoped_token(COMPLIANCE, "compliance")];
     })
     .await;
+    // The experiment's first analysis period starts when the server first looks at it (at start-up),
+    // recorded under the actor `rules`: wait for it, so the admin actions below follow it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page: Value = get(&app, COMPLIANCE, "/v1/admin/audit").await.json().await.unwrap();
+        if page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "experiment_period_started")
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no period start: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let res = app
         .client
         .post(app.url("/v1/admin/preview"))
@@ -56,6 +72,7 @@ async fn preview_mints_consent_exports_and_verifications_are_recorded_by_token_n
     assert_eq!(
         seen,
         [
+            ("rules", "experiment_period_started"),
             ("analyst", "preview_minted"),
             ("admin", "consent_exported"),
             ("compliance", "consent_verified")
@@ -66,6 +83,13 @@ async fn preview_mints_consent_exports_and_verifications_are_recorded_by_token_n
 
     // Paged: one at a time, in order.
     let first: Value = get(&app, COMPLIANCE, "/v1/admin/audit?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["entries"][0]["action"], "experiment_period_started");
+    let after = first["next_after"].as_i64().unwrap();
+    let first: Value = get(&app, COMPLIANCE, &format!("/v1/admin/audit?after={after}&limit=1"))
         .await
         .json()
         .await

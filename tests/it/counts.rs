@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use personify::domain::counts::report::civil_from_days;
 use personify::domain::counts::{Kind, Seen, Sketch};
@@ -14,7 +14,7 @@ use personify::store::{self, SketchRow};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::process::Server;
+use crate::helpers::closed_day::{day_cell, segment, ClosedDay, DAY};
 use crate::helpers::*;
 
 fn key(i: u64) -> [u8; 32] {
@@ -142,41 +142,38 @@ async fn page_views(app: &TestApp, url: &str, visitors: std::ops::Range<u64>, co
     out
 }
 
-fn row<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id)
-        .unwrap()
-}
-
 #[tokio::test]
 async fn visitors_without_measure_are_not_counted_and_small_rows_are_suppressed() {
-    let app = spawn_app_with(|s| {
-        s.privacy.k = 5;
-        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
-    })
-    .await;
-    page_views(&app, "https://bank.example/savings", 0..20, "DE").await; // opt-in, no consent: not counted
-    page_views(&app, "https://bank.example/students", 0..3, "US").await; // below k = 5
-    page_views(&app, "https://bank.example/business", 0..8, "US").await;
-    let report: Value = app.admin_get("/v1/admin/reports/segments").await.json().await.unwrap();
+    let Some(mut day) = ClosedDay::start(&[
+        ("PERSONIFY__PRIVACY__K", "5"),
+        ("PERSONIFY__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For"),
+    ]) else {
+        return;
+    };
+    page_views(&day.app, "https://bank.example/savings", 0..20, "DE").await; // opt-in, no consent: not counted
+    page_views(&day.app, "https://bank.example/students", 0..3, "US").await; // below k = 5
+    page_views(&day.app, "https://bank.example/business", 0..8, "US").await;
+    day.next_morning();
+    let report = day.day_report().await;
     assert_eq!(report["k"], 5);
     assert_eq!(
-        row(&report, "savers"),
-        &json!({"id": "savers", "uniques": null, "views": null, "suppressed": true})
+        day_cell(&report, "savers"),
+        &json!({"date": DAY, "uniques": null, "views": null, "suppressed": true})
     );
-    assert_eq!(row(&report, "students")["suppressed"], true);
-    assert_eq!(row(&report, "students")["uniques"], Value::Null);
+    assert_eq!(segment(&report, "savers")["views"], Value::Null);
+    assert_eq!(segment(&report, "savers")["suppressed_days"], 1);
+    assert_eq!(day_cell(&report, "students")["suppressed"], true);
+    assert_eq!(day_cell(&report, "students")["uniques"], Value::Null);
+    // The positive control: the same run counts a segment at k.
     assert_eq!(
-        row(&report, "small_business"),
-        &json!({"id": "small_business", "uniques": 8, "views": 8, "suppressed": false})
+        day_cell(&report, "small_business"),
+        &json!({"date": DAY, "uniques": 8, "views": 8, "suppressed": false})
     );
+    assert_eq!(segment(&report, "small_business")["views"], 8);
 }
 
 #[tokio::test]
-async fn uniques_over_three_days_with_overlapping_visitors_are_a_union() {
+async fn uniques_over_a_week_with_overlapping_visitors_are_a_union() {
     let app = spawn_app().await; // the shipped k = 50
     let store = store::open(&format!("sqlite://{}/personify.db", app.data_dir.path().display()))
         .await
@@ -185,8 +182,10 @@ async fn uniques_over_three_days_with_overlapping_visitors_are_a_union() {
     let now = SystemTime::now();
     counts.refresh_network_salts(now).await.unwrap();
     let today = utc_day(now);
+    // The ISO week before last: closed whatever the time of day. Day 0 (1970-01-01) was a Thursday.
+    let monday = today - (today + 3).rem_euclid(7) - 14;
     let seg: Arc<str> = "savers".into();
-    for (d, range) in [(today - 2, 0..1000), (today - 1, 500..1500), (today, 1000..2000)] {
+    for (d, range) in [(monday, 0..1000), (monday + 1, 500..1500), (monday + 2, 1000..2000)] {
         for i in range {
             let net = counts.network_key(Some(network(i)), now);
             counts.seen(Kind::Segment, &seg, d, &key(i), net.as_ref());
@@ -196,23 +195,20 @@ async fn uniques_over_three_days_with_overlapping_visitors_are_a_union() {
     counts.flush().await.unwrap();
     let q = format!(
         "/v1/admin/reports/segments?from={}&to={}",
-        civil_from_days(today - 2),
-        civil_from_days(today)
+        civil_from_days(monday),
+        civil_from_days(monday + 6)
     );
     let report: Value = app.admin_get(&q).await.json().await.unwrap();
-    let uniques = row(&report, "savers")["uniques"].as_i64().unwrap();
+    let savers = segment(&report, "savers");
+    let weeks = savers["weeks"].as_array().unwrap();
+    assert_eq!(weeks.len(), 1, "{savers}");
+    let uniques = weeks[0]["uniques"].as_i64().unwrap();
     assert!((uniques - 2000).abs() <= 40, "union {uniques}, a sum would be 3000");
-    assert_eq!(row(&report, "savers")["views"], 3000);
-    let one_day: Value = app
-        .admin_get(&format!(
-            "/v1/admin/reports/segments?from={0}&to={0}",
-            civil_from_days(today - 1)
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!((row(&one_day, "savers")["uniques"].as_i64().unwrap() - 1000).abs() <= 20);
+    assert_eq!(savers["views"], 3000);
+    let days = savers["days"].as_array().unwrap();
+    assert_eq!(days.len(), 7);
+    assert!((days[1]["uniques"].as_i64().unwrap() - 1000).abs() <= 20, "{savers}");
+    assert_eq!(days[3]["suppressed"], true, "a day without visitors: {savers}");
 }
 
 #[tokio::test]
@@ -245,10 +241,15 @@ async fn report_parameters_are_validated() {
 
 #[tokio::test]
 async fn conversions_land_on_the_arm_the_visitor_was_bucketed_into() {
-    let app = spawn_app_with(|s| s.privacy.k = 1).await;
+    // Each visitor on its own network: k = 1 then releases every new unit, so the report is exact.
+    let app = spawn_app_with(|s| {
+        s.privacy.k = 1;
+        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
+    })
+    .await;
     let views = page_views(&app, "https://bank.example/mortgages/fixed-rate", 0..240, "US").await;
-    let mut exposed: HashMap<String, u64> = HashMap::new();
-    let mut converted: HashMap<String, u64> = HashMap::new();
+    let mut exposed: HashMap<String, i64> = HashMap::new();
+    let mut converted: HashMap<String, i64> = HashMap::new();
     for (i, v) in views.iter().enumerate() {
         let arm = v["decisions"]["hero"]["experiment"]["arm"]
             .as_str()
@@ -263,6 +264,7 @@ async fn conversions_land_on_the_arm_the_visitor_was_bucketed_into() {
                 .client
                 .post(app.url("/v1/events"))
                 .header("CF-IPCountry", "US")
+                .header("X-Forwarded-For", network(i as u64).to_string())
                 .json(&body)
                 .send()
                 .await
@@ -286,34 +288,28 @@ async fn conversions_land_on_the_arm_the_visitor_was_bucketed_into() {
     assert_eq!(res.json::<Value>().await.unwrap()["counted"], false);
 
     let report: Value = app
-        .admin_get("/v1/admin/reports/experiments/mortgage_hero_2026q4?goal=mortgage_application")
+        .admin_get("/v1/admin/reports/experiments/mortgage_hero_2026q4")
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(report["control"], "holdout");
-    for arm in report["arms"].as_array().unwrap() {
-        let label = arm["arm"].as_str().unwrap();
+    let arms = report["analysis"]["arms"].as_array().unwrap();
+    for arm in arms {
+        let label = arm["label"].as_str().unwrap();
+        assert_eq!(arm["exposures"], exposed.get(label).copied().unwrap_or(0), "{label}");
+        let goal = &arm["goals"][0];
+        assert_eq!(goal["goal"], "mortgage_application");
         assert_eq!(
-            arm["exposures"].as_u64().unwrap(),
-            exposed.get(label).copied().unwrap_or(0),
-            "{label}"
-        );
-        assert_eq!(
-            arm["conversions"].as_u64().unwrap(),
+            goal["conversions"],
             converted.get(label).copied().unwrap_or(0),
             "{label}"
         );
         if label != "holdout" {
-            assert!(arm["p_value"].is_number() && arm["ci95"].is_array(), "{arm}");
+            assert!(goal["p_value"].is_number() && goal["interval"].is_array(), "{arm}");
         }
     }
-    let labels: Vec<&str> = report["arms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["arm"].as_str().unwrap())
-        .collect();
+    let labels: Vec<&str> = arms.iter().map(|a| a["label"].as_str().unwrap()).collect();
     assert_eq!(labels, ["holdout", "mortgage_rates", "mortgage_calculator"]);
 }
 
@@ -341,81 +337,68 @@ async fn event_bad_input_is_400() {
 
 #[tokio::test]
 async fn a_graceful_shutdown_then_restart_keeps_every_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let env = [
+    let Some(mut day) = ClosedDay::start(&[
         ("PERSONIFY__PRIVACY__K", "1"),
         ("PERSONIFY__COUNTS__FLUSH_SECONDS", "3600"),
-        ("PERSONIFY_ADMIN_TOKEN", ADMIN_TOKEN),
-    ];
-    let server = Server::start(dir.path(), &env);
-    let client = reqwest::Client::new();
+    ]) else {
+        return;
+    };
     for i in 0..37 {
         let body =
             json!({"page": {"url": "https://bank.example/students/account"}, "visitor_id": vid(&format!("v-{i}"))});
-        let res = client
-            .post(format!("{}/v1/decide", server.base()))
-            .header("CF-IPCountry", "US")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(day.app.decide(&body, Some("US")).await.status(), 200);
     }
-    // SIGTERM: actix stops gracefully and the final flush writes what the hourly timer has not.
-    let pid = server.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let mut server = server;
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while server.child.try_wait().unwrap().is_none() {
-        assert!(std::time::Instant::now() < deadline, "server did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(server.log_text().contains("final flush done"), "{}", server.log_text());
-    drop(server);
-
-    let server = Server::start(dir.path(), &env);
-    let report: Value = client
-        .get(format!("{}/v1/admin/reports/segments", server.base()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The hourly timer has not run: only the final flush of the graceful stop writes the counts.
+    day.next_morning();
+    let report = day.day_report().await;
     assert_eq!(
-        row(&report, "students"),
-        &json!({"id": "students", "uniques": 37, "views": 37, "suppressed": false})
+        day_cell(&report, "students"),
+        &json!({"date": DAY, "uniques": 37, "views": 37, "suppressed": false})
     );
 }
 
 #[tokio::test]
-async fn noise_changes_released_counts_but_not_suppression() {
-    let app = spawn_app_with(|s| {
-        s.privacy.k = 10;
-        s.privacy.epsilon = 0.5;
-        s.server.client_ip_header = Some(personify::config::HeaderName::from_static("x-forwarded-for"));
-    })
-    .await;
-    page_views(&app, "https://bank.example/business", 0..30, "US").await;
-    page_views(&app, "https://bank.example/students", 100..106, "US").await; // below k = 10
-    let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..8 {
-        let report: Value = app.admin_get("/v1/admin/reports/segments").await.json().await.unwrap();
-        assert_eq!(report["epsilon"], 0.5);
-        seen.insert(row(&report, "small_business")["uniques"].as_i64().unwrap());
-        // Noise comes on top of suppression, never instead: the small row is withheld every time.
-        assert_eq!(
-            row(&report, "students"),
-            &json!({"id": "students", "uniques": null, "views": null, "suppressed": true})
-        );
+async fn noise_is_on_released_counts_fixed_per_cell_and_never_instead_of_suppression() {
+    let Some(mut day) = ClosedDay::start(&[
+        ("PERSONIFY__PRIVACY__K", "10"),
+        ("PERSONIFY__PRIVACY__EPSILON", "0.5"),
+        ("PERSONIFY__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For"),
+    ]) else {
+        return;
+    };
+    let released = ["small_business", "savers", "mortgage_intent"];
+    page_views(&day.app, "https://bank.example/business", 0..30, "US").await;
+    page_views(&day.app, "https://bank.example/savings", 200..230, "US").await;
+    page_views(&day.app, "https://bank.example/mortgages/fixed-rate", 300..330, "US").await;
+    page_views(&day.app, "https://bank.example/students", 100..106, "US").await; // below k = 10
+    day.next_morning();
+    let first = day.day_report().await;
+    assert_eq!(first["epsilon"], 0.5);
+    let mut values = Vec::new();
+    for id in released {
+        let cell = day_cell(&first, id);
+        for metric in ["uniques", "views"] {
+            let v = cell[metric]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{id} {metric}: {first}"));
+            assert!((v - 30).abs() < 40, "{id} {metric}: {v}");
+            values.push(v);
+        }
     }
-    assert!(seen.len() > 1, "noise never changed the count: {seen:?}");
-    assert!(seen.iter().all(|&u| (u - 30).abs() < 40), "{seen:?}");
+    // Six cells of 30: all six noise draws at 0 has probability 0.245⁶ ≈ 2·10⁻⁴.
+    assert!(
+        values.iter().any(|&v| v != 30),
+        "noise never changed a count: {values:?}"
+    );
+    for _ in 0..8 {
+        // The same cells every time: asking again draws no fresh noise to average away.
+        assert_eq!(day.day_report().await, first);
+    }
+    // Noise comes on top of suppression, never instead: the small row is withheld.
+    assert_eq!(
+        day_cell(&first, "students"),
+        &json!({"date": DAY, "uniques": null, "views": null, "suppressed": true})
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::helpers::closed_day::{day_cell, libfaketime, DAY, NEXT_MORNING, NOON};
 use crate::helpers::machine::{load_test, timing_test};
 use crate::helpers::pg::{cut_off, fresh_database};
 use crate::helpers::process::Server;
@@ -47,10 +48,14 @@ async fn admin(client: &reqwest::Client, base: &str, path: &str) -> Value {
 #[ignore = "needs PERSONIFY_TEST_POSTGRES_URL (see README)"]
 async fn three_nodes_share_keys_consent_counts_and_one_log() {
     let _timing = timing_test().await;
+    // At noon of a day, under libfaketime: a fourth node reads the day once it has closed.
+    let Some(lib) = libfaketime() else { return };
     let db = fresh_database().await;
     // Started together: the secret and salts must still be created once.
     let nodes: Vec<Server> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..3).map(|_| s.spawn(|| Server::start_on(&db, &ENV))).collect();
+        let handles: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| Server::start_on_at(&lib, &db, NOON, &ENV)))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let bases: Vec<String> = nodes.iter().map(Server::base).collect();
@@ -164,13 +169,15 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
         }
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let report = admin(&client, &bases[2], "/v1/admin/reports/segments").await;
-    let students = report["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "students")
-        .unwrap();
+    let reader = Server::start_on_at(&lib, &db, NEXT_MORNING, &ENV);
+    let report = admin(
+        &client,
+        &reader.base(),
+        &format!("/v1/admin/reports/segments?from={DAY}&to={DAY}"),
+    )
+    .await;
+    drop(reader);
+    let students = day_cell(&report, "students");
     let u = students["uniques"].as_f64().unwrap();
     assert!((u - 600.0).abs() / 600.0 < 0.03, "merged uniques {u}");
     assert_eq!(students["views"], 800);
@@ -220,8 +227,9 @@ async fn three_nodes_share_keys_consent_counts_and_one_log() {
 #[ignore = "needs PERSONIFY_TEST_POSTGRES_URL (see README)"]
 async fn when_postgres_goes_away_decisions_continue_consent_writes_503_and_counts_wait() {
     let _timing = timing_test().await;
+    let Some(lib) = libfaketime() else { return };
     let db = fresh_database().await;
-    let node = Server::start_on(&db, &ENV);
+    let node = Server::start_on_at(&lib, &db, NOON, &ENV);
     let base = node.base();
     let client = reqwest::Client::new();
     assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
@@ -253,13 +261,16 @@ async fn when_postgres_goes_away_decisions_continue_consent_writes_503_and_count
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(post(&client, &base, "/v1/consent", &consent, None).await.status(), 201);
-    let report = admin(&client, &base, "/v1/admin/reports/segments").await;
-    let row = report["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "small_business")
-        .unwrap();
+    // The node flushes every second; then a node of the next morning reads the closed day.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let reader = Server::start_on_at(&lib, &db, NEXT_MORNING, &ENV);
+    let report = admin(
+        &client,
+        &reader.base(),
+        &format!("/v1/admin/reports/segments?from={DAY}&to={DAY}"),
+    )
+    .await;
+    let row = day_cell(&report, "small_business");
     assert_eq!(
         row["uniques"], 25,
         "counts made while the store was away were flushed after it came back: {row}"

@@ -83,6 +83,8 @@ struct Template {
     query: &'static [&'static str],
 }
 
+/// A visitor no request of the sweep names, counted after it.
+const COUNTED: &str = "0d15ea5e-7a7a-4abc-8def-0123456789ab";
 const VISITOR: &str = "5f0c7d1e-2b3a-4c5d-8e9f-0a1b2c3d4e5f";
 
 fn template(route: &RouteInfo) -> Template {
@@ -338,6 +340,9 @@ async fn canaries_in_every_field_header_and_query_are_never_echoed_logged_or_sto
             ("PERSONIFY_ADMIN_TOKEN", ADMIN_TOKEN),
             ("PERSONIFY__COUNTS__FLUSH_SECONDS", "1"),
             ("PERSONIFY__LIMITS__ENABLED", "false"),
+            // Experiment cells are released at k = 1, so `releases` holds rows to scan.
+            ("PERSONIFY__PRIVACY__K", "1"),
+            ("PERSONIFY__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For"),
         ],
     );
     let base = server.base();
@@ -392,6 +397,42 @@ async fn canaries_in_every_field_header_and_query_are_never_echoed_logged_or_sto
         }
     }
     assert!(sent > 300, "only {sent} requests were sent");
+    // Counted traffic from the canary addresses and User-Agent (the sweep's own requests carry a
+    // canary country, so nothing of theirs is counted; the canary visitor has opted out and been
+    // erased by now, so a fresh one): its experiment units, the period and the released cells are
+    // then in the store the scan below reads.
+    for addr in [CANARIES[2].value, CANARIES[3].value] {
+        for (path, body) in [
+            (
+                "/v1/decide",
+                json!({"page": {"url": "https://bank.example/mortgages/fixed-rate"}, "visitor_id": COUNTED}),
+            ),
+            (
+                "/v1/events",
+                json!({"type": "conversion", "goal": "mortgage_application", "experiment": "mortgage_hero_2026q4",
+                                  "page": {"url": "https://bank.example/mortgages/apply/done"}, "visitor_id": COUNTED}),
+            ),
+        ] {
+            let res = client
+                .post(format!("{base}{path}"))
+                .header("User-Agent", CANARIES[7].value)
+                .header("X-Forwarded-For", addr)
+                .header("CF-IPCountry", "US")
+                .json(&body)
+                .send()
+                .await
+                .expect("request sent");
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+        }
+    }
+    let res = client
+        .get(format!("{base}/v1/admin/reports/experiments/mortgage_hero_2026q4"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(res.status(), 200);
+    found.extend(hits(&res.text().await.expect("body"), "the experiment report"));
     // Let the sketch flush run so counted keys reach the store, then read every file it wrote.
     wait_for_flush().await;
     for entry in std::fs::read_dir(data.path()).expect("data dir") {
@@ -402,6 +443,18 @@ async fn canaries_in_every_field_header_and_query_are_never_echoed_logged_or_sto
             &format!("store file {}", path.display()),
         ));
     }
+    // The experiment tables had rows when the file was read: the scan covered them.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}/personify.db?mode=ro", data.path().display()))
+        .await
+        .expect("the store opens");
+    for table in ["experiment_units", "experiment_periods", "releases"] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .expect("rows counted");
+        assert!(n > 0, "{table} was empty when the store was scanned");
+    }
+    pool.close().await;
     let log = server.log_text();
     assert!(log.lines().count() > sent, "the trace log is suspiciously short");
     found.extend(hits(&log, "the trace log"));

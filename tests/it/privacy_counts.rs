@@ -14,6 +14,7 @@ use personify::store;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::helpers::closed_day::{day_cell, ClosedDay, DAY};
 use crate::helpers::machine::wait_for_flush;
 use crate::helpers::*;
 
@@ -42,16 +43,18 @@ async fn view(app: &TestApp, path: &str, visitor: &str, addr: &str) {
     assert_eq!(res.status(), 200);
 }
 
-/// The segment report row of `id` over the default range.
-async fn report_row(app: &TestApp, id: &str) -> Value {
-    let report: Value = app.admin_get("/v1/admin/reports/segments").await.json().await.unwrap();
-    report["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id)
-        .cloned()
-        .unwrap()
+/// The server of [`app`] under libfaketime (the shipped k), for the segment report of a closed day;
+/// `None` when libfaketime is missing.
+fn closed_day() -> Option<ClosedDay> {
+    ClosedDay::start(&[("PERSONIFY__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For")])
+}
+
+/// `traffic`'s day cell of segment `id`, read the next morning.
+async fn day_cell_after(mut day: ClosedDay, id: &str) -> Value {
+    day.next_morning();
+    let report = day.day_report().await;
+    assert_eq!(report["k"], 50);
+    day_cell(&report, id).clone()
 }
 
 /// What RTB releases for a US page view of `path`, after the release set has been refreshed.
@@ -77,75 +80,95 @@ async fn released(app: &TestApp, path: &str) -> Value {
     v["personify"]["released"].clone()
 }
 
+/// Three real visitors on their own networks, then 47 made-up ids from one address.
+async fn invented_ids(app: &TestApp) {
+    for (i, addr) in ["192.0.2.10", "198.51.100.20", "203.0.113.30"].iter().enumerate() {
+        view(app, "/students/", &format!("real-visitor-{i}"), addr).await;
+    }
+    for i in 0..47 {
+        view(app, "/students/", &format!("invented-visitor-{i:04}"), "203.0.113.77").await;
+    }
+}
+
 #[tokio::test]
 async fn invented_visitor_ids_from_one_address_are_suppressed_and_not_released_to_rtb() {
     let app = app().await;
-    // Three real visitors on their own networks, then 47 made-up ids from one address.
-    for (i, addr) in ["192.0.2.10", "198.51.100.20", "203.0.113.30"].iter().enumerate() {
-        view(&app, "/students/", &format!("real-visitor-{i}"), addr).await;
-    }
-    for i in 0..47 {
-        view(&app, "/students/", &format!("invented-visitor-{i:04}"), "203.0.113.77").await;
-    }
-    let row = report_row(&app, "students").await;
-    assert_eq!(
-        row,
-        json!({"id": "students", "uniques": null, "views": null, "suppressed": true})
-    );
+    invented_ids(&app).await;
     assert!(!released(&app, "/students/")
         .await
         .as_array()
         .unwrap()
         .iter()
         .any(|s| s == "students"));
+    let Some(day) = closed_day() else { return };
+    invented_ids(&day.app).await;
+    assert_eq!(
+        day_cell_after(day, "students").await,
+        json!({"date": DAY, "uniques": null, "views": null, "suppressed": true})
+    );
+}
+
+/// 60 visitors from one IPv6 /64.
+async fn one_slash_64(app: &TestApp) {
+    for i in 0..60u32 {
+        let addr = format!("2001:db8:7:1::{:x}", 0x1000 + i);
+        view(app, "/students/", &format!("v6-visitor-{i:04}"), &addr).await;
+    }
 }
 
 #[tokio::test]
 async fn many_addresses_in_one_ipv6_slash_64_count_as_one_network() {
     let app = app().await;
-    for i in 0..60u32 {
-        let addr = format!("2001:db8:7:1::{:x}", 0x1000 + i);
-        view(&app, "/students/", &format!("v6-visitor-{i:04}"), &addr).await;
-    }
-    assert_eq!(report_row(&app, "students").await["suppressed"], true);
+    one_slash_64(&app).await;
     assert!(!released(&app, "/students/")
         .await
         .as_array()
         .unwrap()
         .iter()
         .any(|s| s == "students"));
+    let Some(day) = closed_day() else { return };
+    one_slash_64(&day.app).await;
+    assert_eq!(day_cell_after(day, "students").await["suppressed"], true);
 }
 
-#[tokio::test]
-async fn real_visitors_from_k_networks_cross_the_threshold_in_reports_and_rtb() {
-    let app = app().await;
-    // 50 visitors on 50 networks: 25 IPv4 /24s and 25 IPv6 /48s.
+/// 50 visitors on 50 networks: 25 IPv4 /24s and 25 IPv6 /48s.
+async fn spread(app: &TestApp) {
     for i in 0..50u32 {
         let addr = if i % 2 == 0 {
             format!("198.18.{i}.1")
         } else {
             format!("2001:db8:{:x}::1", 0x100 + i)
         };
-        view(&app, "/students/", &format!("spread-visitor-{i:04}"), &addr).await;
+        view(app, "/students/", &format!("spread-visitor-{i:04}"), &addr).await;
     }
-    assert_eq!(
-        report_row(&app, "students").await,
-        json!({"id": "students", "uniques": 50, "views": 50, "suppressed": false})
-    );
+}
+
+#[tokio::test]
+async fn real_visitors_from_k_networks_cross_the_threshold_in_reports_and_rtb() {
+    let app = app().await;
+    spread(&app).await;
     assert_eq!(released(&app, "/students/").await, json!(["students"]));
+    let Some(day) = closed_day() else { return };
+    spread(&day.app).await;
+    assert_eq!(
+        day_cell_after(day, "students").await,
+        json!({"date": DAY, "uniques": 50, "views": 50, "suppressed": false})
+    );
 }
 
 #[tokio::test]
 async fn one_address_on_seven_days_is_one_network_not_seven() {
-    // The week is written first, by a node of its own, so no running server rotates salts meanwhile.
+    // The days are written first, by a node of its own, so no running server rotates salts meanwhile.
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/personify.db", dir.path().display());
     let counts = Counts::new(store::open(&url).await.unwrap(), "attacker-week".into());
     let addr: IpAddr = "203.0.113.77".parse().unwrap();
     let today = utc_day(SystemTime::now());
+    // The ISO week before last (closed whatever the time of day; day 0 was a Thursday) through today.
+    let monday = today - (today + 3).rem_euclid(7) - 14;
     let seg: Arc<str> = "students".into();
     // 50 fresh visitor ids a day from one address, each day keyed as that day would be.
-    for day in today - 6..=today {
+    for day in monday..=today {
         let noon = UNIX_EPOCH + Duration::from_secs(day as u64 * 86_400 + 43_200);
         counts.refresh_network_salts(noon).await.unwrap();
         let net = counts.network_key(Some(addr), noon);
@@ -160,10 +183,12 @@ async fn one_address_on_seven_days_is_one_network_not_seven() {
     let seen = counts.rolling_uniques("students");
     assert!(seen.visitors > 340.0, "{seen:?}");
     assert!(seen.networks < 1.5, "one address became {} networks", seen.networks);
-    assert!(!k_anonymous(50, seen));
+    // k = 7: seven networks, one a day, would have crossed it.
+    assert!(!k_anonymous(7, seen));
 
     let sha = hex::encode(Sha256::digest(RTB_TOKEN.as_bytes()));
     let app = spawn_app_with(|s| {
+        s.privacy.k = 7;
         s.store.url = url.parse().expect("store url");
         s.counts.flush_seconds = 1;
         s.counts.release_refresh_seconds = 1;
@@ -176,8 +201,8 @@ async fn one_address_on_seven_days_is_one_network_not_seven() {
     .await;
     let q = format!(
         "/v1/admin/reports/segments?from={}&to={}",
-        civil_from_days(today - 6),
-        civil_from_days(today)
+        civil_from_days(monday),
+        civil_from_days(monday + 6)
     );
     let report: Value = app.admin_get(&q).await.json().await.unwrap();
     let row = report["segments"]
@@ -186,7 +211,11 @@ async fn one_address_on_seven_days_is_one_network_not_seven() {
         .iter()
         .find(|r| r["id"] == "students")
         .unwrap();
-    assert_eq!(row["suppressed"], true, "{row}");
+    // 350 visitors in the week, each day's 50 above k: only the one network holds them back.
+    let week = &row["weeks"][0];
+    assert_eq!(week["suppressed"], true, "{row}");
+    assert_eq!(week["uniques"], Value::Null, "{row}");
+    assert_eq!(row["suppressed_days"], 7, "{row}");
     assert!(!released(&app, "/students/")
         .await
         .as_array()
@@ -224,24 +253,40 @@ async fn experiment_report(k: u64, converts: impl Fn(u32) -> bool) -> Value {
             assert_eq!(res.status(), 202);
         }
     }
-    app.admin_get("/v1/admin/reports/experiments/mortgage_hero_2026q4?goal=mortgage_application")
+    app.admin_get("/v1/admin/reports/experiments/mortgage_hero_2026q4")
         .await
         .json()
         .await
         .unwrap()
 }
 
+/// The arms of an experiment report.
+fn arms(report: &Value) -> &Vec<Value> {
+    report["analysis"]["arms"].as_array().unwrap()
+}
+
 #[tokio::test]
 async fn conversions_below_k_are_null_and_so_is_everything_derived_from_them() {
     // Two converters in all: every arm's conversions are below k = 5.
     let report = experiment_report(5, |i| i < 2).await;
-    for arm in report["arms"].as_array().unwrap() {
+    assert_eq!(arms(&report).len(), 3, "{report}");
+    for arm in arms(&report) {
         // Exposures (about 15 and 67 per arm) are at or above k and stay released.
         assert!(arm["exposures"].as_u64().unwrap() >= 5, "{arm}");
-        for derived in ["conversions", "rate", "lift", "ci95", "p_value"] {
-            assert!(arm[derived].is_null(), "{derived} released below k: {arm}");
+        let goal = &arm["goals"][0];
+        assert_eq!(goal["goal"], "mortgage_application");
+        for derived in [
+            "conversions",
+            "rate",
+            "diff",
+            "lift",
+            "interval",
+            "p_value",
+            "adjusted_p_value",
+            "adjusted_interval",
+        ] {
+            assert!(goal[derived].is_null(), "{derived} released below k: {arm}");
         }
-        assert_eq!(arm["suppressed"], true, "{arm}");
     }
 }
 
@@ -249,16 +294,24 @@ async fn conversions_below_k_are_null_and_so_is_everything_derived_from_them() {
 async fn conversions_at_or_above_k_are_released_with_their_statistics() {
     // Every other visitor converts: each arm has well over k = 3 converters.
     let report = experiment_report(3, |i| i % 2 == 0).await;
-    for arm in report["arms"].as_array().unwrap() {
-        let (n, x) = (arm["exposures"].as_u64().unwrap(), arm["conversions"].as_u64().unwrap());
+    assert_eq!(arms(&report).len(), 3, "{report}");
+    for arm in arms(&report) {
+        let goal = &arm["goals"][0];
+        let (n, x) = (
+            arm["exposures"].as_u64().unwrap(),
+            goal["conversions"].as_u64().unwrap(),
+        );
         assert!(x >= 3 && x <= n, "{arm}");
         assert!(
-            (arm["rate"].as_f64().unwrap() - x as f64 / n as f64).abs() < 1e-9,
+            (goal["rate"].as_f64().unwrap() - x as f64 / n as f64).abs() < 1e-9,
             "{arm}"
         );
-        assert_eq!(arm["suppressed"], false);
-        if arm["arm"] != "holdout" {
-            assert!(arm["ci95"].is_array() && arm["p_value"].is_number(), "{arm}");
+        if arm["label"] != "holdout" {
+            assert!(goal["interval"].is_array() && goal["p_value"].is_number(), "{arm}");
+            assert!(
+                goal["adjusted_interval"].is_array() && goal["adjusted_p_value"].is_number(),
+                "{arm}"
+            );
         }
     }
 }

@@ -750,3 +750,77 @@ fn a_misspelt_key_gets_the_key_it_was_meant_to_be() {
     assert_eq!(e.suggestion.as_deref(), Some("description"));
     assert_eq!(e.span.as_ref().map(|s| (s.line, s.col)), Some((4, 1)));
 }
+
+/// The shipped rules with `plan` (lines of `experiment.*` keys) added to the mortgage experiment;
+/// returns the directory, the content file's path and the first added line's number.
+fn rules_with_plan(plan: &str) -> (tempfile::TempDir, String, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["segments.toml", "goals.toml"] {
+        std::fs::copy(example_rules().join(f), dir.path().join(f)).unwrap();
+    }
+    let content = std::fs::read_to_string(example_rules().join("content.toml")).unwrap();
+    let anchor = "experiment.goals = [\"mortgage_application\"]\n";
+    let at = content.find(anchor).expect("the shipped experiment") + anchor.len();
+    let line = content[..at].lines().count() + 1;
+    let text = format!("{}{plan}{}", &content[..at], &content[at..]);
+    let path = dir.path().join("content.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path.display().to_string(), line)
+}
+
+#[test]
+fn check_refuses_a_bad_experiment_plan_naming_file_line_and_column() {
+    let cases = [
+        // (plan, offset of the reported line from the first added one, column, message)
+        (
+            "experiment.primary_goal = \"no_such_goal\"\n",
+            Some((0, 27)),
+            "`primary_goal` `no_such_goal` is not a goal of experiment `mortgage_hero_2026q4`",
+        ),
+        (
+            "experiment.baseline_rate = 1.5\nexperiment.minimum_detectable_effect = 0.1\n",
+            Some((0, 28)),
+            "`baseline_rate` must be a conversion rate such as 0.05, strictly between 0 and 1",
+        ),
+        (
+            "experiment.baseline_rate = 0.05\nexperiment.minimum_detectable_effect = -0.2\n",
+            Some((1, 40)),
+            "`minimum_detectable_effect` must be a relative lift",
+        ),
+        (
+            "experiment.baseline_rate = 0.05\n",
+            None,
+            "`baseline_rate` and `minimum_detectable_effect` go together",
+        ),
+    ];
+    for (plan, at, message) in cases {
+        let (dir, path, line) = rules_with_plan(plan);
+        let (ok, _, stderr) = check(dir.path());
+        assert!(!ok, "{plan}: accepted");
+        let reported = stderr
+            .lines()
+            .find(|l| l.contains(message))
+            .unwrap_or_else(|| panic!("{plan}: no `{message}` in {stderr}"));
+        match at {
+            Some((offset, col)) => {
+                let want = format!("{path}:{}:{col}: ", line + offset);
+                assert!(reported.starts_with(&want), "{plan}: {reported}, want {want}");
+            }
+            None => {
+                // Reported at the experiment: the file, then a line and a column.
+                let rest = reported
+                    .strip_prefix(&format!("{path}:"))
+                    .unwrap_or_else(|| panic!("{reported}"));
+                let mut parts = rest.splitn(3, ':');
+                assert!(parts.next().is_some_and(|l| l.parse::<usize>().is_ok()), "{reported}");
+                assert!(parts.next().is_some_and(|c| c.parse::<usize>().is_ok()), "{reported}");
+            }
+        }
+    }
+    // The same plan, well formed, passes: the test can tell a good plan from a bad one.
+    let (dir, _, _) = rules_with_plan(
+        "experiment.primary_goal = \"mortgage_application\"\nexperiment.baseline_rate = 0.05\nexperiment.minimum_detectable_effect = 0.1\n",
+    );
+    let (ok, _, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+}

@@ -1,5 +1,6 @@
 //! Shared test helpers: spawn the real server in-process on a random port with its own SQLite file.
 
+pub mod closed_day;
 pub mod machine;
 pub mod pg;
 pub mod process;
@@ -214,4 +215,20 @@ pub fn scoped_token(value: &str, scope: &str) -> personify::config::TokenSetting
         sha256: personify::config::TokenHash::of(value),
         scopes: vec![scope.parse().expect("a scope")],
     }
+}
+
+/// Rows of `experiment_units` in the SQLite file of a server's data directory: the exposed units
+/// (`goal = None`) or the converters on `goal`, over every arm and period. What the exact counts
+/// are made from, read beside the server (a flush must have run).
+pub async fn stored_units(data_dir: &Path, experiment: &str, goal: Option<&str>) -> i64 {
+    let url = format!("sqlite://{}/personify.db?mode=ro", data_dir.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("the store opens");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM experiment_units WHERE experiment = ?1 AND goal = ?2")
+        .bind(experiment)
+        .bind(goal.unwrap_or(""))
+        .fetch_one(&pool)
+        .await
+        .expect("units counted");
+    pool.close().await;
+    n
 }

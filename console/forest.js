@@ -1,6 +1,7 @@
-// A forest plot drawn as SVG: each arm's difference in conversion rate against the control with its
-// 95% interval, on one axis with a line at zero. Drawn from the report's numbers as they are; an arm
-// whose numbers are suppressed gets a row that says so and no mark.
+// A forest plot drawn as SVG: for one goal, each arm's difference in conversion rate against the
+// control with the adjusted interval the verdict reads, on one axis with a line at zero. Drawn from
+// the report's numbers as they are; an arm whose numbers are suppressed gets a row that says so and
+// no mark.
 import { s } from './dom.js';
 
 const W = 640;
@@ -19,11 +20,14 @@ function ticks(min, max) {
   return out;
 }
 
-/** The plot for `rows` (the report's non-control arms); `control` names the control arm. */
-export function forestPlot(id, rows, control) {
-  const shown = rows.filter((r) => Array.isArray(r.ci95));
-  let lo = Math.min(0, ...shown.map((r) => r.ci95[0]));
-  let hi = Math.max(0, ...shown.map((r) => r.ci95[1]));
+/**
+ * The plot for `rows` (`{arm, diff, interval}` of the non-control arms on `goal`, `interval` null
+ * while suppressed); `control` names the control arm.
+ */
+export function forestPlot(id, rows, control, goal) {
+  const shown = rows.filter((r) => Array.isArray(r.interval));
+  let lo = Math.min(0, ...shown.map((r) => r.interval[0]));
+  let hi = Math.max(0, ...shown.map((r) => r.interval[1]));
   if (hi - lo < 1e-6) {
     lo -= 0.01;
     hi += 0.01;
@@ -33,10 +37,10 @@ export function forestPlot(id, rows, control) {
   hi += pad;
   const x = (v) => LEFT + ((v - lo) / (hi - lo)) * (W - LEFT - RIGHT);
   const height = TOP + rows.length * ROW + AXIS;
-  const title = `Difference in conversion rate against ${control}, with 95% intervals`;
+  const title = `${goal}: difference in conversion rate against ${control}, with the adjusted intervals`;
   const svg = s('svg', {
     id, class: 'forest', viewBox: `0 0 ${W} ${height}`, width: W, height, role: 'img', 'aria-labelledby': `${id}-title`,
-    'data-domain-min': lo, 'data-domain-max': hi, 'data-plot-left': LEFT, 'data-plot-right': W - RIGHT,
+    'data-goal': goal, 'data-domain-min': lo, 'data-domain-max': hi, 'data-plot-left': LEFT, 'data-plot-right': W - RIGHT,
   });
   svg.append(s('title', { id: `${id}-title` }, title));
   const bottom = TOP + rows.length * ROW;
@@ -54,16 +58,17 @@ export function forestPlot(id, rows, control) {
     const y = TOP + i * ROW + ROW / 2;
     const g = s('g', { class: 'arm', 'data-arm': r.arm });
     g.append(s('text', { class: 'arm-label', x: LEFT - 10, y: y + 4, 'text-anchor': 'end' }, r.arm));
-    if (Array.isArray(r.ci95)) {
-      const [low, high] = r.ci95;
-      const mid = (low + high) / 2;
+    if (Array.isArray(r.interval)) {
+      const [low, high] = r.interval;
+      // The estimate is the observed difference; the sequential interval need not be centred on it.
+      const mid = typeof r.diff === 'number' ? r.diff : (low + high) / 2;
       g.setAttribute('data-low', low);
       g.setAttribute('data-high', high);
       g.append(
         s('line', { class: 'interval', x1: x(low), x2: x(high), y1: y, y2: y }),
         s('line', { class: 'whisker', x1: x(low), x2: x(low), y1: y - 6, y2: y + 6 }),
         s('line', { class: 'whisker', x1: x(high), x2: x(high), y1: y - 6, y2: y + 6 }),
-        s('rect', { class: 'estimate', x: x(mid) - 5, y: y - 5, width: 10, height: 10 }),
+        s('rect', { class: 'estimate', x: x(mid) - 5, y: y - 5, width: 10, height: 10, 'data-diff': mid }),
       );
     } else {
       g.setAttribute('data-suppressed', 'true');

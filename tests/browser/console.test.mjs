@@ -1,6 +1,5 @@
 // The console (/console/) in Chromium against a real server that has received decisions, conversions
-// and consents: every scope sees its pages and no other, a wrong token loads nothing, the forest plot
-// draws the report's intervals, suppressed rows show no number, the CSV export is the log, verify
+// and consents: every scope sees its pages and no other, a wrong token loads nothing, the CSV export is the log, verify
 // reports a tampered entry, axe finds no serious or critical violation, and no request leaves
 // 127.0.0.1. Screenshots of every page go to the artefacts, and to docs/screenshots/ with
 // UPDATE_SCREENSHOTS=1.
@@ -142,8 +141,9 @@ for (const [scope, token] of Object.entries(TOKENS)) {
       }
       if (scope === 'ops') assert.match(await page.locator('#ops').innerText(), /Oldest salt/);
       await axeCheck(page, `${scope} ${id}`);
-      // The Rules page is photographed with an explanation and a preview link (console_rules.test.mjs).
-      if (scope === 'admin' && id !== 'rules') await screenshot(page, id);
+      // The Rules page is photographed with an explanation and a preview link (console_rules.test.mjs),
+      // the Reports page with closed days and a verdict (console_reports.test.mjs).
+      if (scope === 'admin' && id !== 'rules' && id !== 'reports') await screenshot(page, id);
     }
     // A page outside the scopes, asked for by its address, is not rendered: the overview is.
     for (const id of PAGES.filter((p) => !SEES[scope].includes(p))) {
@@ -177,93 +177,7 @@ test('a wrong token gets a clear error and nothing else loads', async () => {
   await context.close();
 });
 
-test('the forest plot draws the intervals of the report JSON', async () => {
-  const { context, page } = await tab();
-  await signIn(page, TOKENS.analyst);
-  await page.waitForSelector('#page-overview[data-loaded="true"]');
-  await show(page, 'reports');
-  const from = await page.inputValue('#from');
-  const to = await page.inputValue('#to');
-  const rep = await (await api(`/v1/admin/reports/experiments/${EXPERIMENT}?from=${from}&to=${to}`)).json();
-  const arms = rep.arms.filter((a) => a.arm !== rep.control);
-  assert.equal(arms.length, 2);
-  const plot = page.locator(`#exp-${EXPERIMENT}-plot`);
-  const [lo, hi, left, right] = await Promise.all(['data-domain-min', 'data-domain-max', 'data-plot-left', 'data-plot-right'].map((a) => plot.getAttribute(a).then(Number)));
-  const x = (v) => left + ((v - lo) / (hi - lo)) * (right - left);
-  for (const a of arms) {
-    assert.ok(Array.isArray(a.ci95), `${a.arm} is released at k = ${K}`);
-    const g = plot.locator(`g.arm[data-arm="${a.arm}"]`);
-    assert.equal(Number(await g.getAttribute('data-low')), a.ci95[0]);
-    assert.equal(Number(await g.getAttribute('data-high')), a.ci95[1]);
-    const line = g.locator('line.interval');
-    assert.ok(Math.abs(Number(await line.getAttribute('x1')) - x(a.ci95[0])) < 1e-6);
-    assert.ok(Math.abs(Number(await line.getAttribute('x2')) - x(a.ci95[1])) < 1e-6);
-    const row = await page.locator(`[data-experiment="${EXPERIMENT}"] tr[data-arm="${a.arm}"]`).innerText();
-    assert.match(row, new RegExp(`${(a.ci95[0] * 100).toFixed(2)} to ${(a.ci95[1] * 100).toFixed(2)} pp`));
-    assert.match(row, new RegExp(`${(a.rate * 100).toFixed(2)}%`));
-    assert.match(row, /Not yet significant: about [\d,]+ more exposures per arm needed for a 10% relative lift at 80% power|Significant at the 5% level|Not significant, with enough exposures/);
-  }
-  // Exposures over time: today's point per arm is that day's report; a day below k has no point.
-  const today = await (await api(`/v1/admin/reports/experiments/${EXPERIMENT}?from=${to}&to=${to}`)).json();
-  const daily = page.locator(`#exp-${EXPERIMENT}-daily`);
-  for (const a of today.arms) {
-    assert.ok(a.exposures !== null, `${a.arm} today`);
-    assert.equal(Number(await daily.locator(`g[data-arm="${a.arm}"] circle[data-day="${to}"]`).getAttribute('data-value')), a.exposures);
-  }
-  const yesterday = new Date(Date.parse(`${to}T00:00:00Z`) - 86400000).toISOString().slice(0, 10);
-  assert.equal(await daily.locator(`circle[data-day="${yesterday}"]`).count(), 0, 'no traffic yesterday: below k, no point');
-  await context.close();
-});
-
-test('suppressed rows say "fewer than k" and never show a number', async () => {
-  const { context, page } = await tab();
-  await signIn(page, TOKENS.analyst);
-  await page.waitForSelector('#page-overview[data-loaded="true"]');
-  await show(page, 'reports');
-  const rep = await (await api('/v1/admin/reports/segments')).json();
-  const suppressed = rep.segments.filter((s) => s.suppressed).map((s) => s.id);
-  assert.ok(suppressed.includes('students'), 'two student visitors are below k');
-  assert.ok(rep.segments.some((s) => s.id === 'savers' && !s.suppressed), 'twenty savers are above k');
-  const rows = page.locator('#segments-table tbody tr[data-suppressed="true"]');
-  assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.segment)), suppressed);
-  for (const cells of await rows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)))) {
-    assert.deepEqual(cells, ['fewer than k', 'fewer than k']);
-  }
-  const savers = await page.locator('#segments-table tr[data-segment="savers"] td').allInnerTexts();
-  assert.ok(savers.every((t) => /^\d[\d,]*$/.test(t)), `savers show numbers: ${savers}`);
-  await context.close();
-});
-
-test('an experiment arm below k shows no number, interval or verdict derived from it', async () => {
-  // k above the arms' conversions and the holdout's exposures: the same store, served with k = 100.
-  const data = server.data;
-  await server.stop();
-  const strict = await startPersonify({
-    args: ['--config', config],
-    data,
-    env: { PERSONIFY__PRIVACY__K: '100', PERSONIFY__SERVER__CLIENT_IP_HEADER: 'X-Forwarded-For' },
-  });
-  const { context, page } = await tab();
-  try {
-    await page.goto(strict.url + '/console/');
-    await page.fill('#token', TOKENS.analyst);
-    await page.click('#sign-in-form button[type=submit]');
-    await page.waitForSelector('#page-overview[data-loaded="true"]');
-    await show(page, 'reports');
-    const rows = page.locator(`[data-experiment="${EXPERIMENT}"] tr[data-suppressed="true"]`);
-    assert.ok((await rows.count()) >= 1, 'an arm is below k = 100');
-    for (const cells of await rows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)))) {
-      for (const c of cells) assert.doesNotMatch(c, /\d/, `a suppressed arm shows "${c}"`);
-    }
-    const marks = page.locator(`#exp-${EXPERIMENT}-plot g.arm[data-suppressed="true"]`);
-    assert.ok((await marks.count()) >= 1);
-    assert.equal(await marks.locator('line').count(), 0, 'no interval is drawn for a suppressed arm');
-  } finally {
-    await context.close();
-    await strict.stop();
-    server = await start(data);
-  }
-});
+// The Reports page (verdicts, SRM, progress, forest plots, closed days) is console_reports.test.mjs.
 
 /** Every entry of the log as CSV, page by page, as the server writes it. */
 async function logCsv() {

@@ -36,7 +36,6 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("explain.js", JS, include_str!("../../../console/explain.js")),
     ("preview.js", JS, include_str!("../../../console/preview.js")),
     ("forest.js", JS, include_str!("../../../console/forest.js")),
-    ("timeline.js", JS, include_str!("../../../console/timeline.js")),
     ("stats.js", JS, include_str!("../../../console/stats.js")),
     ("icon.svg", "image/svg+xml", include_str!("../../../console/icon.svg")),
 ];

@@ -133,6 +133,10 @@ after(async () => {
 
 async function reportsPage(token = TOKENS.analyst) {
   const { context, page } = await consoleTab(browser);
+  page.experimentReports = [];
+  page.on('response', async (r) => {
+    if (r.url().includes(`/v1/admin/reports/experiments/${EXPERIMENT}`) && r.ok()) page.experimentReports.push(await r.json());
+  });
   await signInAt(page, server.url, token);
   await page.waitForSelector('#page-overview[data-loaded="true"]');
   await show(page, 'reports');
@@ -153,6 +157,16 @@ async function assertHeadline(page, rep) {
   assert.equal(Number(await progress.locator('progress').getAttribute('value')), a.progress);
   const words = await progress.innerText();
   assert.match(words, new RegExp(`${Math.floor(a.progress * 100)}% of the planned ${a.planned_per_arm.toLocaleString('en')} visitors per arm`));
+  // Days left move with the clock: they are read from the answer the page itself got.
+  const same = (r) => r && r.period?.period === rep.period.period && r.analysis.method === a.method;
+  for (let i = 0; i < 100 && !same(page.experimentReports.at(-1)); i++) await new Promise((r) => setTimeout(r, 50));
+  const seen = page.experimentReports.at(-1);
+  assert.ok(same(seen), 'the page\'s own answer was recorded');
+  assert.equal(seen.analysis.progress, a.progress);
+  if (a.progress < 1 && seen.analysis.days_left !== null) {
+    assert.equal(Number(await progress.getAttribute('data-days-left')), seen.analysis.days_left);
+    assert.match(words, new RegExp(`about ${Math.ceil(seen.analysis.days_left).toLocaleString('en')} days? left`));
+  }
   const method = await page.locator(`${id}-method-facts`).innerText();
   assert.match(method, a.method === 'sequential' ? /Sequential test/ : /Fixed-horizon test/);
   assert.match(method, a.adjustment === 'holm' ? /Holm/ : /Benjamini–Hochberg/);

@@ -2,6 +2,7 @@
 
 pub mod machine;
 pub mod pg;
+pub mod private_pg;
 pub mod process;
 
 use std::path::{Path, PathBuf};

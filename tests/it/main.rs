@@ -25,6 +25,7 @@ mod device_accuracy;
 mod explain_api;
 mod fuzz_regressions;
 mod health;
+mod health_command;
 mod last_good_rules;
 mod ledger_attacks;
 mod ledger_cli;

@@ -152,7 +152,7 @@ impl PrivatePostgres {
         let dir = tempfile::tempdir().unwrap();
         make_ca(dir.path(), "ca");
         make_server_cert(dir.path(), "ca");
-        let as_postgres = run(&mut Command::new("id").arg("-u")).stdout.trim_ascii() == b"0";
+        let as_postgres = run(Command::new("id").arg("-u")).stdout.trim_ascii() == b"0";
         if as_postgres {
             run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()));
         }

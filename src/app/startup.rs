@@ -101,7 +101,7 @@ impl Application {
     /// Opens the store, loads secrets, salts, consent records and rules, binds the listener (port 0
     /// picks a free port) and prepares the server.
     pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
-        let store = store::open(settings.store.url.as_str()).await?;
+        let store = store::open_with(settings.store.url.as_str(), settings.store.ca_file.as_deref()).await?;
         let options = settings.rule_options();
         let initial = reload::load_initial(&settings.rules.dir, &options, store.as_ref()).await?;
         let now = SystemTime::now();

@@ -141,7 +141,7 @@ pub fn consistency(args: &ConsistencyArgs) -> ExitCode {
 /// Runs `rotate-secret`.
 pub fn rotate_secret(settings: &crate::config::Settings) -> ExitCode {
     let run = async {
-        let store = crate::store::open(settings.store.url.as_str())
+        let store = crate::store::open_with(settings.store.url.as_str(), settings.store.ca_file.as_deref())
             .await
             .map_err(|e| e.to_string())?;
         crate::engine::secrets::rotate(store.as_ref())

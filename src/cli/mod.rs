@@ -1,6 +1,7 @@
-//! The `personify` command line: `serve` (default), `check [DIR]`, `explain --url URL …`.
+//! The `personify` command line: `serve` (default), `check [DIR]`, `explain --url URL …`, `health`.
 
 pub mod demo;
+pub mod health;
 pub mod ledger;
 
 use std::io::{IsTerminal, Write};
@@ -85,6 +86,9 @@ pub enum Command {
     /// Start a new generation of the visitor-key secret (restart every node afterwards). Earlier
     /// generations stay for consent records only.
     RotateSecret,
+    /// Ask the local node's /readyz (or /healthz with --live); exit 0 on 200. For container health
+    /// checks where there is no curl.
+    Health(health::HealthArgs),
 }
 
 /// How `check` prints diagnostics.

@@ -155,6 +155,10 @@ pub struct ServerSettings {
 pub struct StoreSettings {
     /// `sqlite://path` or `postgres://…`.
     pub url: StoreUrl,
+    /// PEM file of the CA that signed the PostgreSQL server's certificate: when set, every connection
+    /// is TLS and checks the certificate and host name (`sslmode=verify-full`).
+    #[serde(default, deserialize_with = "de::optional_path")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[rules]`

@@ -374,3 +374,20 @@ fn an_empty_checkpoint_dir_means_none() {
     let s = Settings::load_with_env(Path::new("config"), env(&[])).unwrap();
     assert_eq!(s.consent.checkpoint_dir, Some(PathBuf::from("checkpoints")));
 }
+
+#[test]
+fn a_ca_file_is_for_postgres_only() {
+    let err = local_err("[store]\nurl = \"sqlite://data/p.db\"\nca_file = \"/etc/personify/db-ca.pem\"\n");
+    assert!(err.contains("store.ca_file") && err.contains("postgres://"), "{err}");
+    let s = with_local("[store]\nurl = \"postgres://db.internal/personify\"\nca_file = \"/etc/personify/db-ca.pem\"\n")
+        .expect("loads");
+    assert_eq!(
+        s.store.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/personify/db-ca.pem"))
+    );
+    let s = with_local("[store]\nurl = \"postgres://db.internal/personify\"\nca_file = \"\"\n").expect("loads");
+    assert_eq!(
+        s.store.ca_file, None,
+        "empty is none (an environment variable set to nothing)"
+    );
+}

@@ -113,6 +113,12 @@ impl Settings {
                 });
             }
         }
+        if self.store.ca_file.is_some() && self.store.url.kind() != super::StoreKind::Postgres {
+            return Err(ConfigError::Invalid {
+                key: "store.ca_file",
+                message: "applies to postgres:// URLs only (SQLite is a local file)".into(),
+            });
+        }
         // The environment's key takes the file's place; otherwise the file must be named and lie
         // outside the store's directory it protects.
         if self.consent.log_key_seed.is_none() {

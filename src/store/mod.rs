@@ -54,6 +54,17 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("store migrations failed: {0}")]
     Migration(#[source] Arc<sqlx::migrate::MigrateError>),
+    /// `store.ca_file` cannot be read or holds no PEM certificate.
+    #[error("store.ca_file {}: {message}", path.display())]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// `store.ca_file` is set for a store that is not reached over the network.
+    #[error("store.ca_file applies to postgres:// URLs only")]
+    CaFileWithoutTls,
 }
 
 impl From<crate::domain::ledger::leaf::LeafError> for StoreError {
@@ -228,11 +239,20 @@ impl StoredRuleSet {
 
 /// Opens the store named by `store.url`, creating and migrating it as needed.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, None).await
+}
+
+/// Like [`open`], with `store.ca_file`: PostgreSQL is then reached over TLS only, its certificate
+/// checked against that CA and the URL's host name.
+pub async fn open_with(url: &str, ca_file: Option<&std::path::Path>) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
+        if ca_file.is_some() {
+            return Err(StoreError::CaFileWithoutTls);
+        }
         return Ok(Arc::new(sqlite::SqliteStore::open(url).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(postgres::PgStore::open(url).await?));
+        return Ok(Arc::new(postgres::PgStore::open_with(url, ca_file).await?));
     }
     Err(StoreError::UnsupportedUrl(url.chars().take(32).collect()))
 }

@@ -3,10 +3,12 @@
 //! with NOTIFY so other nodes update their in-memory records within a second. The SQL itself is
 //! shared with SQLite (`sql.rs`, `consent_sql.rs`); what is PostgreSQL's own is here.
 
+use std::path::Path;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{Postgres, Transaction};
 
 use super::{ConsentWatcher, StoreError};
@@ -39,10 +41,16 @@ pub struct PgStore {
 impl PgStore {
     /// Connects and migrates. Several nodes may start at once: migrations take their own lock.
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
+        PgStore::open_with(url, None).await
+    }
+
+    /// Like [`PgStore::open`]; with a CA file every connection is TLS, verified against it.
+    pub async fn open_with(url: &str, ca_file: Option<&Path>) -> Result<PgStore, StoreError> {
+        let options = connect_options(url, ca_file)?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(3))
-            .connect(url)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/postgres")
             .run(&pool)
@@ -53,7 +61,7 @@ impl PgStore {
         let writer = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(WRITE_WAIT)
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(PgStore {
             pool,
@@ -61,6 +69,28 @@ impl PgStore {
             frontier: std::sync::Mutex::new(Frontier::new()),
         })
     }
+}
+
+/// The URL's options, with `store.ca_file` applied. sqlx reads the CA file only on connecting and
+/// then reports a TLS error, so a missing or empty file is named here first. `verify-full` rather
+/// than `verify-ca`: a CA that signs certificates for many hosts (a managed provider's) would
+/// otherwise let any of them stand in for the database.
+fn connect_options(url: &str, ca_file: Option<&Path>) -> Result<PgConnectOptions, StoreError> {
+    let options = PgConnectOptions::from_str(url)?;
+    let Some(path) = ca_file else {
+        return Ok(options);
+    };
+    let pem = std::fs::read_to_string(path).map_err(|e| StoreError::CaFile {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(StoreError::CaFile {
+            path: path.to_path_buf(),
+            message: "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        });
+    }
+    Ok(options.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(path))
 }
 
 /// Listens for consent changes made on other nodes and pokes `on_change` for each (and once after

@@ -3,6 +3,7 @@
 pub mod closed_day;
 pub mod machine;
 pub mod pg;
+pub mod private_pg;
 pub mod process;
 
 use std::path::{Path, PathBuf};

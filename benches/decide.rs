@@ -60,6 +60,7 @@ fn generated(c: &mut Criterion, n: usize) {
         client_hints: Default::default(),
         accept_language: Some("en-GB,en;q=0.9"),
         country: Some("US"),
+        located: None,
     };
     let urls: Vec<String> = (0..64).map(page_url).collect();
     let views: Vec<_> = urls
@@ -127,6 +128,7 @@ fn example(c: &mut Criterion) {
         client_hints: Default::default(),
         accept_language: Some("en-GB,en;q=0.9"),
         country: Some("US"),
+        located: None,
     };
     let parse = || PageView::parse(example_page()).expect("valid page view");
     let view = parse();

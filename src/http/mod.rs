@@ -25,6 +25,7 @@ use crate::domain::signals::SignalExtractor;
 use crate::engine::audit::AuditTrail;
 use crate::engine::consent::choices::{Choices, ChoicesParts};
 use crate::engine::counter::Counts;
+use crate::engine::geo::Locator;
 use crate::engine::health::StoreHealth;
 use crate::engine::ledger::node::Ledger;
 use crate::engine::reload::Reloader;
@@ -140,6 +141,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// Owns the active rules and replaces them on reload.
     pub reloader: Arc<Reloader>,
+    /// The visitor's country from their address (`geo.mmdb_path`, `geo.builtin`).
+    pub locator: Arc<Locator>,
 }
 
 impl AppState {
@@ -157,11 +160,13 @@ impl AppState {
             preview,
             metrics,
             reloader,
+            locator,
         } = parts;
         let client = Arc::new(client::ClientResolver::new(
             settings.server.trusted_proxies.clone(),
             settings.server.client_ip_header.clone(),
             settings.geo.country_header.clone(),
+            locator,
         ));
         let release = Release {
             k: settings.privacy.k,

@@ -24,6 +24,7 @@ mod decide_api;
 mod device_accuracy;
 mod explain_api;
 mod fuzz_regressions;
+mod geo;
 mod health;
 mod last_good_rules;
 mod ledger_attacks;

@@ -15,7 +15,8 @@ use crate::domain::privacy::{Keyring, VisitorId, VisitorIdError, VisitorKey};
 use crate::domain::rules::RuleSet;
 use crate::domain::signals::pii::PiiPolicy;
 use crate::domain::signals::{
-    pii, Country, DeviceClass, PageFields, PageView, RequestMeta, SignalError, SignalExtractor, Signals, Warning,
+    pii, Country, CountrySource, DeviceClass, PageFields, PageView, RequestMeta, SignalError, SignalExtractor, Signals,
+    Warning,
 };
 
 /// The consent signals a request carries besides an explicit record.
@@ -115,6 +116,8 @@ pub struct ViewContext {
     pub now: SystemTime,
     /// The client address, for the network key of counts.
     pub client: Option<IpAddr>,
+    /// Where `geo.country` came from, for `explain`.
+    pub country_source: Option<CountrySource>,
     /// What was ignored and why.
     pub warnings: Vec<Warning>,
 }
@@ -159,7 +162,7 @@ impl Pipeline<'_> {
         let visitor_id = first_party_id(self.pii_policy, visitor_id, &mut warnings)?;
         let extracted = self.extractor.extract(&view, meta, now)?;
         warnings.extend(extracted.warnings);
-        let signals = extracted.signals;
+        let (signals, country_source) = (extracted.signals, extracted.country_source);
 
         // An explicit record (consent or opt-out) is looked up in memory: the hot path never waits on
         // the store.
@@ -184,6 +187,7 @@ impl Pipeline<'_> {
             key,
             now,
             client,
+            country_source,
             warnings,
         })
     }

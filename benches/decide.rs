@@ -2,7 +2,9 @@
 //! the rule engine alone, and the whole in-process pipeline a `/v1/decide` request runs (page-view
 //! parsing, signal extraction with the PII firewall and device class, consent, visitor key, decision)
 //! minus HTTP and JSON. `match_exhaustive/*` evaluates every rule, as before the segment index.
+//! `geo/*` is the country lookup of a browser's address that has no country header.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +18,7 @@ use personify::domain::rules::generate::{generate, page_url};
 use personify::domain::rules::load::load_sources;
 use personify::domain::rules::{load_dir, RuleSet};
 use personify::domain::signals::{PageFields, PageView, RequestMeta};
+use personify::engine::geo::Locator;
 
 const UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
 
@@ -41,6 +44,7 @@ fn example_page() -> PageFields {
 
 fn bench(c: &mut Criterion) {
     example(c);
+    geo(c);
     for n in [1_000, 10_000] {
         generated(c, n);
     }
@@ -60,6 +64,7 @@ fn generated(c: &mut Criterion, n: usize) {
         client_hints: Default::default(),
         accept_language: Some("en-GB,en;q=0.9"),
         country: Some("US"),
+        located: None,
     };
     let urls: Vec<String> = (0..64).map(page_url).collect();
     let views: Vec<_> = urls
@@ -127,6 +132,7 @@ fn example(c: &mut Criterion) {
         client_hints: Default::default(),
         accept_language: Some("en-GB,en;q=0.9"),
         country: Some("US"),
+        located: None,
     };
     let parse = || PageView::parse(example_page()).expect("valid page view");
     let view = parse();
@@ -186,6 +192,34 @@ fn example(c: &mut Criterion) {
             std::hint::black_box(view.decide(&rules, None).slots.len())
         })
     });
+    group.finish();
+}
+
+/// The country of a browser's address, as `/v1/decide` looks it up without a country header: the
+/// test database (`tests/fixtures/geo/country-v1.mmdb`) and the built-in table, IPv4 and IPv6, plus
+/// an address that is never looked up. A lookup walks at most one tree node per address bit, so its
+/// cost is bounded by the address length, not the database's size.
+fn geo(c: &mut Criterion) {
+    let mut settings = Settings::defaults().expect("defaults");
+    settings.geo.mmdb_path = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geo/country-v1.mmdb"));
+    let database = Locator::open(&settings.geo).expect("the test database loads");
+    settings.geo.mmdb_path = None;
+    settings.geo.builtin = true;
+    let builtin = Locator::open(&settings.geo).expect("the built-in table");
+    let v4: IpAddr = "8.8.8.8".parse().expect("ip");
+    let v6: IpAddr = "2001:4860:4860::8888".parse().expect("ip");
+    let private: IpAddr = "10.1.2.3".parse().expect("ip");
+    let mut group = c.benchmark_group("geo");
+    group.measurement_time(Duration::from_secs(3));
+    for (name, locator, ip) in [
+        ("database_v4", &database, v4),
+        ("database_v6", &database, v6),
+        ("builtin_v4", &builtin, v4),
+        ("builtin_v6", &builtin, v6),
+        ("private_never_looked_up", &database, private),
+    ] {
+        group.bench_function(name, |b| b.iter(|| locator.locate(std::hint::black_box(ip))));
+    }
     group.finish();
 }
 

@@ -89,6 +89,7 @@ fn one(data: &[u8]) {
         client_hints: Default::default(),
         accept_language: h.accept_language.as_deref(),
         country: h.country.as_deref(),
+        located: None,
     };
     let Ok(extracted) = common::EXTRACTOR.extract(&view, meta, common::now()) else {
         return;

@@ -37,7 +37,10 @@ fn one(data: &[u8]) {
     let caller = if data.first().is_some_and(|b| b % 2 == 0) {
         Caller::Server
     } else {
-        Caller::Browser { country: Some("US") }
+        Caller::Browser {
+            country: Some("US"),
+            located: None,
+        }
     };
     let Ok(answer) = evaluate(req, caller, &ctx, common::now()) else {
         return;

@@ -56,6 +56,7 @@ fn one(data: &[u8]) {
                     client_hints: Default::default(),
                     accept_language: Some("en-GB,en;q=0.8"),
                     country: Some("GB"),
+                    located: None,
                 };
                 let signals = common::EXTRACTOR
                     .extract(&view, meta, common::now())

@@ -20,16 +20,31 @@ local function page(n)
   end
   return pages[(n % #pages) + 1]
 end
-local function build(n)
-  local body = string.format(
-    '{"site":"%s","page":{"url":"%s","referrer":"%s"},"session":{"pages_viewed":%d,"categories":["savings"],"returning":%s},"visitor_id":"v-%d-4c1e-9a55-1d2e3f4a5b6c","tz_offset_minutes":60}',
-    generated and "shop.example" or "bank.example", page(n), referrers[(n % #referrers) + 1], n % 7, (n % 2 == 0) and "true" or "false", n % 50000)
-  return wrk.format("POST", "/v1/decide", {
+-- With PERSONIFY_LOAD_GEO set, requests come as browsers behind a trusted proxy (Origin and
+-- X-Forwarded-For, addresses of tests/fixtures/geo/country-v1.mmdb in the US, IPv4 and IPv6 in turn):
+-- `lookup` sends no country header, so each address is looked up; `header` adds CF-IPCountry: US, which
+-- wins, so nothing is (the same requests otherwise: the difference is the lookup).
+local geo = os.getenv("PERSONIFY_LOAD_GEO")
+local addresses = { "8.8.8.%d", "2001:4860:%x::1" }
+local function headers(n)
+  local h = {
     ["Content-Type"] = "text/plain;charset=UTF-8",
     ["User-Agent"] = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
     ["Accept-Language"] = "en-GB,en;q=0.9",
     ["CF-IPCountry"] = "US",
-  }, body)
+  }
+  if geo then
+    h["Origin"] = "https://bank.example"
+    h["X-Forwarded-For"] = string.format(addresses[(n % 2) + 1], n % 250)
+    if geo == "lookup" then h["CF-IPCountry"] = nil end
+  end
+  return h
+end
+local function build(n)
+  local body = string.format(
+    '{"site":"%s","page":{"url":"%s","referrer":"%s"},"session":{"pages_viewed":%d,"categories":["savings"],"returning":%s},"visitor_id":"v-%d-4c1e-9a55-1d2e3f4a5b6c","tz_offset_minutes":60}',
+    generated and "shop.example" or "bank.example", page(n), referrers[(n % #referrers) + 1], n % 7, (n % 2 == 0) and "true" or "false", n % 50000)
+  return wrk.format("POST", "/v1/decide", headers(n), body)
 end
 -- Built in init, not at load: wrk sets the Host header only after loading the script.
 local pool = {}

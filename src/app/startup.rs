@@ -45,6 +45,9 @@ pub enum StartupError {
     /// The consent log's key or store.
     #[error(transparent)]
     Ledger(#[from] LedgerStartError),
+    /// The configured country database.
+    #[error(transparent)]
+    Geo(#[from] crate::engine::geo::GeoError),
 }
 
 /// A bound, ready-to-run server.
@@ -146,6 +149,8 @@ impl Application {
             "User-Agent parsers warmed up"
         );
         let metrics = Arc::new(Metrics::new(&http::routes::patterns()));
+        let locator = Arc::new(crate::engine::geo::Locator::open(&settings.geo)?);
+        locator.spawn_reloader(Arc::clone(&metrics));
         let reloader = Arc::new(
             Reloader::start(
                 settings.rules.dir.clone(),
@@ -230,6 +235,7 @@ impl Application {
             metrics,
             reloader,
             reports,
+            locator,
         };
         let state = Arc::new(AppState::new(settings, parts));
         let (metrics, draining) = (Arc::clone(&state.ops.metrics), Arc::clone(&state.ops.draining));

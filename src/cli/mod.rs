@@ -19,6 +19,7 @@ use crate::domain::privacy::{Keyring, Secret};
 use crate::domain::rules::load::{JsonDiagnostic, Severity};
 use crate::domain::rules::{self, RuleError};
 use crate::domain::taxonomy::Taxonomy;
+use crate::engine::geo::Locator;
 
 /// personify: privacy-first personification segment server.
 #[derive(Debug, Parser)]
@@ -115,6 +116,10 @@ pub struct ExplainArgs {
     /// Country (ISO alpha-2) as the country header would give it.
     #[arg(long)]
     pub country: Option<String>,
+    /// A client address to look up with geo.mmdb_path and geo.builtin when --country is not given
+    /// (only its country is used).
+    #[arg(long)]
+    pub address: Option<String>,
     /// User-Agent, reduced to a device class.
     #[arg(long = "user-agent")]
     pub user_agent: Option<String>,
@@ -435,7 +440,15 @@ fn explain_inner(settings: &Settings, a: &ExplainArgs) -> Result<String, String>
         records: request.records(),
         pii_policy: settings.privacy.pii_policy,
     };
-    let view = pipeline.view(request.input(now)).map_err(|e| format!("error: {e}"))?;
+    let located = match request.address().map_err(|e| format!("error: {e}"))? {
+        Some(ip) => Locator::open(&settings.geo)
+            .map_err(|e| format!("error: {e}"))?
+            .locate(ip),
+        None => None,
+    };
+    let view = pipeline
+        .view(request.input(now, located))
+        .map_err(|e| format!("error: {e}"))?;
     let decision = view.decide(&set, None);
     let explanation = Explanation::new(&set, &view, &decision, request.consent == ExplainConsent::Granted);
     if a.json {
@@ -452,6 +465,7 @@ impl ExplainArgs {
             referrer: self.referrer.clone(),
             category: self.category.clone(),
             country: self.country.clone(),
+            address: self.address.clone(),
             user_agent: self.user_agent.clone(),
             accept_language: self.accept_language.clone(),
             tz_offset_minutes: self.tz_offset,

@@ -218,6 +218,13 @@ pub struct GeoSettings {
     /// Header carrying the ISO 3166-1 alpha-2 country, set by a trusted proxy.
     #[serde(deserialize_with = "de::header")]
     pub country_header: HeaderName,
+    /// A MaxMind-format country database, looked up for browser requests without a country header
+    /// (empty in configuration: none); reloaded when the file changes.
+    #[serde(deserialize_with = "de::optional_path")]
+    pub mmdb_path: Option<PathBuf>,
+    /// Fall back to the registries' table compiled into the binary (registration country: wrong for
+    /// relays and VPNs, hence off by default).
+    pub builtin: bool,
 }
 
 /// `[consent]`

@@ -193,6 +193,23 @@ fn header_names_are_parsed_at_load() {
     assert_eq!(s.geo.country_header.as_str(), "cf-ipcountry");
 }
 
+#[test]
+fn no_address_is_looked_up_by_default_and_the_sources_come_from_the_environment() {
+    let s = Settings::load_with_env(Path::new("config"), env(&[])).unwrap();
+    assert_eq!(s.geo.mmdb_path, None);
+    assert!(!s.geo.builtin);
+    let s = Settings::load_with_env(
+        Path::new("config"),
+        env(&[
+            ("PERSONIFY__GEO__MMDB_PATH", " /var/lib/geo/country.mmdb "),
+            ("PERSONIFY__GEO__BUILTIN", "true"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.geo.mmdb_path, Some(PathBuf::from("/var/lib/geo/country.mmdb")));
+    assert!(s.geo.builtin);
+}
+
 const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 #[test]

@@ -25,6 +25,7 @@ use crate::domain::signals::SignalExtractor;
 use crate::engine::audit::AuditTrail;
 use crate::engine::consent::choices::{Choices, ChoicesParts};
 use crate::engine::counter::Counts;
+use crate::engine::geo::Locator;
 use crate::engine::health::StoreHealth;
 use crate::engine::ledger::node::Ledger;
 use crate::engine::reload::Reloader;
@@ -145,6 +146,8 @@ pub struct Parts {
     pub reloader: Arc<Reloader>,
     /// Released report cells.
     pub reports: Arc<Reports>,
+    /// The visitor's country from their address (`geo.mmdb_path`, `geo.builtin`).
+    pub locator: Arc<Locator>,
 }
 
 impl AppState {
@@ -163,11 +166,13 @@ impl AppState {
             metrics,
             reloader,
             reports,
+            locator,
         } = parts;
         let client = Arc::new(client::ClientResolver::new(
             settings.server.trusted_proxies.clone(),
             settings.server.client_ip_header.clone(),
             settings.geo.country_header.clone(),
+            locator,
         ));
         let release = Release {
             k: settings.privacy.k,

@@ -89,11 +89,13 @@ pub async fn segments(
     req: HttpRequest,
     state: web::Data<Pages>,
 ) -> Result<HttpResponse, ApiError> {
-    // A page could claim any country: its jurisdiction comes from the trusted header (none = unknown
-    // = opt-in), never from the bid request.
+    // A page could claim any country: its jurisdiction comes from the trusted header or the lookup of
+    // its address (none = unknown = opt-in), never from the bid request.
     let caller = if caller.page {
+        let country = state.client.visitor_country(&req, state.client.client_ip(&req));
         Caller::Browser {
-            country: state.client.country(&req),
+            country: country.header,
+            located: country.located.map(|l| l.country),
         }
     } else {
         Caller::Server

@@ -124,6 +124,8 @@ pub struct Metrics {
     pub store_errors: Family<TaskLabel, Counter>,
     /// Rule reloads by result.
     pub reloads: Family<ResultLabel, Counter>,
+    /// Reloads of the `geo.mmdb_path` database by result.
+    pub geo_reloads: Family<ResultLabel, Counter>,
     /// 1 while the rules directory does not load and the node serves the stored last good set.
     pub rules_last_good: Gauge,
     /// Segments currently released to RTB (a count of segments, not of visitors).
@@ -170,6 +172,7 @@ impl Metrics {
             flush_duration: LatencyHistogram::default(),
             store_errors: Family::default(),
             reloads: Family::default(),
+            geo_reloads: Family::default(),
             rules_last_good: Gauge::default(),
             rtb_release_set: Gauge::default(),
             salt_age_seconds: Gauge::default(),
@@ -205,6 +208,11 @@ impl Metrics {
             self.store_errors.clone(),
         );
         r.register("rule_reloads", "Rule reloads by result", self.reloads.clone());
+        r.register(
+            "geo_database_reloads",
+            "Reloads of the geo.mmdb_path database by result",
+            self.geo_reloads.clone(),
+        );
         r.register(
             "rules_last_good",
             "1 while the rules directory does not load and the stored last good set is served",

@@ -25,6 +25,7 @@ mod device_accuracy;
 mod experiments;
 mod explain_api;
 mod fuzz_regressions;
+mod geo;
 mod health;
 mod health_command;
 mod last_good_rules;

@@ -462,3 +462,114 @@ async fn canaries_in_every_field_header_and_query_are_never_echoed_logged_or_sto
     found.dedup();
     assert!(found.is_empty(), "{} leaks:\n{}", found.len(), found.join("\n"));
 }
+
+/// Addresses the test database places in a country, so they are really looked up: each must never
+/// come back, be logged (at trace), counted in a metric or stored.
+const LOOKED_UP: &[(&str, &[&str])] = &[
+    ("8.8.8.77", &["8.8.8.77"]),
+    ("85.214.77.77", &["85.214.77.77"]),
+    ("2001:4860:7a7a::77", &["2001:4860:7a7a", "2001%3A4860%3A7a7a"]),
+    ("2a01:238:7a7a::77", &["2a01:238:7a7a", "2a01%3A238%3A7a7a"]),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looked_up_address_is_never_echoed_logged_counted_or_stored() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mmdb = crate::helpers::manifest_dir().join("tests/fixtures/geo/country-v1.mmdb");
+    let server = Server::start(
+        data.path(),
+        &[
+            ("RUST_LOG", "trace"),
+            ("PERSONIFY_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("PERSONIFY__COUNTS__FLUSH_SECONDS", "1"),
+            ("PERSONIFY__SERVER__CLIENT_IP_HEADER", "X-Forwarded-For"),
+            ("PERSONIFY__CORS__ALLOWED_ORIGINS", "https://www.bank.example"),
+            ("PERSONIFY__GEO__MMDB_PATH", mmdb.to_str().expect("utf-8")),
+            ("PERSONIFY__GEO__BUILTIN", "true"),
+        ],
+    );
+    let base = server.base();
+    let client = reqwest::Client::new();
+    let page = json!({"url": "https://bank.example/mortgages/fixed-rate", "referrer": "https://www.google.co.uk/"});
+    let mut answers = String::new();
+    let mut bases = Vec::new();
+    for (address, _) in LOOKED_UP {
+        let calls = [
+            ("/v1/decide", json!({"page": page, "visitor_id": VISITOR})),
+            (
+                "/v1/events",
+                json!({"type": "conversion", "goal": "mortgage_application",
+                "experiment": "mortgage_hero_2026q4", "page": page, "visitor_id": VISITOR}),
+            ),
+            ("/v1/rtb/segments", rtb_body()),
+        ];
+        for (path, body) in calls {
+            let res = client
+                .post(format!("{base}{path}"))
+                .header("Origin", "https://www.bank.example")
+                .header("X-Forwarded-For", *address)
+                .header("User-Agent", crate::helpers::DESKTOP_UA)
+                .json(&body)
+                .send()
+                .await
+                .expect("request sent");
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            answers.push_str(&format!("{:?}", res.headers()));
+            let text = res.text().await.expect("body");
+            if path == "/v1/decide" {
+                let v: Value = serde_json::from_str(&text).expect("json");
+                bases.push(v["consent"]["basis"].clone());
+            }
+            answers.push_str(&text);
+        }
+        let res = client
+            .post(format!("{base}/v1/admin/explain"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"url": "https://bank.example/savings", "address": address}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), 200);
+        answers.push_str(&res.text().await.expect("body"));
+    }
+    // The lookups happened: the US addresses got the opt-out default, the German ones opt-in.
+    assert_eq!(
+        bases,
+        [
+            "jurisdiction_opt_out",
+            "jurisdiction_opt_in",
+            "jurisdiction_opt_out",
+            "jurisdiction_opt_in"
+        ]
+    );
+    wait_for_flush().await;
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let mut places = vec![("responses".to_string(), answers), ("metrics".to_string(), metrics)];
+    for entry in std::fs::read_dir(data.path()).expect("data dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("store file");
+        places.push((
+            format!("store file {}", path.display()),
+            String::from_utf8_lossy(&bytes).into(),
+        ));
+    }
+    places.push(("the trace log".to_string(), server.log_text()));
+    let mut found = Vec::new();
+    for (what, text) in &places {
+        let lower = text.to_ascii_lowercase();
+        for (address, needles) in LOOKED_UP {
+            if needles.iter().any(|n| lower.contains(&n.to_ascii_lowercase())) {
+                found.push(format!("{what}: {address}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "leaks:\n{}", found.join("\n"));
+}

@@ -4,6 +4,7 @@
 //! Nothing is counted and no consent record is read: consent is assumed or resolved from the strings
 //! given.
 
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use crate::domain::consent::{Consent, Purposes, Record};
 use crate::domain::pageview::decide::{Decision, Reason};
 use crate::domain::pageview::view::{ConsentStrings, Records, ViewContext, ViewInput};
 use crate::domain::rules::RuleSet;
-use crate::domain::signals::{PageFields, RequestMeta, SessionSummary, Warning};
+use crate::domain::signals::{CountrySource, Located, PageFields, RequestMeta, SessionSummary, SignalError, Warning};
 
 /// How consent is decided for an explained page view.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -39,6 +40,10 @@ pub struct ExplainRequest {
     /// Country (ISO alpha-2) as the trusted country header would give it.
     #[serde(default)]
     pub country: Option<String>,
+    /// A client address to look up with the node's geo sources when `country` is not given. Only
+    /// its country is used; the address itself goes nowhere.
+    #[serde(default)]
+    pub address: Option<String>,
     /// User-Agent, reduced to a device class.
     #[serde(default)]
     pub user_agent: Option<String>,
@@ -75,9 +80,22 @@ pub struct ExplainRequest {
 }
 
 impl ExplainRequest {
-    /// The pipeline input for this page view at `now`. No client address: the cookieless key of an
-    /// explained view depends on the User-Agent only.
-    pub fn input(&self, now: SystemTime) -> ViewInput<'_> {
+    /// The address to look up: none when `country` is given (a header always wins), an error naming
+    /// the field (never echoing it) when it is not an address.
+    pub fn address(&self) -> Result<Option<IpAddr>, SignalError> {
+        match (&self.country, self.address.as_deref().map(str::trim)) {
+            (None, Some(raw)) if !raw.is_empty() => raw.parse::<IpAddr>().map(Some).map_err(|_| SignalError::Invalid {
+                field: "address".into(),
+                message: "is not an IPv4 or IPv6 address".into(),
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// The pipeline input for this page view at `now`, with the country `located` from
+    /// [`Self::address`]. No client address: the cookieless key of an explained view depends on the
+    /// User-Agent only.
+    pub fn input(&self, now: SystemTime, located: Option<Located>) -> ViewInput<'_> {
         let session =
             (self.pages_viewed.is_some() || !self.session_categories.is_empty() || self.returning).then(|| {
                 SessionSummary {
@@ -110,6 +128,7 @@ impl ExplainRequest {
                 client_hints: Default::default(),
                 accept_language: self.accept_language.as_deref(),
                 country: self.country.as_deref(),
+                located,
             },
             consent,
             client: None,
@@ -135,6 +154,8 @@ impl ExplainRequest {
 pub struct Explanation {
     /// Every signal the rules could read, by name.
     pub signals: serde_json::Map<String, serde_json::Value>,
+    /// Where `geo.country` came from: `header`, `database` or `builtin`; null when unknown.
+    pub country_source: Option<CountrySource>,
     /// Purposes that applied, and why.
     pub consent: Consent,
     /// Matched segments, highest priority first.
@@ -184,6 +205,7 @@ impl Explanation {
         warnings.extend(decision.warnings.iter().cloned());
         Explanation {
             signals: view.signals.to_json(),
+            country_source: view.country_source,
             consent: view.consent,
             segments: decision
                 .segments
@@ -208,7 +230,10 @@ impl Explanation {
         let mut out = String::new();
         out.push_str("signals:\n");
         for (k, v) in &self.signals {
-            out.push_str(&format!("  {k} = {v}\n"));
+            match self.country_source.filter(|_| k == "geo.country") {
+                Some(source) => out.push_str(&format!("  {k} = {v} (from the {})\n", source.describe())),
+                None => out.push_str(&format!("  {k} = {v}\n")),
+            }
         }
         let p = self.consent.purposes;
         let basis = if self.assumed {

@@ -172,7 +172,7 @@ pub fn replay(pipeline: &Pipeline<'_>, old: &RuleSet, new: &RuleSet, sample: &[S
     let (mut views, mut skipped) = (0, 0);
     for s in sample {
         let request = s.request();
-        let Ok(view) = pipeline.view(request.input(now)) else {
+        let Ok(view) = pipeline.view(request.input(now, None)) else {
             skipped += 1;
             continue;
         };

@@ -15,7 +15,8 @@ use crate::domain::privacy::{ConsentSubject, Keyring, VisitorId, VisitorIdError,
 use crate::domain::rules::RuleSet;
 use crate::domain::signals::pii::PiiPolicy;
 use crate::domain::signals::{
-    pii, Country, DeviceClass, PageFields, PageView, RequestMeta, SignalError, SignalExtractor, Signals, Warning,
+    pii, Country, CountrySource, DeviceClass, PageFields, PageView, RequestMeta, SignalError, SignalExtractor, Signals,
+    Warning,
 };
 
 /// The consent signals a request carries besides an explicit record.
@@ -118,6 +119,8 @@ pub struct ViewContext {
     /// What experiment units derive from: the visitor's site-independent keyed hash, for a
     /// first-party visitor only (a cookieless key changes daily, so it is not an experiment unit).
     pub unit: Option<ConsentSubject>,
+    /// Where `geo.country` came from, for `explain`.
+    pub country_source: Option<CountrySource>,
     /// What was ignored and why.
     pub warnings: Vec<Warning>,
 }
@@ -162,7 +165,7 @@ impl Pipeline<'_> {
         let visitor_id = first_party_id(self.pii_policy, visitor_id, &mut warnings)?;
         let extracted = self.extractor.extract(&view, meta, now)?;
         warnings.extend(extracted.warnings);
-        let signals = extracted.signals;
+        let (signals, country_source) = (extracted.signals, extracted.country_source);
 
         // An explicit record (consent or opt-out) is looked up in memory: the hot path never waits on
         // the store.
@@ -196,6 +199,7 @@ impl Pipeline<'_> {
             now,
             client,
             unit,
+            country_source,
             warnings,
         })
     }

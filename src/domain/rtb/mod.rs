@@ -31,10 +31,13 @@ pub enum Caller<'a> {
     /// are believed (the caller geolocated the visitor).
     Server,
     /// A visitor's browser: the body is the visitor's own word, so the country comes from the trusted
-    /// proxy header and the body can only make the answer stricter (`regs.gdpr = 1`).
+    /// proxy header (or, without one, the configured lookup of the client address) and the body can
+    /// only make the answer stricter (`regs.gdpr = 1`).
     Browser {
         /// The country from the trusted header, if any.
         country: Option<&'a str>,
+        /// The country of the client address, looked up only when no country header was sent.
+        located: Option<Country>,
     },
 }
 
@@ -174,13 +177,17 @@ fn signals(
             .and_then(|d| d.geo.as_ref())
             .and_then(|g| g.country.as_deref())
             .and_then(country::parse),
-        Caller::Browser { country } => country.and_then(Country::parse),
+        Caller::Browser {
+            country: Some(header), ..
+        } => Country::parse(header),
+        Caller::Browser { country: None, located } => located,
     };
     let meta = RequestMeta {
         user_agent: device.and_then(|d| d.ua.as_deref()),
         client_hints: hints,
         accept_language: None,
         country: None,
+        located: None,
     };
     let mut signals = match &inv.view {
         Some(view) => {
@@ -365,18 +372,42 @@ mod tests {
     #[test]
     fn a_browser_caller_is_judged_by_the_trusted_country_header_not_the_body() {
         // The body claims the US and no GDPR; the trusted header says Germany: opt-in, nothing released.
-        let a = answer(US_IN_BODY, Caller::Browser { country: Some("DE") });
+        let a = answer(
+            US_IN_BODY,
+            Caller::Browser {
+                country: Some("DE"),
+                located: None,
+            },
+        );
         assert!(a.personify.released.is_empty());
         assert!(!a.personify.consent.purposes.advertise);
         // No trusted header: the strictest default, whatever the body says.
-        let a = answer(US_IN_BODY, Caller::Browser { country: None });
+        let a = answer(
+            US_IN_BODY,
+            Caller::Browser {
+                country: None,
+                located: None,
+            },
+        );
         assert!(!a.personify.consent.purposes.advertise);
         // A trusted US header: the opt-out default applies.
-        let a = answer(US_IN_BODY, Caller::Browser { country: Some("US") });
+        let a = answer(
+            US_IN_BODY,
+            Caller::Browser {
+                country: Some("US"),
+                located: None,
+            },
+        );
         assert_eq!(a.personify.released, ["mortgage_intent"]);
         // regs.gdpr = 1 from a browser still makes the answer stricter.
         let eu = US_IN_BODY.replace(r#""gdpr":0"#, r#""gdpr":1"#);
-        let a = answer(&eu, Caller::Browser { country: Some("US") });
+        let a = answer(
+            &eu,
+            Caller::Browser {
+                country: Some("US"),
+                located: None,
+            },
+        );
         assert!(!a.personify.consent.purposes.advertise);
     }
 

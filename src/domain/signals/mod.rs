@@ -7,6 +7,7 @@
 pub mod catalogue;
 pub mod clock;
 pub mod device;
+pub mod geo;
 pub mod locale;
 pub mod pii;
 pub mod warnings;
@@ -19,6 +20,7 @@ use serde::Serialize;
 pub use catalogue::{SignalId, SignalKind};
 pub use clock::LocalTime;
 pub use device::{ClientHints, DeviceClass};
+pub use geo::{CountrySource, Located};
 pub use locale::Country;
 pub use pii::PiiKind;
 pub use warnings::cap_warnings;
@@ -197,8 +199,10 @@ pub struct RequestMeta<'a> {
     pub client_hints: ClientHints<'a>,
     /// `Accept-Language`: reduced to the primary language.
     pub accept_language: Option<&'a str>,
-    /// The configured country header.
+    /// The configured country header, from a trusted proxy.
     pub country: Option<&'a str>,
+    /// The country of the client address, looked up only when no country header was sent.
+    pub located: Option<Located>,
 }
 
 /// Everything a rule can read about one page view.
@@ -308,6 +312,8 @@ pub struct Extracted {
     pub signals: Signals,
     /// What was ignored and why.
     pub warnings: Vec<Warning>,
+    /// Where `geo.country` came from (none when unknown).
+    pub country_source: Option<CountrySource>,
 }
 
 impl SignalExtractor {
@@ -363,7 +369,15 @@ impl SignalExtractor {
         s.page_host = Some(host);
 
         s.device = DeviceClass::classify(meta.user_agent, meta.client_hints);
-        s.country = meta.country.and_then(Country::parse);
+        // A header that was sent decides, even when it says "unknown" (`XX`, Tor's `T1`).
+        (s.country, out.country_source) = match (meta.country, meta.located) {
+            (Some(header), _) => match Country::parse(header) {
+                Some(c) => (Some(c), Some(CountrySource::Header)),
+                None => (None, None),
+            },
+            (None, Some(l)) => (Some(l.country), Some(l.source)),
+            (None, None) => (None, None),
+        };
         s.lang = meta.accept_language.and_then(locale::primary_language);
         s.time = Some(LocalTime::at(now, view.tz_offset_minutes.unwrap_or(0)));
 

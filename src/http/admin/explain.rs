@@ -1,6 +1,7 @@
 //! `POST /v1/admin/explain`: what `personify explain` prints, as JSON, for a page view given as
 //! signals. The same pipeline as `/v1/decide` ([`crate::domain::pageview::view`]); never counted, never reads or writes
-//! consent state, never reaches RTB.
+//! consent state, never reaches RTB. An `address` is looked up with the node's geo sources and
+//! dropped: only its country is used.
 
 use std::time::SystemTime;
 
@@ -23,7 +24,8 @@ pub async fn explain(
         records: request.records(),
         ..state.pipeline()
     };
-    let view = pipeline.view(request.input(SystemTime::now()))?;
+    let located = request.address()?.and_then(|ip| state.client.locator().locate(ip));
+    let view = pipeline.view(request.input(SystemTime::now(), located))?;
     let rules = state.rules.load();
     let decision = view.decide(&rules, None);
     let explanation = Explanation::new(&rules, &view, &decision, request.consent == ExplainConsent::Granted);

@@ -167,6 +167,8 @@ pub fn view_context(req: &HttpRequest, state: &Pages, mut f: ViewFields) -> Resu
     let headers = req.headers();
     let page = f.page();
     let strings = f.consent.as_ref();
+    let client = state.client.client_ip(req);
+    let country = state.client.visitor_country(req, client);
     let input = ViewInput {
         page,
         visitor_id: f.visitor_id.as_deref(),
@@ -177,7 +179,8 @@ pub fn view_context(req: &HttpRequest, state: &Pages, mut f: ViewFields) -> Resu
                 header(headers, SEC_CH_UA_PLATFORM),
             ),
             accept_language: header(headers, header::ACCEPT_LANGUAGE),
-            country: state.client.country(req),
+            country: country.header,
+            located: country.located,
         },
         consent: ConsentStrings {
             tcf: strings.and_then(|c| c.tcf.as_deref()),
@@ -187,7 +190,7 @@ pub fn view_context(req: &HttpRequest, state: &Pages, mut f: ViewFields) -> Resu
             gpc: gpc_header(headers.get_all(SEC_GPC).filter_map(|v| v.to_str().ok()))
                 || strings.and_then(|c| c.gpc) == Some(true),
         },
-        client: state.client.client_ip(req),
+        client,
         now: SystemTime::now(),
     };
     Ok(state.pipeline().view(input)?)

@@ -1,13 +1,17 @@
 //! Who is calling: the client address and country, believed from forwarded headers only when the TCP
 //! peer is a trusted proxy. Anyone can send `X-Forwarded-For` or `CF-IPCountry`; only our own proxy's
-//! copy means anything.
+//! copy means anything. Without a country header, a browser's address may be looked up
+//! (`engine::geo`); a server's never is.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{self, HeaderName};
 use actix_web::HttpRequest;
 
 use crate::domain::privacy::cidr::Cidr;
+use crate::domain::signals::Located;
+use crate::engine::geo::Locator;
 
 /// The proxies whose forwarded headers are believed, and which headers those are.
 #[derive(Debug, Clone)]
@@ -18,15 +22,33 @@ pub struct ClientResolver {
     ip_header: Option<HeaderName>,
     /// `geo.country_header`
     country_header: HeaderName,
+    /// `geo.mmdb_path` and `geo.builtin`.
+    locator: Arc<Locator>,
+}
+
+/// What the edge knows of a visitor's country: the trusted header's value, or else the country of
+/// the address.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VisitorCountry<'r> {
+    /// The country header from a trusted proxy (`None` when absent, or sent twice differently).
+    pub header: Option<&'r str>,
+    /// The looked-up country: only when no country header was sent, only for a browser.
+    pub located: Option<Located>,
 }
 
 impl ClientResolver {
-    /// A resolver over parsed settings.
-    pub fn new(trusted: Vec<Cidr>, ip_header: Option<HeaderName>, country_header: HeaderName) -> Self {
+    /// A resolver over parsed settings and the loaded geo sources.
+    pub fn new(
+        trusted: Vec<Cidr>,
+        ip_header: Option<HeaderName>,
+        country_header: HeaderName,
+        locator: Arc<Locator>,
+    ) -> Self {
         ClientResolver {
             trusted,
             ip_header,
             country_header,
+            locator,
         }
     }
 
@@ -82,6 +104,38 @@ impl ClientResolver {
             .all(|v| v.is_some_and(|v| v.eq_ignore_ascii_case(first)))
             .then_some(first)
     }
+}
+
+impl ClientResolver {
+    /// The visitor's country for a page view from `client`: the trusted header when a trusted proxy
+    /// sent one (even one saying unknown), else, for a browser's request only, the configured lookup.
+    /// A server calling with a token, or without `Origin`, may sit in another country than its
+    /// visitors: its address says nothing about them, so it is never looked up.
+    pub fn visitor_country<'r>(&self, req: &'r HttpRequest, client: Option<IpAddr>) -> VisitorCountry<'r> {
+        let sent = self.peer_is_trusted(req) && req.headers().contains_key(&self.country_header);
+        if sent {
+            return VisitorCountry {
+                header: self.country(req),
+                located: None,
+            };
+        }
+        let located = client
+            .filter(|_| self.locator.is_on() && from_browser(req))
+            .and_then(|ip| self.locator.locate(ip));
+        VisitorCountry { header: None, located }
+    }
+
+    /// The configured geo sources (for `explain`'s `address`).
+    pub fn locator(&self) -> &Locator {
+        &self.locator
+    }
+}
+
+/// Whether a request is a visitor's browser: it carries `Origin` (browsers send it on every POST)
+/// and no token.
+pub fn from_browser(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::ORIGIN) && !headers.contains_key(header::AUTHORIZATION)
 }
 
 /// One `X-Forwarded-For` entry: an address, maybe with a port or in brackets.

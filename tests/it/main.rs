@@ -34,6 +34,7 @@ mod ledger_python;
 mod logging;
 mod metrics;
 mod nodes;
+mod ofrep;
 mod preview;
 mod privacy_canary;
 mod privacy_consent;

@@ -17,6 +17,7 @@ mod config_check;
 mod consent_api;
 mod consent_corpus;
 mod consent_load;
+mod consent_mode;
 mod consent_strings;
 mod console;
 mod counts;

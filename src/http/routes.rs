@@ -12,8 +12,8 @@ use crate::http::edge::logging::RouteTag;
 use crate::http::error::ApiError;
 use crate::http::{
     admin::audit, admin::compliance, admin::consent_log, admin::explain, admin::preview, admin::reports, admin::rules,
-    admin::whoami, browser::consent, browser::decide, browser::events, browser::sdk, public::console, public::health,
-    ofrep, public::ledger, public::metrics, rtb,
+    admin::whoami, browser::consent, browser::decide, browser::events, browser::sdk, ofrep, public::console,
+    public::health, public::ledger, public::metrics, rtb,
 };
 
 /// An HTTP method a route answers.
@@ -109,11 +109,7 @@ pub const ROUTES: &[RouteInfo] = &[
     // Paths with a parameter are matched by a regular expression: they come last, so the hot
     // routes above are matched before any of them is tried.
     r(Method::Get, "/v1/consent/receipts/{id}/proof", Access::Public),
-    r(
-        Method::Post,
-        "/ofrep/v1/evaluate/flags/{key}",
-        Access::Browser(None),
-    ),
+    r(Method::Post, "/ofrep/v1/evaluate/flags/{key}", Access::Browser(None)),
     r(Method::Get, "/console/", Access::Public),
     r(Method::Get, "/console/{asset}", Access::Public),
 ];

@@ -104,8 +104,10 @@ async fn a_conversion_under_analytics_storage_denied_is_not_counted() {
         .post(app.url("/v1/events"))
         .header("CF-IPCountry", "US")
         .header("User-Agent", DESKTOP_UA)
-        .json(&json!({"type": "conversion", "goal": "mortgage_application", "page": {"url": MORTGAGES},
-            "consent": {"google_consent_mode": {"analytics_storage": "denied"}}}))
+        .json(
+            &json!({"type": "conversion", "goal": "mortgage_application", "page": {"url": MORTGAGES},
+            "consent": {"google_consent_mode": {"analytics_storage": "denied"}}}),
+        )
         .send()
         .await
         .unwrap();

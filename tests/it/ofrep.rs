@@ -62,7 +62,10 @@ async fn bulk_evaluation_answers_every_slot_as_an_object_flag_without_segment_id
     let hero = flag(&bulk, "hero");
     assert_eq!(hero["reason"], "SPLIT");
     assert_eq!(hero["metadata"]["experiment"], "mortgage_hero_2026q4");
-    assert_eq!(hero["metadata"]["arm"], decided["decisions"]["hero"]["experiment"]["arm"]);
+    assert_eq!(
+        hero["metadata"]["arm"],
+        decided["decisions"]["hero"]["experiment"]["arm"]
+    );
     assert_eq!(
         bulk["metadata"],
         json!({"personalize": true, "measure": true, "advertise": true,
@@ -103,7 +106,13 @@ async fn the_bulk_etag_follows_consent_so_an_opt_out_is_never_answered_304() {
 #[tokio::test]
 async fn a_single_flag_is_its_slot_with_the_consent_as_metadata() {
     let app = spawn_app().await;
-    let res = ofrep(&app, "/ofrep/v1/evaluate/flags/sidebar", &context(&vid("ofrep-one")), &[]).await;
+    let res = ofrep(
+        &app,
+        "/ofrep/v1/evaluate/flags/sidebar",
+        &context(&vid("ofrep-one")),
+        &[],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("etag").is_none());
     let f: Value = res.json().await.unwrap();
@@ -125,21 +134,27 @@ async fn a_single_flag_is_its_slot_with_the_consent_as_metadata() {
         .await
         .unwrap();
     let f: Value = res.json().await.unwrap();
-    assert_eq!((&f["reason"], &f["variant"]), (&json!("DISABLED"), &json!("generic_help")));
+    assert_eq!(
+        (&f["reason"], &f["variant"]),
+        (&json!("DISABLED"), &json!("generic_help"))
+    );
     let plain = json!({"context": {"url": "https://bank.example/about-us"}});
     let f: Value = ofrep(&app, "/ofrep/v1/evaluate/flags/sidebar", &plain, &[])
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!((&f["reason"], &f["variant"]), (&json!("STATIC"), &json!("generic_help")));
+    assert_eq!(
+        (&f["reason"], &f["variant"]),
+        (&json!("STATIC"), &json!("generic_help"))
+    );
 }
 
 #[tokio::test]
 async fn errors_are_named_as_the_protocol_names_them_and_never_repeat_the_request() {
     let app = spawn_app().await;
     let email = "jane.ofrep@example.com";
-    let cases: [(&str, Value, &str, u16, &str, Option<&str>); 6] = [
+    let cases = [
         (
             "/ofrep/v1/evaluate/flags/jane.ofrep@example.com",
             context(&vid("x")),
@@ -183,7 +198,10 @@ async fn errors_are_named_as_the_protocol_names_them_and_never_repeat_the_reques
         ),
     ];
     for (path, body, raw, status, code, names) in cases {
-        let req = app.client.post(app.url(path)).header("Content-Type", "application/json");
+        let req = app
+            .client
+            .post(app.url(path))
+            .header("Content-Type", "application/json");
         let req = if raw.is_empty() {
             req.body(body.to_string())
         } else {
@@ -263,7 +281,11 @@ async fn a_bulk_call_is_one_page_view_a_flag_its_exposure_only_and_a_304_nothing
     let other = context(&vid("ofrep-count-2"));
     let res = ofrep(&app, "/ofrep/v1/evaluate/flags/sidebar", &other, &[]).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(counted(&app).await, (json!(1), json!(1)), "a slot without an experiment counts nothing");
+    assert_eq!(
+        counted(&app).await,
+        (json!(1), json!(1)),
+        "a slot without an experiment counts nothing"
+    );
     let res = ofrep(&app, "/ofrep/v1/evaluate/flags/hero", &other, &[]).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
@@ -288,7 +310,13 @@ async fn a_previewed_evaluation_says_so_and_is_never_counted() {
         .await
         .unwrap();
     let token = token["token"].as_str().expect("a preview token").to_string();
-    let res = ofrep(&app, BULK, &context(&vid("ofrep-preview")), &[("Personify-Preview", &token)]).await;
+    let res = ofrep(
+        &app,
+        BULK,
+        &context(&vid("ofrep-preview")),
+        &[("Personify-Preview", &token)],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let bulk: Value = res.json().await.unwrap();
     assert_eq!(bulk["metadata"]["preview"], true);
@@ -313,9 +341,18 @@ async fn browsers_on_allowed_origins_may_send_if_none_match_and_read_the_etag() 
         .to_str()
         .unwrap()
         .to_ascii_lowercase();
-    assert!(allowed.contains("if-none-match") && allowed.contains("content-type"), "{allowed}");
+    assert!(
+        allowed.contains("if-none-match") && allowed.contains("content-type"),
+        "{allowed}"
+    );
 
-    let res = ofrep(&app, BULK, &context(&vid("ofrep-cors")), &[("Origin", "https://bank.example")]).await;
+    let res = ofrep(
+        &app,
+        BULK,
+        &context(&vid("ofrep-cors")),
+        &[("Origin", "https://bank.example")],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let exposed = res.headers()["access-control-expose-headers"]
         .to_str()
@@ -323,6 +360,12 @@ async fn browsers_on_allowed_origins_may_send_if_none_match_and_read_the_etag() 
         .to_ascii_lowercase();
     assert!(exposed.contains("etag"), "{exposed}");
 
-    let res = ofrep(&app, BULK, &context(&vid("ofrep-cors")), &[("Origin", "https://evil.example")]).await;
+    let res = ofrep(
+        &app,
+        BULK,
+        &context(&vid("ofrep-cors")),
+        &[("Origin", "https://evil.example")],
+    )
+    .await;
     assert_eq!(res.status(), 403);
 }

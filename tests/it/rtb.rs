@@ -471,8 +471,17 @@ async fn a_server_caller_is_believed_on_the_body_country_not_on_a_country_header
 #[tokio::test]
 async fn google_consent_mode_in_regs_ext_withholds_advertise_and_never_grants_it() {
     let app = rtb_app().await;
-    let mode = |m: Value| web("/mortgages/fixed-rate", json!({"ext": {"google_consent_mode": m}}), json!({}));
-    for denied in [json!({"ad_user_data": "denied"}), json!({"ad_personalization": "denied"})] {
+    let mode = |m: Value| {
+        web(
+            "/mortgages/fixed-rate",
+            json!({"ext": {"google_consent_mode": m}}),
+            json!({}),
+        )
+    };
+    for denied in [
+        json!({"ad_user_data": "denied"}),
+        json!({"ad_personalization": "denied"}),
+    ] {
         let v = rtb(&app, &mode(denied.clone())).await;
         assert_eq!(v["personify"]["released"], json!([]), "{denied}");
         assert_eq!(v["personify"]["consent"]["advertise"], false, "{denied}");

@@ -81,13 +81,7 @@ mod tests {
                     ..none
                 },
             ),
-            (
-                r#"{"analytics_storage":"denied"}"#,
-                Purposes {
-                    measure: true,
-                    ..none
-                },
-            ),
+            (r#"{"analytics_storage":"denied"}"#, Purposes { measure: true, ..none }),
             (
                 r#"{"personalization_storage":"denied"}"#,
                 Purposes {
@@ -113,7 +107,11 @@ mod tests {
 
     #[test]
     fn only_the_two_gtag_states_parse() {
-        for bad in [r#"{"ad_user_data":"Denied"}"#, r#"{"ad_user_data":true}"#, r#"{"ad_user_data":"no"}"#] {
+        for bad in [
+            r#"{"ad_user_data":"Denied"}"#,
+            r#"{"ad_user_data":true}"#,
+            r#"{"ad_user_data":"no"}"#,
+        ] {
             assert!(serde_json::from_str::<ConsentMode>(bad).is_err(), "{bad}");
         }
     }

@@ -83,7 +83,11 @@ pub struct PageBody {
 impl PageBody {
     /// The page fields of a caller that sends them elsewhere than in `page` (OFREP's context).
     pub fn new(url: String, referrer: Option<String>, category: Option<String>) -> PageBody {
-        PageBody { url, referrer, category }
+        PageBody {
+            url,
+            referrer,
+            category,
+        }
     }
 }
 
@@ -226,7 +230,9 @@ pub fn view_context(req: &HttpRequest, state: &Pages, mut f: ViewFields) -> Resu
             us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
             gpc: gpc_header(headers.get_all(SEC_GPC).filter_map(|v| v.to_str().ok()))
                 || strings.and_then(|c| c.gpc) == Some(true),
-            google_consent_mode: strings.and_then(|c| c.google_consent_mode.as_ref()).map(ConsentModeBody::mode),
+            google_consent_mode: strings
+                .and_then(|c| c.google_consent_mode.as_ref())
+                .map(ConsentModeBody::mode),
         },
         client: state.client.client_ip(req),
         now: SystemTime::now(),

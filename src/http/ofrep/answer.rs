@@ -53,7 +53,11 @@ impl<'a> Flag<'a> {
         let experiment = match d.reason {
             Reason::Experiment { experiment, arm, .. } => Some((
                 experiment.id.as_str(),
-                if arm.is_some() { d.variant.id.as_str() } else { "holdout" },
+                if arm.is_some() {
+                    d.variant.id.as_str()
+                } else {
+                    "holdout"
+                },
             )),
             _ => None,
         };
@@ -141,7 +145,10 @@ mod tests {
         assert_eq!(tag.len(), 34);
         assert!(tag.starts_with('"') && tag.ends_with('"'));
         assert!(none_match([tag.as_str()], &tag));
-        assert!(none_match(["\"other\", W/".to_string() + &tag].iter().map(String::as_str), &tag));
+        assert!(none_match(
+            ["\"other\", W/".to_string() + &tag].iter().map(String::as_str),
+            &tag
+        ));
         assert!(none_match(["*"], &tag));
         assert!(!none_match(["\"other\""], &tag));
         assert!(!none_match([], &tag));

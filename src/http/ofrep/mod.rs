@@ -56,7 +56,9 @@ pub async fn evaluate_one(
             warnings: Vec::new(),
         };
         let view = &outcome.view;
-        state.counts.record_decision(&exposure, &view.key, view.client, view.now);
+        state
+            .counts
+            .record_decision(&exposure, &view.key, view.client, view.now);
     }
     let warnings = warnings(&req, &mut outcome.view.warnings, &decision);
     let set = SetMetadata::new(&outcome.consent(), &rules.version, outcome.previewed(), &warnings);
@@ -88,14 +90,19 @@ pub async fn evaluate_all(
         failure: OfrepFailure::General,
     })?;
     let etag = answer::etag(&bytes);
-    let sent = req.headers().get_all(header::IF_NONE_MATCH).filter_map(|v| v.to_str().ok());
+    let sent = req
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok());
     if answer::none_match(sent, &etag) {
         // The caller holds this very answer: nothing new was shown, so nothing is counted.
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }
     if outcome.counted() {
         let view = &outcome.view;
-        state.counts.record_decision(&decision, &view.key, view.client, view.now);
+        state
+            .counts
+            .record_decision(&decision, &view.key, view.client, view.now);
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag))

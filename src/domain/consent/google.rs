@@ -18,9 +18,8 @@ pub enum State {
     Denied,
 }
 
-/// The Consent Mode types that bear on personify's purposes, each as the page last set it (absent:
-/// never set). The types personify does not read (`functionality_storage`, `security_storage`,
-/// `wait_for_update`, `region`) are accepted and ignored by the callers' bodies.
+/// The Consent Mode types, each as the page last set it (absent: never set). gtag's other keys of a
+/// `consent` command (`wait_for_update`, `region`) are left to the callers' bodies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 pub struct ConsentMode {
     /// `ad_storage`: cookies for advertising. Read for completeness; it withholds nothing, since
@@ -34,6 +33,10 @@ pub struct ConsentMode {
     pub analytics_storage: Option<State>,
     /// `personalization_storage`: personalised content.
     pub personalization_storage: Option<State>,
+    /// `functionality_storage`: the site's own functions. Withholds nothing.
+    pub functionality_storage: Option<State>,
+    /// `security_storage`: security and fraud prevention. Withholds nothing.
+    pub security_storage: Option<State>,
 }
 
 fn denied(state: Option<State>) -> bool {

@@ -117,8 +117,7 @@ pub struct ConsentBody {
     google_consent_mode: Option<ConsentModeBody>,
 }
 
-/// `consent.google_consent_mode`: the types of gtag's `consent` command. The two personify does not
-/// read are named, so that sending gtag's whole state is not a warning.
+/// `consent.google_consent_mode`: the types of gtag's `consent` command; any other key is a warning.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentModeBody {
@@ -127,10 +126,8 @@ pub struct ConsentModeBody {
     ad_personalization: Option<State>,
     analytics_storage: Option<State>,
     personalization_storage: Option<State>,
-    #[serde(rename = "functionality_storage")]
-    _functionality_storage: Option<State>,
-    #[serde(rename = "security_storage")]
-    _security_storage: Option<State>,
+    functionality_storage: Option<State>,
+    security_storage: Option<State>,
 }
 
 impl ConsentModeBody {
@@ -142,6 +139,8 @@ impl ConsentModeBody {
             ad_personalization: self.ad_personalization,
             analytics_storage: self.analytics_storage,
             personalization_storage: self.personalization_storage,
+            functionality_storage: self.functionality_storage,
+            security_storage: self.security_storage,
         }
     }
 }

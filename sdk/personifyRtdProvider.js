@@ -4,8 +4,9 @@
  * Before the auction, asks personify which IAB audience and content taxonomy buckets the page view
  * falls into and merges the answer into `ortb2Fragments.global` (user.data, site.content.data), so
  * every bidder sees them. personify releases buckets only with advertise consent, only k-anonymous
- * ones, never sensitive ones: the module sends the consent strings Prebid already holds and adds
- * nothing about the visitor itself (no ids, no cookies).
+ * ones, never sensitive ones: the module sends the consent strings Prebid already holds, and the
+ * Google Consent Mode state the page's gtag pushed to `window.dataLayer` (which only withholds), and
+ * adds nothing about the visitor itself (no ids, no cookies).
  *
  * In a Prebid build:
  *   import { submodule } from '../src/hook.js';
@@ -20,8 +21,28 @@
 const SEGTAX_AUDIENCE = 4;
 const SEGTAX_CONTENT = 7;
 
+const CONSENT_MODE_TYPES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage', 'personalization_storage'];
+
+/**
+ * The Google Consent Mode state in a `dataLayer` (gtag pushes `['consent', 'default' | 'update', {…}]`
+ * as its `arguments`), replayed in order; null without any. A `default` scoped to regions may not be
+ * this visitor's, so only its "denied" values are taken.
+ */
+export function consentModeOf(dataLayer) {
+  let state = null;
+  for (const e of Array.isArray(dataLayer) ? dataLayer : []) {
+    if (!e || e[0] !== 'consent' || (e[1] !== 'default' && e[1] !== 'update') || !e[2] || typeof e[2] !== 'object') continue;
+    const regional = e[1] === 'default' && Array.isArray(e[2].region);
+    for (const t of CONSENT_MODE_TYPES) {
+      const v = e[2][t];
+      if (v === 'denied' || (v === 'granted' && !regional)) state = Object.assign({}, state, { [t]: v });
+    }
+  }
+  return state;
+}
+
 /** The bid-request fields personify reads, from Prebid's ortb2 and consent data. */
-export function buildBidRequest(ortb2, userConsent, page) {
+export function buildBidRequest(ortb2, userConsent, page, consentMode) {
   const site = Object.assign({}, ortb2.site || {});
   if (!site.page && page) site.page = page.url;
   if (!site.ref && page && page.referrer) site.ref = page.referrer;
@@ -36,6 +57,7 @@ export function buildBidRequest(ortb2, userConsent, page) {
     regs.gpp_sid = userConsent.gpp.applicableSections;
   }
   if (!user.consent && ortb2.user && ortb2.user.consent) user.consent = ortb2.user.consent;
+  if (consentMode) regs.ext = Object.assign({}, regs.ext, { google_consent_mode: consentMode });
   const device = ortb2.device ? { ua: ortb2.device.ua, devicetype: ortb2.device.devicetype, geo: ortb2.device.geo } : {};
   return { site, device, user, regs };
 }
@@ -81,7 +103,8 @@ export const personifySubmodule = {
     const global = (reqBidsConfigObj.ortb2Fragments = reqBidsConfigObj.ortb2Fragments || {}).global =
       reqBidsConfigObj.ortb2Fragments.global || {};
     const page = typeof window !== 'undefined' ? { url: window.location.href, referrer: document.referrer } : null;
-    const body = JSON.stringify(buildBidRequest(global, userConsent, page));
+    const consentMode = typeof window !== 'undefined' ? consentModeOf(window.dataLayer) : null;
+    const body = JSON.stringify(buildBidRequest(global, userConsent, page, consentMode));
     const controller = typeof AbortController !== 'undefined' ? new AbortController() : null;
     let done = false;
     const finish = () => { if (!done) { done = true; callback(); } };

@@ -51,6 +51,7 @@ struct Consent {
     gpp: Option<String>,
     gpp_sid: Option<Vec<u16>>,
     us_privacy: Option<String>,
+    google_consent_mode: Option<personify::domain::consent::google::ConsentMode>,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,6 +107,7 @@ fn one(data: &[u8]) {
         gpp: strings.and_then(|c| c.gpp.as_deref()),
         gpp_sid: strings.and_then(|c| c.gpp_sid.as_deref()),
         us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
+        google_consent_mode: strings.and_then(|c| c.google_consent_mode),
     };
     let mut warnings = Vec::new();
     let consent = common::POLICY.resolve(&input, &mut warnings);

@@ -42,6 +42,7 @@ fn one(data: &[u8]) {
             gpp,
             gpp_sid: sids.as_deref(),
             us_privacy: usp,
+            google_consent_mode: None,
         };
         let mut warnings = Vec::new();
         let consent = common::POLICY.resolve(&input, &mut warnings);

@@ -8,7 +8,9 @@
  * - segments are never exposed to the page (a sensitive one would be readable by any script on it):
  *   the API and DOM events carry slot decisions and the consent that applied, nothing else;
  * - content never reaches innerHTML; attributes come from an allow-list, links only to http(s) or
- *   relative URLs.
+ *   relative URLs;
+ * - Google Consent Mode is read from `window.dataLayer` (gtag has no read API) and only withholds on
+ *   the server: a "denied" takes a purpose away, a "granted" never grants one.
  */
 
 const ID_KEY = 'personify.id';
@@ -21,6 +23,16 @@ const PREVIEW_PARAM = 'personify_preview';
 const ATTRIBUTES = ['href', 'title', 'alt', 'aria-label'];
 /** A decision the visitor asked for (a consent change) may take longer than a page-load one. */
 const ACTION_TIMEOUT_MS = 5000;
+/** The Consent Mode types the server takes (gtag's own names). */
+const CONSENT_MODE_TYPES = [
+  'ad_storage',
+  'ad_user_data',
+  'ad_personalization',
+  'analytics_storage',
+  'personalization_storage',
+  'functionality_storage',
+  'security_storage',
+];
 
 /** Starts the SDK: gathers consent signals, decides, fills slots. Returns the public API. */
 export function start(options) {
@@ -146,7 +158,48 @@ export function start(options) {
     }
     if (signals.usp) c.us_privacy = signals.usp;
     if (signals.gpc) c.gpc = true;
+    if (signals.gcm) c.google_consent_mode = signals.gcm;
     return c;
+  }
+
+  /**
+   * Merges one Consent Mode state (gtag's `{type: 'granted' | 'denied'}`) into what is sent. A
+   * `default` scoped to regions may not be this visitor's: only its "denied" values are taken, the
+   * stricter reading. Returns whether anything was taken.
+   */
+  function consentMode(state, regional) {
+    if (!state || typeof state !== 'object') return false;
+    let took = false;
+    for (const t of CONSENT_MODE_TYPES) {
+      const v = state[t];
+      if ((v === 'denied' || (v === 'granted' && !regional)) && (!signals.gcm || signals.gcm[t] !== v)) {
+        signals.gcm = Object.assign({}, signals.gcm, { [t]: v });
+        took = true;
+      }
+    }
+    return took;
+  }
+
+  /** One dataLayer entry: gtag pushes its `arguments`, `['consent', 'default' | 'update', {…}]`. */
+  function dataLayerEntry(e) {
+    if (!e || e[0] !== 'consent' || (e[1] !== 'default' && e[1] !== 'update')) return false;
+    const state = e[2];
+    return consentMode(state, e[1] === 'default' && !!state && Array.isArray(state.region));
+  }
+
+  /** Replays the consent commands already in `window.dataLayer`, then watches later pushes. */
+  function watchDataLayer() {
+    const layer = (win.dataLayer = win.dataLayer || []);
+    if (!Array.isArray(layer)) return;
+    for (let i = 0; i < layer.length; i++) dataLayerEntry(layer[i]);
+    const push = layer.push;
+    layer.push = function () {
+      const r = push.apply(this, arguments);
+      let took = false;
+      for (let i = 0; i < arguments.length; i++) took = dataLayerEntry(arguments[i]) || took;
+      if (took) changed();
+      return r;
+    };
   }
 
   function payload() {
@@ -281,7 +334,13 @@ export function start(options) {
       decisions: last ? last.decisions : {},
       consent: last ? last.consent : null,
       stored: { visitor_id: !!read(ID_KEY), session: !!read(SESSION_KEY) },
-      signals: { gpc: signals.gpc, tcf: !!signals.tcf, gpp: !!signals.gpp, us_privacy: !!signals.usp },
+      signals: {
+        gpc: signals.gpc,
+        tcf: !!signals.tcf,
+        gpp: !!signals.gpp,
+        us_privacy: !!signals.usp,
+        google_consent_mode: !!signals.gcm,
+      },
     };
     if (last && last.preview) s.preview = true;
     if (reason) s.reason = reason;
@@ -346,6 +405,7 @@ export function start(options) {
           }),
         );
       }
+      watchDataLayer();
     } catch (e) {
       /* a broken CMP must not break the page: decide on what was gathered */
     }
@@ -399,6 +459,16 @@ export function start(options) {
           },
           ACTION_TIMEOUT_MS,
         ).then((receipt) => decide(ACTION_TIMEOUT_MS).then(() => receipt));
+      },
+      /**
+       * Google Consent Mode state from a CMP that keeps it inside Tag Manager (`{ad_user_data:
+       * 'denied', …}`); decides again when it changes what is sent. Only ever withholds.
+       */
+      googleConsentMode(state) {
+        consentMode(state, false);
+        return live && JSON.stringify(consentStrings()) !== sent
+          ? decide(ACTION_TIMEOUT_MS).then(() => status())
+          : ready.then(() => status());
       },
     },
     /** Opts out of everything: the id is kept (to remember the objection), the summary deleted. */

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { personifySubmodule, mergeFragment, buildBidRequest } from '../personifyRtdProvider.js';
+import { personifySubmodule, mergeFragment, buildBidRequest, consentModeOf } from '../personifyRtdProvider.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TOKEN = 'prebid-test-token-0123456789abcdef'; // tokens are at least 32 characters
@@ -115,4 +115,29 @@ test('mergeFragment does not duplicate a provider entry', () => {
   const body = buildBidRequest({ site: { page: 'https://x.example/' } }, { gdpr: { gdprApplies: true, consentString: 'CQ' }, gpp: { gppString: 'DBABTA~1YNN', applicableSections: [6] } }, null);
   assert.deepEqual(body.regs, { gdpr: 1, gpp: 'DBABTA~1YNN', gpp_sid: [6] });
   assert.equal(body.user.consent, 'CQ');
+});
+
+test('Google Consent Mode from the page\'s dataLayer: ad_user_data "denied" releases nothing', async () => {
+  // The page as gtag leaves it: `dataLayer.push(arguments)`.
+  const gtag = function () { return arguments; };
+  const dataLayer = [gtag('consent', 'default', { ad_user_data: 'granted', ad_storage: 'granted' }), gtag('js', new Date()),
+    gtag('consent', 'update', { ad_user_data: 'denied' })];
+  globalThis.window = { location: { href: 'https://bank.example/mortgages/fixed-rate' }, dataLayer };
+  globalThis.document = { referrer: '' };
+  try {
+    const req = await run(auction('https://bank.example/mortgages/fixed-rate'), {});
+    assert.equal(req.ortb2Fragments.global.user.data.length, 1);
+    assert.equal(req.ortb2Fragments.global.site.content, undefined);
+    // Everything granted changes nothing: the buckets are released as without Consent Mode.
+    dataLayer.push(gtag('consent', 'update', { ad_user_data: 'granted', ad_personalization: 'granted' }));
+    const granted = await run(auction('https://bank.example/mortgages/fixed-rate'), {});
+    assert.equal(granted.ortb2Fragments.global.user.data.length, 2);
+  } finally {
+    delete globalThis.window;
+    delete globalThis.document;
+  }
+  assert.deepEqual(consentModeOf([gtag('consent', 'default', { ad_personalization: 'granted', ad_user_data: 'denied', region: ['US'] })]), { ad_user_data: 'denied' });
+  assert.equal(consentModeOf(undefined), null);
+  const body = buildBidRequest({ regs: { ext: { gpc: '1' } } }, {}, null, { ad_user_data: 'denied' });
+  assert.deepEqual(body.regs, { ext: { gpc: '1', google_consent_mode: { ad_user_data: 'denied' } } });
 });

@@ -332,3 +332,88 @@ impl From<crate::engine::consent::choices::ConsentError> for ApiError {
         }
     }
 }
+
+/// An error of an OFREP route (`/ofrep/v1/…`), answered in the shape the OpenFeature Remote
+/// Evaluation Protocol names: `{"key"?, "errorCode", "errorDetails"}`, where the decide routes
+/// answer `{"error": …}`. The refusals of the gate (403, 429) keep personify's own body: the protocol
+/// gives those statuses none.
+#[derive(Debug)]
+pub struct OfrepError {
+    /// The flag: a slot id of the active rules, `Some("")` for a key that names no slot (request
+    /// text, never repeated), `None` for the bulk route.
+    pub key: Option<String>,
+    /// What went wrong.
+    pub failure: OfrepFailure,
+}
+
+/// What an OFREP evaluation ran into.
+#[derive(Debug)]
+pub enum OfrepFailure {
+    /// The request: the body or the evaluation context.
+    Request(ApiError),
+    /// No slot with this key in the active rules.
+    FlagNotFound,
+    /// The answer could not be built.
+    General,
+}
+
+impl OfrepError {
+    /// The protocol's error code.
+    fn code(&self) -> &'static str {
+        match &self.failure {
+            OfrepFailure::Request(ApiError::MalformedJson { .. } | ApiError::BadPayload) => "PARSE_ERROR",
+            OfrepFailure::Request(
+                ApiError::InvalidField { .. } | ApiError::PersonalData { .. } | ApiError::InvalidParam { .. },
+            ) => "INVALID_CONTEXT",
+            OfrepFailure::Request(_) | OfrepFailure::General => "GENERAL",
+            OfrepFailure::FlagNotFound => "FLAG_NOT_FOUND",
+        }
+    }
+}
+
+impl std::fmt::Display for OfrepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.failure {
+            OfrepFailure::Request(e) => write!(f, "{}", e.detail().message),
+            OfrepFailure::FlagNotFound => f.write_str("no slot with this key in the active rules"),
+            OfrepFailure::General => f.write_str("the evaluation could not be answered"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OfrepErrorBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(rename = "errorCode")]
+    error_code: &'a str,
+    #[serde(rename = "errorDetails")]
+    error_details: String,
+}
+
+impl ResponseError for OfrepError {
+    fn status_code(&self) -> StatusCode {
+        match &self.failure {
+            OfrepFailure::Request(e) => e.status_code(),
+            OfrepFailure::FlagNotFound => StatusCode::NOT_FOUND,
+            OfrepFailure::General => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        if let OfrepFailure::Request(e) = &self.failure {
+            // The headers personify's own body would carry (Retry-After, Allow, Connection: close).
+            for (name, value) in e.error_response().headers() {
+                if name != actix_web::http::header::CONTENT_TYPE && name != actix_web::http::header::CONTENT_LENGTH {
+                    res.append_header((name.clone(), value.clone()));
+                }
+            }
+        }
+        res.json(OfrepErrorBody {
+            key: self.key.as_deref(),
+            error_code: self.code(),
+            error_details: self.to_string(),
+        })
+    }
+}

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod browser;
 pub mod edge;
 pub mod error;
+pub mod ofrep;
 pub mod public;
 pub mod routes;
 pub mod rtb;

@@ -12,8 +12,8 @@ use crate::http::edge::logging::RouteTag;
 use crate::http::error::ApiError;
 use crate::http::{
     admin::audit, admin::compliance, admin::consent_log, admin::explain, admin::preview, admin::reports, admin::rules,
-    admin::whoami, browser::consent, browser::decide, browser::events, browser::sdk, public::console, public::health,
-    public::ledger, public::metrics, rtb,
+    admin::whoami, browser::consent, browser::decide, browser::events, browser::sdk, ofrep, public::console,
+    public::health, public::ledger, public::metrics, rtb,
 };
 
 /// An HTTP method a route answers.
@@ -79,6 +79,7 @@ pub const ROUTES: &[RouteInfo] = &[
     r(Method::Get, "/v1/consent/log/public-key", Access::Public),
     r(Method::Get, "/v1/consent/log/checkpoint", Access::Public),
     r(Method::Get, "/v1/consent/log/consistency", Access::Public),
+    r(Method::Post, "/ofrep/v1/evaluate/flags", Access::Browser(None)),
     r(Method::Post, "/v1/rtb/segments", Access::Token(Scope::Rtb)),
     r(Method::Post, "/v1/rtb/segments:batch", Access::Token(Scope::Rtb)),
     r(Method::Get, "/v1/admin/consent/log", Access::Token(Scope::Compliance)),
@@ -108,6 +109,7 @@ pub const ROUTES: &[RouteInfo] = &[
     // Paths with a parameter are matched by a regular expression: they come last, so the hot
     // routes above are matched before any of them is tried.
     r(Method::Get, "/v1/consent/receipts/{id}/proof", Access::Public),
+    r(Method::Post, "/ofrep/v1/evaluate/flags/{key}", Access::Browser(None)),
     r(Method::Get, "/console/", Access::Public),
     r(Method::Get, "/console/{asset}", Access::Public),
 ];
@@ -142,6 +144,8 @@ fn handler(info: &RouteInfo) -> Option<actix_web::Route> {
         "/v1/consent/log/checkpoint" => get().to(ledger::checkpoint),
         "/v1/consent/log/consistency" => get().to(ledger::consistency),
         "/v1/consent/receipts/{id}/proof" => get().to(ledger::proof),
+        "/ofrep/v1/evaluate/flags" => post().to(ofrep::evaluate_all),
+        "/ofrep/v1/evaluate/flags/{key}" => post().to(ofrep::evaluate_one),
         "/v1/rtb/segments" => post().to(rtb::segments),
         "/v1/rtb/segments:batch" => post().to(rtb::batch),
         "/v1/admin/consent/log" => get().to(consent_log::log),
@@ -191,6 +195,10 @@ pub fn register(cfg: &mut web::ServiceConfig, browser: &BrowserOrigins) {
             // server with the token, before the body is read.
             Access::Public | Access::Token(Scope::Rtb) if page => cfg.service(resource.wrap(browser.layer())),
             Access::Public => cfg.service(resource),
+            // OpenFeature's web provider sends `If-None-Match` and reads `ETag`.
+            Access::Browser(_) if info.path.starts_with("/ofrep/") => {
+                cfg.service(resource.wrap(Gate(info.access)).wrap(browser.ofrep_layer()))
+            }
             Access::Browser(_) => cfg.service(resource.wrap(Gate(info.access)).wrap(browser.layer())),
             Access::AnyToken | Access::Token(_) => cfg.service(resource.wrap(Gate(info.access))),
         };

@@ -162,6 +162,7 @@ fn us_sections_deny_advertise_exactly_when_iab_gpp_decodes_an_opt_out() {
             gpp: Some(&gpp),
             gpp_sid: Some(&sids),
             us_privacy: None,
+            google_consent_mode: None,
         };
         let consent = policy.resolve(&input, &mut Vec::new());
         assert_eq!(

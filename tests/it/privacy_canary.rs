@@ -143,6 +143,30 @@ fn template(route: &RouteInfo) -> Template {
                 query: &["visitor_id"],
             }
         }
+        (Method::Post, "/ofrep/v1/evaluate/flags") | (Method::Post, "/ofrep/v1/evaluate/flags/{key}") => Template {
+            body: json!({"context": {"targetingKey": VISITOR, "url": "https://bank.example/mortgages/fixed-rate?utm_source=google",
+                "referrer": "https://www.google.co.uk/", "site": "bank.example", "category": "mortgages",
+                "session": {"pages_viewed": 2, "categories": ["mortgages"], "returning": true},
+                "consent": {"us_privacy": "1YNN", "google_consent_mode": {"ad_storage": "granted"}}, "tz_offset_minutes": 60}}),
+            injections: vec![
+                ("context.targetingKey", "{C}"),
+                (
+                    "context.url",
+                    "https://bank.example/mortgages/{C}?utm_source={C}&utm_campaign={C}&q={C}",
+                ),
+                ("context.referrer", "https://www.google.co.uk/search?q={C}"),
+                ("context.category", "{C}"),
+                ("context.site", "{C}"),
+                ("context.session.categories.0", "{C}"),
+                ("context.consent.tcf", "{C}"),
+                ("context.consent.gpp", "{C}"),
+                ("context.consent.us_privacy", "{C}"),
+                ("context.consent.google_consent_mode.ad_storage", "{C}"),
+                ("context.preview", "{C}"),
+                ("context.*", "\"{C}\""),
+            ],
+            query: &["flagConfigEtag"],
+        },
         (Method::Post, "/v1/rtb/segments") => Template {
             body: rtb_body(),
             injections: rtb_injections(),
@@ -246,6 +270,7 @@ fn rtb_injections() -> Vec<(&'static str, &'static str)> {
         ("user.consent", "{C}"),
         ("regs.us_privacy", "{C}"),
         ("regs.gpp", "{C}"),
+        ("regs.ext.google_consent_mode.ad_user_data", "{C}"),
     ]
 }
 
@@ -289,7 +314,8 @@ fn requests(route: &RouteInfo, canary: &Canary) -> Vec<(Option<Value>, String)> 
     let path = route
         .path
         .replace("{id}", "mortgage_hero_2026q4")
-        .replace("{asset}", "app.js");
+        .replace("{asset}", "app.js")
+        .replace("{key}", "hero");
     let query = t
         .query
         .iter()

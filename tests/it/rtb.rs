@@ -467,3 +467,49 @@ async fn a_server_caller_is_believed_on_the_body_country_not_on_a_country_header
     let v = ok(&app, de).await;
     assert_eq!(reasons(&v), all("no_advertise_consent"), "{v}");
 }
+
+#[tokio::test]
+async fn google_consent_mode_in_regs_ext_withholds_advertise_and_never_grants_it() {
+    let app = rtb_app().await;
+    let mode = |m: Value| {
+        web(
+            "/mortgages/fixed-rate",
+            json!({"ext": {"google_consent_mode": m}}),
+            json!({}),
+        )
+    };
+    for denied in [
+        json!({"ad_user_data": "denied"}),
+        json!({"ad_personalization": "denied"}),
+    ] {
+        let v = rtb(&app, &mode(denied.clone())).await;
+        assert_eq!(v["personify"]["released"], json!([]), "{denied}");
+        assert_eq!(v["personify"]["consent"]["advertise"], false, "{denied}");
+        assert_eq!(v["personify"]["consent"]["basis"], "google_consent_mode", "{denied}");
+    }
+    // ad_storage is about the page's ad cookies: personify stores none, so it withholds nothing.
+    let v = rtb(&app, &mode(json!({"ad_storage": "denied", "wait_for_update": 500}))).await;
+    assert_eq!(v["personify"]["released"], json!(["mortgage_intent"]));
+    // Granted everything where GDPR applies, without a TC string: still nothing.
+    let mut eu = web(
+        "/mortgages/fixed-rate",
+        json!({"gdpr": 1, "ext": {"google_consent_mode": {"ad_user_data": "granted", "ad_personalization": "granted"}}}),
+        json!({}),
+    );
+    eu["device"]["geo"]["country"] = json!("DEU");
+    let v = rtb(&app, &eu).await;
+    assert_eq!(v["personify"]["released"], json!([]));
+    assert_eq!(v["personify"]["consent"]["basis"], "jurisdiction_opt_in");
+    // A state gtag never holds is the wrong value, refused naming its path.
+    let res = app
+        .client
+        .post(app.url("/v1/rtb/segments"))
+        .bearer_auth(RTB_TOKEN)
+        .json(&mode(json!({"ad_user_data": "no"})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["field"], "regs.ext.google_consent_mode.ad_user_data");
+}

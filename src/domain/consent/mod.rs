@@ -8,11 +8,14 @@
 //!    is ignored.
 //! 3. Without either, the jurisdiction default (opt-in: nothing; opt-out: everything).
 //! 4. Then every opt-out signal takes away: an opt-out of sale, sharing or targeted advertising in
-//!    `us_privacy` or any GPP US section, and `Sec-GPC: 1`, each deny `advertise`, whatever decided.
+//!    `us_privacy` or any GPP US section, and `Sec-GPC: 1`, each deny `advertise`, whatever decided;
+//!    a Google Consent Mode "denied" withholds its purpose ([`google`]), and its "granted" grants
+//!    nothing.
 //!
 //! A malformed string is a warning and counts as absent, never an error.
 
 pub mod book;
+pub mod google;
 pub mod tcf;
 pub mod us;
 
@@ -72,6 +75,8 @@ pub enum Basis {
     UsPrivacy,
     /// `Sec-GPC: 1` denied `advertise` in an opt-out jurisdiction.
     Gpc,
+    /// Google Consent Mode withheld a purpose in an opt-out jurisdiction.
+    GoogleConsentMode,
     /// An opt-in jurisdiction (or unknown country) without a consent signal: nothing applies.
     JurisdictionOptIn,
     /// An opt-out jurisdiction without an opt-out signal: everything applies.
@@ -167,6 +172,22 @@ impl Consent {
         self.purposes.advertise = false;
         self.profile_advertise = false;
     }
+
+    /// Takes away every purpose `withheld` names; whether anything that applied was taken.
+    fn withhold(&mut self, withheld: Purposes) -> bool {
+        let before = self.purposes;
+        if withheld.personalize {
+            self.purposes.personalize = false;
+            self.profile_personalize = false;
+        }
+        if withheld.measure {
+            self.purposes.measure = false;
+        }
+        if withheld.advertise {
+            self.deny_advertise();
+        }
+        self.purposes != before
+    }
 }
 
 /// Everything on a request that bears on consent.
@@ -186,6 +207,8 @@ pub struct ConsentInput<'a> {
     pub gpp_sid: Option<&'a [u16]>,
     /// US privacy string.
     pub us_privacy: Option<&'a str>,
+    /// Google Consent Mode state, as the page last set it.
+    pub google_consent_mode: Option<google::ConsentMode>,
 }
 
 /// `Sec-GPC` counts when a value is exactly `1` (W3C GPC). Every value of a repeated header is
@@ -269,6 +292,10 @@ impl ConsentPolicy {
         // Any opt-out in any signal wins over whatever granted `advertise`.
         if strings.us_opt_out {
             consent.deny_advertise();
+        }
+        let withheld = input.google_consent_mode.map(|m| m.withholds());
+        if withheld.is_some_and(|w| consent.withhold(w)) && consent.basis == Basis::JurisdictionOptOut {
+            consent.basis = Basis::GoogleConsentMode;
         }
         if input.gpc && consent.purposes.advertise {
             consent.deny_advertise();
@@ -428,5 +455,58 @@ mod tests {
             ..Default::default()
         });
         assert_eq!((c.purposes, c.basis), (Purposes::NONE, Basis::OptOut));
+    }
+    #[test]
+    fn consent_mode_denied_withholds_and_granted_never_grants() {
+        let mode = |json: &str| Some(serde_json::from_str::<google::ConsentMode>(json).unwrap());
+        let all_granted = mode(
+            r#"{"ad_storage":"granted","ad_user_data":"granted","ad_personalization":"granted",
+                "analytics_storage":"granted","personalization_storage":"granted"}"#,
+        );
+        let (c, _) = resolve(ConsentInput {
+            country: Country::parse("DE"),
+            google_consent_mode: all_granted,
+            ..Default::default()
+        });
+        assert_eq!((c.purposes, c.basis), (Purposes::NONE, Basis::JurisdictionOptIn));
+        let (c, _) = resolve(ConsentInput {
+            country: Country::parse("US"),
+            google_consent_mode: all_granted,
+            ..Default::default()
+        });
+        assert_eq!((c.purposes, c.basis), (Purposes::ALL, Basis::JurisdictionOptOut));
+        for (json, expected) in [
+            (r#"{"ad_user_data":"denied"}"#, (true, true, false)),
+            (r#"{"ad_personalization":"denied"}"#, (true, true, false)),
+            (r#"{"analytics_storage":"denied"}"#, (true, false, true)),
+            (r#"{"personalization_storage":"denied"}"#, (false, true, true)),
+            (r#"{"ad_storage":"denied"}"#, (true, true, true)),
+        ] {
+            let (c, _) = resolve(ConsentInput {
+                country: Country::parse("US"),
+                google_consent_mode: mode(json),
+                ..Default::default()
+            });
+            let p = c.purposes;
+            assert_eq!((p.personalize, p.measure, p.advertise), expected, "{json}");
+            let withheld = expected != (true, true, true);
+            assert_eq!(c.basis == Basis::GoogleConsentMode, withheld, "{json}");
+            assert_eq!(c.profile_personalize, p.personalize, "{json}");
+            assert_eq!(c.profile_advertise, p.advertise, "{json}");
+        }
+        // An explicit record keeps its basis; the denied purpose is still withheld.
+        let rec = Record {
+            purposes: Purposes::ALL,
+            opted_out: false,
+            recorded_at: 0,
+        };
+        let (c, _) = resolve(ConsentInput {
+            country: Country::parse("DE"),
+            record: Some(&rec),
+            google_consent_mode: mode(r#"{"personalization_storage":"denied"}"#),
+            ..Default::default()
+        });
+        assert_eq!(c.basis, Basis::Record);
+        assert!(!c.purposes.personalize && c.purposes.measure && c.purposes.advertise);
     }
 }

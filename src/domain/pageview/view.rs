@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use crate::domain::consent::google::ConsentMode;
 use crate::domain::consent::{Consent, ConsentBook, ConsentInput, ConsentPolicy, Record};
 use crate::domain::pageview::decide::{decide, Decision};
 use crate::domain::privacy::{ConsentSubject, Keyring, VisitorId, VisitorIdError, VisitorKey};
@@ -32,6 +33,8 @@ pub struct ConsentStrings<'a> {
     pub us_privacy: Option<&'a str>,
     /// Global Privacy Control, from any of the places the caller reads it.
     pub gpc: bool,
+    /// Google Consent Mode state (only ever withholds).
+    pub google_consent_mode: Option<ConsentMode>,
 }
 
 impl<'a> ConsentStrings<'a> {
@@ -45,6 +48,7 @@ impl<'a> ConsentStrings<'a> {
             gpp: self.gpp,
             gpp_sid: self.gpp_sid,
             us_privacy: self.us_privacy,
+            google_consent_mode: self.google_consent_mode,
         }
     }
 }

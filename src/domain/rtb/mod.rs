@@ -254,6 +254,7 @@ pub fn evaluate(
         us_privacy: us_privacy.as_deref(),
         // Every form of GPC denies `advertise`: the header, `regs.gpc` and `regs.ext.gpc`.
         gpc: ctx.sec_gpc || gpc(regs.gpc.as_ref()) || gpc(regs_ext.gpc.as_ref()),
+        google_consent_mode: regs_ext.google_consent_mode,
     };
     // Where GDPR applies the country cannot lower the bar: an unknown country is opt-in. A bid
     // request has no visitor, so no explicit record.

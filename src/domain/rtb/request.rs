@@ -212,6 +212,10 @@ pub struct RegsExt {
     pub gpp_sid: Option<Vec<u16>>,
     /// Global Privacy Control, `"1"` (or 1).
     pub gpc: Option<Value>,
+    /// Google Consent Mode state, the object the decide body takes (`consent.google_consent_mode`);
+    /// OpenRTB has no field for it. Only ever withholds.
+    #[serde(default, deserialize_with = "object")]
+    pub google_consent_mode: Option<crate::domain::consent::google::ConsentMode>,
 }
 
 #[cfg(test)]

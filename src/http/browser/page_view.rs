@@ -8,6 +8,7 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::HttpRequest;
 use serde::Deserialize;
 
+use crate::domain::consent::google::{ConsentMode, State};
 use crate::domain::consent::gpc_header;
 use crate::domain::consent::Consent;
 use crate::domain::pageview::decide::Decision;
@@ -79,6 +80,17 @@ pub struct PageBody {
     category: Option<String>,
 }
 
+impl PageBody {
+    /// The page fields of a caller that sends them elsewhere than in `page` (OFREP's context).
+    pub fn new(url: String, referrer: Option<String>, category: Option<String>) -> PageBody {
+        PageBody {
+            url,
+            referrer,
+            category,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionBody {
@@ -100,6 +112,37 @@ pub struct ConsentBody {
     /// `navigator.globalPrivacyControl`, for browsers whose page scripts see it but whose requests
     /// carry no `Sec-GPC`; it can only take `advertise` away, so a forged value harms nobody.
     gpc: Option<bool>,
+    /// Google Consent Mode state as the page's gtag holds it; it can only withhold, so a forged
+    /// value harms nobody either.
+    google_consent_mode: Option<ConsentModeBody>,
+}
+
+/// `consent.google_consent_mode`: the types of gtag's `consent` command; any other key is a warning.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentModeBody {
+    ad_storage: Option<State>,
+    ad_user_data: Option<State>,
+    ad_personalization: Option<State>,
+    analytics_storage: Option<State>,
+    personalization_storage: Option<State>,
+    functionality_storage: Option<State>,
+    security_storage: Option<State>,
+}
+
+impl ConsentModeBody {
+    /// The state personify reads.
+    pub fn mode(&self) -> ConsentMode {
+        ConsentMode {
+            ad_storage: self.ad_storage,
+            ad_user_data: self.ad_user_data,
+            ad_personalization: self.ad_personalization,
+            analytics_storage: self.analytics_storage,
+            personalization_storage: self.personalization_storage,
+            functionality_storage: self.functionality_storage,
+            security_storage: self.security_storage,
+        }
+    }
 }
 
 /// Header names looked up on every page view, made once: a name given as text is parsed and
@@ -189,6 +232,9 @@ pub fn view_context(req: &HttpRequest, state: &Pages, mut f: ViewFields) -> Resu
             us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
             gpc: gpc_header(headers.get_all(SEC_GPC).filter_map(|v| v.to_str().ok()))
                 || strings.and_then(|c| c.gpc) == Some(true),
+            google_consent_mode: strings
+                .and_then(|c| c.google_consent_mode.as_ref())
+                .map(ConsentModeBody::mode),
         },
         client,
         now: SystemTime::now(),

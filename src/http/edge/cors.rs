@@ -46,6 +46,19 @@ impl BrowserOrigins {
             |cors, origin| cors.allowed_origin(origin),
         )
     }
+
+    /// The middleware for the OFREP routes: as [`BrowserOrigins::layer`], and OpenFeature's web
+    /// provider may send `If-None-Match` and read the bulk answer's `ETag`.
+    pub fn ofrep_layer(&self) -> Cors {
+        self.0.iter().fold(
+            Cors::default()
+                .allowed_methods([Method::POST])
+                .allowed_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH])
+                .expose_headers([header::ETAG])
+                .max_age(PREFLIGHT_MAX_AGE_SECONDS),
+            |cors, origin| cors.allowed_origin(origin),
+        )
+    }
 }
 
 #[cfg(test)]

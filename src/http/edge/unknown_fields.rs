@@ -40,6 +40,12 @@ macro_rules! view_fields {
             "site", "page", "page.url", "page.referrer", "page.category", "session",
             "session.pages_viewed", "session.categories", "session.returning", "visitor_id", "consent",
             "consent.tcf", "consent.gpp", "consent.gpp_sid", "consent.us_privacy", "consent.gpc",
+            "consent.google_consent_mode", "consent.google_consent_mode.ad_storage",
+            "consent.google_consent_mode.ad_user_data", "consent.google_consent_mode.ad_personalization",
+            "consent.google_consent_mode.analytics_storage",
+            "consent.google_consent_mode.personalization_storage",
+            "consent.google_consent_mode.functionality_storage",
+            "consent.google_consent_mode.security_storage",
             "tz_offset_minutes", "preview", $($more),*
         ]
     };

@@ -58,7 +58,7 @@ pub async fn evaluate_one(
         let view = &outcome.view;
         state
             .counts
-            .record_decision(&exposure, &view.key, view.client, view.now);
+            .record_decision(&exposure, &view.key, view.unit.as_ref(), view.client, view.now);
     }
     let warnings = warnings(&req, &mut outcome.view.warnings, &decision);
     let set = SetMetadata::new(&outcome.consent(), &rules.version, outcome.previewed(), &warnings);
@@ -102,7 +102,7 @@ pub async fn evaluate_all(
         let view = &outcome.view;
         state
             .counts
-            .record_decision(&decision, &view.key, view.client, view.now);
+            .record_decision(&decision, &view.key, view.unit.as_ref(), view.client, view.now);
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag))

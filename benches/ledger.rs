@@ -1,6 +1,8 @@
 //! The consent ledger at scale: an inclusion proof for a log of 1,000,000 entries, made as the
-//! server makes it (subtree hashes fetched from the SQLite store, then the proof computed), and the
-//! memory the in-memory consent book needs for 1,000,000 records.
+//! server makes it (subtree hashes fetched from the SQLite store, then the proof computed), a
+//! group-commit batch of 64 new visitors appended to that log (what a consent write costs once the
+//! log is big), a whole `verify` of it, and the memory the in-memory consent book needs for
+//! 1,000,000 records.
 //!
 //! `cargo bench --bench ledger` (the first run builds the 1M-entry store in a temp dir, about a
 //! minute; `LEDGER_ENTRIES=N` for another size).
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use personify::domain::consent::{ConsentBook, Purposes, Record};
+use personify::domain::ledger::checkpoint::LogKey;
 use personify::domain::ledger::entry::{Action, Change, ReceiptId};
 use personify::domain::ledger::fetched::inclusion_keys;
 use personify::domain::ledger::merkle::inclusion_proof;
@@ -110,6 +113,25 @@ fn bench(c: &mut Criterion) {
                     .expect("subtrees");
                 inclusion_proof(&fetched, leaf, n).expect("proof").len()
             })
+        })
+    });
+    let mut next = n;
+    group.bench_function(format!("append_64_sqlite_{n}"), |b| {
+        b.iter(|| {
+            let batch: Vec<Change> = (next..next + 64).map(change).collect();
+            next += 64;
+            rt.block_on(store.append_consent(batch)).expect("append").len()
+        })
+    });
+    group.sample_size(10);
+    let key = LogKey::from_seed("bench.example/consent-log", [1; 32]).verifier();
+    group.bench_function(format!("verify_sqlite_{n}"), |b| {
+        b.iter(|| {
+            let v = rt
+                .block_on(personify::engine::ledger::verify::verify(store.as_ref(), &key, &[]))
+                .expect("verify");
+            assert!(v.ok, "{v:?}");
+            v.entries
         })
     });
     group.finish();

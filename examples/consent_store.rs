@@ -3,17 +3,22 @@
 //! writes), in large batches, so start-up can be measured on a big log (a node with 10M
 //! consent records must start in ≤ 30 s). `scripts/start-time` runs it and then times the start.
 //!
-//!   cargo run --release --example consent_store -- STORE_URL N [BATCH]
+//!   cargo run --release --example consent_store -- STORE_URL N [BATCH] [KEY_FILE]
 //!
 //! STORE_URL is `sqlite://PATH` (created if missing) or `postgres://…`. Entries already in the log
 //! count towards N, so a store can be grown 1M → 3M → 10M between measurements. One visitor per
 //! entry (a distinct keyed-hash subject; every tenth an opt-out), random receipt ids and nonces, times
 //! spread over the last 30 days. BATCH (default 5,000) entries per transaction; the server's own
 //! group commit uses `consent.write_batch` = 512. Prints the build rate every million.
+//!
+//! With KEY_FILE (the server's `consent.log_key_file`, created if missing) it also signs a checkpoint
+//! every million entries and at the end, as the server's checkpoint task does, under the default
+//! `consent.log_origin`: a server started on the store with that key verifies the whole log.
 
 use std::time::Instant;
 
 use personify::domain::consent::Purposes;
+use personify::domain::ledger::checkpoint::{Checkpoint, LogKey};
 use personify::domain::ledger::entry::{Action, Change, ReceiptId};
 use personify::domain::privacy::ConsentSubject;
 use rand::random;
@@ -41,6 +46,22 @@ fn change(i: u64, now_ms: i64) -> Change {
     }
 }
 
+/// `consent.log_origin` as configured by default (config/default.toml).
+const ORIGIN: &str = "personify.local/consent-log";
+
+/// Signs a checkpoint of the log as it stands, as the server's checkpoint task does.
+async fn checkpoint(store: &dyn personify::store::Store, key: &LogKey) -> Result<(), personify::store::StoreError> {
+    let sign = |size: u64, root| {
+        key.sign(&Checkpoint {
+            origin: ORIGIN.to_string(),
+            size,
+            root,
+        })
+    };
+    store.issue_checkpoint(&sign).await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,6 +70,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     };
     let batch = args.get(2).and_then(|v| v.parse::<u64>().ok()).unwrap_or(5_000).max(1);
+    let key = match args.get(3) {
+        Some(path) => Some(personify::engine::ledger::key::load_or_create(
+            ORIGIN,
+            None,
+            std::path::Path::new(path),
+            None,
+        )?),
+        None => None,
+    };
     let store = personify::store::open(url).await?;
     let start = store.consent_size().await?;
     let now_ms = std::time::SystemTime::now()
@@ -62,6 +92,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .append_consent((i..end).map(|j| change(j, now_ms)).collect())
             .await?;
         if end / 1_000_000 > i / 1_000_000 || end == n {
+            if let Some(key) = &key {
+                checkpoint(store.as_ref(), key).await?;
+            }
             let s = started.elapsed().as_secs_f64();
             println!(
                 "{end} entries ({:.0} appends/s over {s:.0} s)",

@@ -32,7 +32,7 @@ macro_rules! consent_sql {
             use $crate::domain::privacy::ConsentSubject;
             use $crate::store::legacy::{self, LegacyRow};
             use $crate::store::rows::{CheckpointRow, EntryRow, LogEntryRow, OldLogRow, RecordRow, ENTRY_COLUMNS, RECORD_COLUMNS};
-            use $crate::store::{last_per_subject, replay, sets_record, Erased, LogRow, Replayed, Signer, StoreError, StoredCheckpoint, StoredRecord};
+            use $crate::store::{last_per_subject, replay, sets_record, Erased, LogRow, Replayed, Signer, StoreError, StoredCheckpoint, StoredRecord, SubjectRange};
 
             /// SQLite allows 32,766 bound values per statement and PostgreSQL 65,535; a batch stays
             /// well below both per statement.
@@ -237,12 +237,35 @@ macro_rules! consent_sql {
                 /// `ConsentLog::consent_records`.
                 pub(in super::super) async fn consent_records_each(
                     &self,
+                    range: &SubjectRange,
                     each: &mut (dyn FnMut(StoredRecord) + Send),
                 ) -> Result<(), StoreError> {
-                    let sql = format!("SELECT {RECORD_COLUMNS} FROM consent_records");
-                    let mut rows = sqlx::query_as::<_, RecordRow>(&sql).fetch(&self.pool);
+                    let sql = format!("SELECT {RECORD_COLUMNS} FROM consent_records WHERE {}", range.clause("subject"));
+                    let mut q = sqlx::query_as::<_, RecordRow>(&sql).bind(&range.from);
+                    if let Some(to) = &range.to {
+                        q = q.bind(to);
+                    }
+                    let mut rows = q.fetch(&self.pool);
                     while let Some(row) = rows.try_next().await? {
                         each(row.into());
+                    }
+                    Ok(())
+                }
+
+                /// `ConsentLog::consent_links`.
+                pub(in super::super) async fn links(
+                    &self,
+                    range: &SubjectRange,
+                    each: &mut (dyn FnMut(String, i64) + Send),
+                ) -> Result<(), StoreError> {
+                    let sql = format!("SELECT subject, idx FROM consent_subjects WHERE {}", range.clause("subject"));
+                    let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(&range.from);
+                    if let Some(to) = &range.to {
+                        q = q.bind(to);
+                    }
+                    let mut rows = q.fetch(&self.pool);
+                    while let Some((subject, idx)) = rows.try_next().await? {
+                        each(subject, idx);
                     }
                     Ok(())
                 }

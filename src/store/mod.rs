@@ -79,6 +79,26 @@ impl From<crate::domain::ledger::frontier::FrontierError> for StoreError {
     }
 }
 
+/// Stored subjects from `from` (inclusive) to `to` (exclusive; `None`: no end), in the database's own
+/// order of text: consecutive ranges cover every row once, whatever a row holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectRange {
+    /// The first subject in the range (`""` for the first range).
+    pub from: String,
+    /// The first subject after it, if any.
+    pub to: Option<String>,
+}
+
+impl SubjectRange {
+    /// `WHERE` clause over `column` for this range, with `$1` (and `$2`) for the bounds.
+    fn clause(&self, column: &str) -> String {
+        match self.to {
+            Some(_) => format!("{column} >= $1 AND {column} < $2"),
+            None => format!("{column} >= $1"),
+        }
+    }
+}
+
 /// A visitor's current explicit choice as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {

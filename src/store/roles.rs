@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::experiments::{PeriodRow, ReleaseRow, UnitCounts, UnitRow};
 use super::{
     AuditEntry, ConsentWatcher, CounterRow, Erased, LogRow, Replayed, Signer, SketchRow, StoreError, StoredCheckpoint,
-    StoredRecord, StoredRuleSet,
+    StoredRecord, StoredRuleSet, SubjectRange,
 };
 use crate::domain::counts::Kind;
 use crate::domain::ledger::entry::{Change, Entry};
@@ -52,9 +52,22 @@ pub trait ConsentLog: Send + Sync {
     /// appends `erasure`, and turns their record into a suppression marker (opt-out) or a tombstone.
     async fn erase_consent(&self, subject: &ConsentSubject, erasure: Change) -> Result<Erased, StoreError>;
 
-    /// Every current record, erasure markers included, passed to `each` as it streams (what
-    /// `verify` compares with the log; enforcement never reads this table whole).
-    async fn consent_records(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError>;
+    /// The current records whose subject is in `range`, erasure markers included, passed to `each`
+    /// as they stream (what `verify` compares with the log, a range at a time; enforcement never
+    /// reads this table whole).
+    async fn consent_records(
+        &self,
+        range: &SubjectRange,
+        each: &mut (dyn FnMut(StoredRecord) + Send),
+    ) -> Result<(), StoreError>;
+
+    /// The visitor links (subject, leaf index) whose subject is in `range`, passed to `each` as
+    /// they stream, in no particular order (`verify` finds each visitor's last entry from them).
+    async fn consent_links(
+        &self,
+        range: &SubjectRange,
+        each: &mut (dyn FnMut(String, i64) + Send),
+    ) -> Result<(), StoreError>;
 
     /// The erasure markers left by erasures at log indexes in `(after, before)`, passed to `each`:
     /// only those a real erasure could have left, whose index is an erasure entry and whose visitor

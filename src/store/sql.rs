@@ -22,7 +22,7 @@ macro_rules! sql_store {
             use $crate::domain::ledger::fetched::{Fetched, Key};
             use $crate::domain::privacy::ConsentSubject;
             use $crate::store::rows::{bytes32, now_ms};
-            use $crate::store::{AuditEntry, CounterRow, Erased, LogRow, Replayed, Signer, SketchRow, StoreError, StoredCheckpoint, StoredRecord, StoredRuleSet};
+            use $crate::store::{AuditEntry, CounterRow, Erased, LogRow, Replayed, Signer, SketchRow, StoreError, StoredCheckpoint, StoredRecord, StoredRuleSet, SubjectRange};
             use $crate::store::{AuditRecords, ConsentLog, CountStore, Health, RuleSets, Secrets};
 
             #[async_trait]
@@ -115,8 +115,20 @@ macro_rules! sql_store {
                     self.consent_erase(subject, erasure).await
                 }
 
-                async fn consent_records(&self, each: &mut (dyn FnMut(StoredRecord) + Send)) -> Result<(), StoreError> {
-                    self.consent_records_each(each).await
+                async fn consent_records(
+                    &self,
+                    range: &SubjectRange,
+                    each: &mut (dyn FnMut(StoredRecord) + Send),
+                ) -> Result<(), StoreError> {
+                    self.consent_records_each(range, each).await
+                }
+
+                async fn consent_links(
+                    &self,
+                    range: &SubjectRange,
+                    each: &mut (dyn FnMut(String, i64) + Send),
+                ) -> Result<(), StoreError> {
+                    self.links(range, each).await
                 }
 
                 async fn consent_markers(

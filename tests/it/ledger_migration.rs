@@ -376,6 +376,15 @@ async fn an_old_sqlite_chain_is_converted_once_and_its_free_text_is_gone() {
             }
         }
     }
+    // The start's background verify reads the log (its read transaction would keep the WAL busy):
+    // wait for its verdict first.
+    for _ in 0..600 {
+        let c: Value = app.admin_get("/v1/admin/compliance").await.json().await.unwrap();
+        if !c["consent"]["last_verification"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let busy: i64 = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .fetch_one(&pool)
         .await

@@ -8,7 +8,7 @@ use personify::domain::ledger::entry::{Action, Change, ReceiptId};
 use personify::domain::ledger::fetched::{inclusion_keys, root_keys};
 use personify::domain::ledger::merkle::{inclusion_proof, root, verify_inclusion, MemoryTree};
 use personify::domain::privacy::{utc_day, ConsentSubject};
-use personify::store::{self, Replayed, Store, StoredRecord};
+use personify::store::{self, Replayed, Store, StoredRecord, SubjectRange};
 
 use crate::helpers::*;
 
@@ -31,7 +31,11 @@ fn change(n: u8, action: Action, purposes: Purposes) -> Change {
 
 async fn records(store: &dyn Store) -> Vec<StoredRecord> {
     let mut out = Vec::new();
-    store.consent_records(&mut |r| out.push(r)).await.unwrap();
+    let all = SubjectRange {
+        from: String::new(),
+        to: None,
+    };
+    store.consent_records(&all, &mut |r| out.push(r)).await.unwrap();
     out.sort_by(|a, b| a.subject.cmp(&b.subject));
     out
 }

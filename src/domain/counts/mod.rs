@@ -1,7 +1,10 @@
-//! Counting vocabulary and report maths: what is counted (`Kind`), the sketch envelope, and the
-//! statistics and k-anonymity test every released number goes through.
+//! Counting vocabulary and report maths: what is counted (`Kind`), the sketch envelope, exact unit
+//! sets for experiments, releases computed once, and the k-anonymity test every released number
+//! goes through.
 
+pub mod exact;
 pub mod kind;
+pub mod release;
 pub mod report;
 pub mod sketch;
 

@@ -5,6 +5,7 @@
 pub mod compliance;
 pub mod consent;
 pub mod counts;
+pub mod experiments;
 pub mod ledger;
 pub mod pageview;
 pub mod privacy;

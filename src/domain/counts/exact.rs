@@ -88,7 +88,8 @@ impl UnitSet {
 
     /// Unions `other` into `self`.
     pub fn merge(&mut self, other: &UnitSet) {
-        self.0.reserve(other.0.len().saturating_sub(self.0.capacity() - self.0.len()));
+        self.0
+            .reserve(other.0.len().saturating_sub(self.0.capacity() - self.0.len()));
         self.0.extend(other.0.iter().copied());
     }
 

@@ -66,8 +66,8 @@ pub fn cell_id(metric: &str, subject: &str, goal: Option<&str>, period: &str) ->
 
 /// The PRF's 32-byte output for a cell and release: HMAC-SHA256(key, label ‖ 0 ‖ cell ‖ 0 ‖ release).
 fn prf_seed(key: &NoiseKey, cell: &str, release: u32) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(NOISE_LABEL);
     mac.update(&[0]);
     mac.update(cell.as_bytes());
@@ -165,7 +165,9 @@ pub fn release_cell(
         Some(prev) => return Some(*prev),
     };
     let exact = i64::try_from(exact).unwrap_or(i64::MAX);
-    let value = exact.saturating_add(noise(key, cell, release, epsilon, sensitivity)).max(0);
+    let value = exact
+        .saturating_add(noise(key, cell, release, epsilon, sensitivity))
+        .max(0);
     Some(Released {
         release,
         value,
@@ -205,7 +207,9 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(noise(&key(), "v1|views|s||2026-11-22", 1, 0.5, 1.0), a);
         }
-        let others: Vec<i64> = (2..40).map(|r| noise(&key(), "v1|views|s||2026-11-22", r, 0.5, 1.0)).collect();
+        let others: Vec<i64> = (2..40)
+            .map(|r| noise(&key(), "v1|views|s||2026-11-22", r, 0.5, 1.0))
+            .collect();
         assert!(others.iter().any(|&b| b != a), "another release, another draw");
         assert_eq!(noise(&key(), "c", 1, 0.0, 1.0), 0);
         assert_eq!(noise(&key(), "c", 1, -1.0, 1.0), 0);
@@ -216,8 +220,9 @@ mod tests {
     fn noise_over_many_cells_is_centred_with_the_discrete_laplace_variance() {
         for (epsilon, sensitivity) in [(0.5, 1.0), (1.0, 1.0), (0.1, 2.0)] {
             let n = 40_000;
-            let draws: Vec<f64> =
-                (0..n).map(|i| noise(&key(), &format!("cell{i}"), 1, epsilon, sensitivity) as f64).collect();
+            let draws: Vec<f64> = (0..n)
+                .map(|i| noise(&key(), &format!("cell{i}"), 1, epsilon, sensitivity) as f64)
+                .collect();
             let mean = draws.iter().sum::<f64>() / n as f64;
             let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
             let want = noise_variance(epsilon, sensitivity);
@@ -238,7 +243,10 @@ mod tests {
     fn first_release_needs_k_visitors_and_k_networks() {
         let c = "v1|exposures|e/a||p1";
         assert_eq!(release_cell(50, &key(), c, 0.0, 1.0, 49, support(49, 49.0), None), None);
-        assert_eq!(release_cell(50, &key(), c, 0.0, 1.0, 500, support(500, 12.0), None), None);
+        assert_eq!(
+            release_cell(50, &key(), c, 0.0, 1.0, 500, support(500, 12.0), None),
+            None
+        );
         let r = release_cell(50, &key(), c, 0.0, 1.0, 50, support(50, 50.0), None).unwrap();
         assert_eq!((r.release, r.value, r.visitors), (1, 50, 50));
     }

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::VerifyReceipt(a) => personify::cli::ledger::verify_receipt(&a),
         Command::Audit(a) => personify::cli::ledger::consistency(&a),
         Command::RotateSecret => personify::cli::ledger::rotate_secret(&settings),
+        Command::Simulate(a) => personify::cli::simulate::run(&a),
     }
 }
 

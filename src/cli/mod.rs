@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod ledger;
+pub mod simulate;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -85,6 +86,9 @@ pub enum Command {
     /// Start a new generation of the visitor-key secret (restart every node afterwards). Earlier
     /// generations stay for consent records only.
     RotateSecret,
+    /// Run many simulated A/A and A/B experiments through the real counting, release and analysis
+    /// code and print false-positive rates, coverage, power and SRM tables.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// How `check` prints diagnostics.

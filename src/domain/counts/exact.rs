@@ -42,7 +42,7 @@ impl BuildHasher for UnitHasher {
 impl Hasher for UnitHasherState {
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
-            self.0 = (self.0 << 8 | self.0 >> 56) ^ u64::from(*b);
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
     }
 
@@ -106,6 +106,11 @@ impl UnitSet {
     /// The units, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         self.0.iter().copied()
+    }
+
+    /// Approximate heap bytes held: one 8-byte slot and one control byte per bucket.
+    pub fn memory_bytes(&self) -> usize {
+        self.0.capacity() * (std::mem::size_of::<u64>() + 1)
     }
 
     /// Empties the set, keeping its memory (a flushed delta starts again).

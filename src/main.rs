@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Audit(a) => personify::cli::ledger::consistency(&a),
         Command::RotateSecret => personify::cli::ledger::rotate_secret(&settings),
         Command::Health(a) => cli::health::health(&settings, &a),
+        Command::Simulate(a) => personify::cli::simulate::run(&a),
     }
 }
 

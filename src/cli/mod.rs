@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod health;
 pub mod ledger;
+pub mod simulate;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -90,6 +91,9 @@ pub enum Command {
     /// Ask the local node's /readyz (or /healthz with --live); exit 0 on 200. For container health
     /// checks where there is no curl.
     Health(health::HealthArgs),
+    /// Run many simulated A/A and A/B experiments through the real counting, release and analysis
+    /// code and print false-positive rates, coverage, power and SRM tables.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// How `check` prints diagnostics.

@@ -1,6 +1,7 @@
 //! The pure domain: request input to signals, consent, visitor keys, rules, decisions, counting
-//! vocabulary, the consent log's maths, RTB and the record of processing. No runtime, web framework,
-//! store, configuration or metrics here; it is all the fuzz targets link (`docs/architecture.md`).
+//! vocabulary, experiment statistics, the consent log's maths, RTB and the record of processing. No
+//! runtime, web framework, store, configuration or metrics here; it is all the fuzz targets link
+//! (`docs/architecture.md`).
 
 pub mod compliance;
 pub mod consent;

@@ -108,6 +108,11 @@ impl UnitSet {
         self.0.iter().copied()
     }
 
+    /// Approximate heap bytes held: one 8-byte slot and one control byte per bucket.
+    pub fn memory_bytes(&self) -> usize {
+        self.0.capacity() * (std::mem::size_of::<u64>() + 1)
+    }
+
     /// Empties the set, keeping its memory (a flushed delta starts again).
     pub fn clear(&mut self) {
         self.0.clear();

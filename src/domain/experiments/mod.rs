@@ -12,6 +12,7 @@ pub mod normal;
 pub mod output;
 pub mod plan;
 pub mod sequential;
+pub mod simulate;
 pub mod srm;
 
 pub use adjust::Adjustment;

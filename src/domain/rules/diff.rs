@@ -4,11 +4,11 @@
 //! integrations name (a segment, slot, variant or experiment) or moves visitors between the arms of
 //! a running experiment, which invalidates its results so far.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::{Action, RuleSet, Slot};
+use super::{Action, RuleSet, Slot, Variant};
 
 /// What kind of change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -157,8 +157,10 @@ fn slots(old: &RuleSet, new: &RuleSet, out: &mut Vec<Change>) {
                 format!("segment {segment}: the default → {what}"),
             ));
         }
+        // By id: a slot may have thousands of variants.
+        let now: HashMap<&str, &Variant> = b.variants.iter().map(|w| (w.id.as_str(), w)).collect();
         for v in &a.variants {
-            match b.variants.iter().find(|w| w.id == v.id) {
+            match now.get(v.id.as_str()) {
                 None => out.push(change(
                     ChangeKind::VariantRemoved,
                     format!("{}/{}", a.id, v.id),

@@ -307,13 +307,17 @@ impl Reloader {
     /// Swaps a compiled set in: the request path first, then the status that describes it.
     fn install(&self, rules: RuleSet) {
         let rules = Arc::new(rules);
-        self.active.store(Arc::clone(&rules));
+        let old = self.active.swap(Arc::clone(&rules));
         self.metrics.set_rules_version(&rules.version);
-        self.status.store(Arc::new(RulesStatus {
+        let old_status = self.status.swap(Arc::new(RulesStatus {
             rules,
             loaded_at: SystemTime::now(),
             last_good: None,
         }));
         self.metrics.rules_last_good.set(0);
+        // Freeing a large set is millions of deallocations: not on the thread that called (an
+        // actix worker, for the route). A request still holding the old set frees it when it
+        // ends, as before.
+        tokio::task::spawn_blocking(move || drop((old, old_status)));
     }
 }

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeValue;
 
 use super::diagnostic::ErrorKind;
 use super::read::{FileCtx, Loc, Node};
@@ -153,15 +153,6 @@ impl FileCtx<'_> {
                 None
             }
         }
-    }
-
-    /// A table as JSON (for the version hash: no checks).
-    pub(super) fn json_table(&mut self, t: &DeTable<'_>) -> serde_json::Value {
-        serde_json::Value::Object(
-            t.iter()
-                .map(|(k, v)| (k.get_ref().to_string(), self.json(v, None)))
-                .collect(),
-        )
     }
 
     /// TOML as JSON; with `texts`, flags identity placeholders and collects every string.

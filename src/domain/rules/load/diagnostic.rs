@@ -70,20 +70,6 @@ pub struct Span {
     pub bytes: Range<usize>,
 }
 
-impl Span {
-    /// The span of `bytes` in `text`.
-    pub fn locate(text: &str, bytes: Range<usize>) -> Span {
-        let start = bytes.start.min(text.len());
-        let start = (0..=start).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-        Span {
-            line: text[..start].matches('\n').count() + 1,
-            col: text[line_start..start].chars().count() + 1,
-            bytes,
-        }
-    }
-}
-
 /// One problem in the rules, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleError {

@@ -17,11 +17,14 @@ pub(super) struct Linked {
     pub goals: Vec<String>,
 }
 
-/// A slot being assembled, with the texts of its variants for the tone check.
+/// A slot being assembled, with the texts and places of its variants for the tone check.
 struct Building {
     slot: Slot,
     texts: Vec<Vec<(String, Loc)>>,
-    variant_locs: HashMap<String, Loc>,
+    /// Where each variant is defined, by index.
+    variant_locs: Vec<Loc>,
+    /// Variant id → index: rules name variants, and a slot may have thousands.
+    positions: HashMap<String, usize>,
 }
 
 impl Raw {
@@ -86,7 +89,7 @@ impl Raw {
             }
             let building = &slots[slot_i];
             let action = match rule.action {
-                RawAction::Variant(v, loc) => variant_index(&building.slot, &v, &loc, errors).map(Action::Variant),
+                RawAction::Variant(v, loc) => variant_index(building, &v, &loc, errors).map(Action::Variant),
                 RawAction::Experiment(raw) => {
                     if let Some(first) = experiment_ids.insert(raw.id.clone(), raw.loc.clone()) {
                         errors.push(raw.loc.err(
@@ -94,7 +97,7 @@ impl Raw {
                             format!("duplicate experiment id `{}` (first defined at {})", raw.id, first.at()),
                         ));
                     }
-                    experiment(&building.slot, raw, &goals, errors).map(Action::Experiment)
+                    experiment(building, raw, &goals, errors).map(Action::Experiment)
                 }
             };
             let (Some(action), Some(segment)) = (action, seg_i) else {
@@ -163,28 +166,28 @@ fn build_slots(raw: Vec<RawSlot>, errors: &mut Vec<RuleError>) -> Vec<Building> 
         let description = base.description.clone().unwrap_or_default();
         let default_ref = base.default.clone();
         let mut variants: Vec<RawVariant> = Vec::new();
-        let mut variant_locs: HashMap<String, Loc> = HashMap::new();
+        let mut positions: HashMap<String, usize> = HashMap::new();
         // The defining table's variants first, then the additions in file order.
         let (bases, extras): (Vec<RawSlot>, Vec<RawSlot>) = parts.into_iter().partition(|p| p.default.is_some());
         for part in bases.into_iter().take(1).chain(extras) {
             for v in part.variants {
-                if let Some(first) = variant_locs.get(&v.id) {
+                if let Some(&first) = positions.get(&v.id) {
                     errors.push(v.loc.err(
                         ErrorKind::Duplicate,
                         format!(
                             "duplicate variant id `{}` in slot `{id}` (first defined at {})",
                             v.id,
-                            first.at()
+                            variants[first].loc.at()
                         ),
                     ));
                     continue;
                 }
-                variant_locs.insert(v.id.clone(), v.loc.clone());
+                positions.insert(v.id.clone(), variants.len());
                 variants.push(v);
             }
         }
         let default = default_ref.and_then(|(d, loc)| {
-            let found = variants.iter().position(|v| v.id == d);
+            let found = positions.get(&d).copied();
             if found.is_none() {
                 let mut e = loc.err(
                     ErrorKind::UnknownReference,
@@ -196,6 +199,7 @@ fn build_slots(raw: Vec<RawSlot>, errors: &mut Vec<RuleError>) -> Vec<Building> 
             found
         });
         let texts = variants.iter_mut().map(|v| std::mem::take(&mut v.texts)).collect();
+        let variant_locs = variants.iter().map(|v| v.loc.clone()).collect();
         out.push(Building {
             slot: Slot {
                 id,
@@ -206,6 +210,7 @@ fn build_slots(raw: Vec<RawSlot>, errors: &mut Vec<RuleError>) -> Vec<Building> 
             },
             texts,
             variant_locs,
+            positions,
         });
     }
     out
@@ -228,8 +233,9 @@ fn link_goals(raw: Vec<(String, Loc)>, errors: &mut Vec<RuleError>) -> Vec<Strin
     goals
 }
 
-fn variant_index(slot: &Slot, name: &str, loc: &Loc, errors: &mut Vec<RuleError>) -> Option<usize> {
-    let i = slot.variants.iter().position(|v| v.id == name);
+fn variant_index(b: &Building, name: &str, loc: &Loc, errors: &mut Vec<RuleError>) -> Option<usize> {
+    let slot = &b.slot;
+    let i = b.positions.get(name).copied();
     if i.is_none() {
         let mut e = loc.err(
             ErrorKind::UnknownReference,
@@ -242,11 +248,12 @@ fn variant_index(slot: &Slot, name: &str, loc: &Loc, errors: &mut Vec<RuleError>
 }
 
 fn experiment(
-    slot: &Slot,
+    b: &Building,
     raw: RawExperiment,
     global_goals: &[String],
     errors: &mut Vec<RuleError>,
 ) -> Option<Experiment> {
+    let slot = &b.slot;
     let id = raw.id;
     let primary_goal = raw.plan.primary_goal.map(|(goal, loc)| {
         let declared = raw.goals.iter().any(|(g, _)| *g == goal) || global_goals.contains(&goal);
@@ -282,7 +289,7 @@ fn experiment(
                 format!("variant `{v}` appears twice in experiment `{id}`"),
             ));
         }
-        if let Some(variant) = variant_index(slot, v, loc, errors) {
+        if let Some(variant) = variant_index(b, v, loc, errors) {
             arms.push(Arm {
                 variant,
                 weight: *weight,
@@ -290,8 +297,9 @@ fn experiment(
         }
     }
     let mut goals: Vec<String> = Vec::new();
+    let mut declared = HashSet::new();
     for (goal, loc) in raw.goals {
-        if goals.contains(&goal) {
+        if !declared.insert(goal.clone()) {
             errors.push(loc.err(
                 ErrorKind::Duplicate,
                 format!("goal `{goal}` appears twice in experiment `{id}`"),
@@ -357,7 +365,7 @@ fn check_tone(b: &Building, v: usize, segment: &str, category: &str, tone: &Tone
     let Some(texts) = b.texts.get(v) else { return };
     for (text, loc) in texts {
         if let Some((does, phrase)) = tone.find(text) {
-            let mapped = b.variant_locs.get(variant).map(Loc::at).unwrap_or_default();
+            let mapped = b.variant_locs.get(v).map(Loc::at).unwrap_or_default();
             errors.push(loc.err(
                 ErrorKind::Tone,
                 format!(

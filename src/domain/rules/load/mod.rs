@@ -6,6 +6,7 @@
 mod condition;
 mod content;
 pub mod diagnostic;
+mod lines;
 mod link;
 mod plan;
 mod read;
@@ -82,8 +83,8 @@ pub fn load_sources_with(sources: &[(String, String)], options: &LoadOptions) ->
     let mut canonical = BTreeMap::new();
     for (name, text) in sources {
         let mut file = FileCtx {
-            name,
-            text,
+            name: name.as_str().into(),
+            lines: lines::LineIndex::new(text),
             diagnostics: &mut diagnostics,
         };
         let (doc, syntax) = DeTable::parse_recoverable(text);
@@ -94,7 +95,7 @@ pub fn load_sources_with(sources: &[(String, String)], options: &LoadOptions) ->
             }
             continue;
         }
-        canonical.insert(name.clone(), file.json_table(doc.get_ref()));
+        canonical.insert(name.clone(), version::canonical(doc.get_ref()));
         file.document(doc.get_ref(), &mut raw, taxonomies.as_ref());
     }
     let (mut errors, warnings): (Vec<RuleError>, Vec<RuleError>) =
@@ -103,7 +104,7 @@ pub fn load_sources_with(sources: &[(String, String)], options: &LoadOptions) ->
     match linked {
         Some(linked) if errors.is_empty() => Ok(Loaded {
             rules: RuleSet::new(
-                version::version(canonical),
+                version::version(&canonical),
                 linked.segments,
                 linked.slots,
                 linked.goals,

@@ -3,13 +3,14 @@
 
 use std::ops::Range;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::diagnostic::{closest, ErrorKind, RuleError, Severity, Span};
+use super::lines::LineIndex;
 
 /// The id pattern shared by segments, slots, variants, experiments and goals.
 pub(super) static ID: LazyLock<Regex> =
@@ -60,7 +61,8 @@ pub(super) fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, Vec<RuleErro
 /// A place in a file, kept past parsing for errors found while linking.
 #[derive(Debug, Clone)]
 pub(super) struct Loc {
-    pub file: String,
+    /// Shared by every place in the file: a large set has millions of places.
+    pub file: Arc<str>,
     pub span: Span,
 }
 
@@ -70,7 +72,7 @@ impl Loc {
         RuleError {
             kind,
             severity: Severity::Error,
-            file: self.file.clone(),
+            file: self.file.to_string(),
             span: Some(self.span.clone()),
             message: message.into(),
             suggestion: None,
@@ -83,10 +85,10 @@ impl Loc {
     }
 }
 
-/// One file being parsed: its name and text (for spans) and where diagnostics go.
+/// One file being parsed: its name, its text's line index (for spans) and where diagnostics go.
 pub(super) struct FileCtx<'a> {
-    pub name: &'a str,
-    pub text: &'a str,
+    pub name: Arc<str>,
+    pub lines: LineIndex<'a>,
     pub diagnostics: &'a mut Vec<RuleError>,
 }
 
@@ -113,8 +115,8 @@ impl FileCtx<'_> {
     /// The place of a byte range.
     pub fn loc(&self, span: &Range<usize>) -> Loc {
         Loc {
-            file: self.name.to_string(),
-            span: Span::locate(self.text, span.clone()),
+            file: Arc::clone(&self.name),
+            span: self.lines.span(span.clone()),
         }
     }
 
@@ -132,7 +134,7 @@ impl FileCtx<'_> {
         message: impl Into<String>,
         suggestion: Option<String>,
     ) {
-        let span = Span::locate(self.text, span);
+        let span = self.lines.span(span);
         self.diagnostics.push(RuleError {
             kind,
             severity,

@@ -305,14 +305,14 @@ mod tests {
         for field in DECIDE_FIELDS.iter().filter(|f| !has_children(DECIDE_FIELDS, f)) {
             let mut body = serde_json::json!({"page": {"url": "u"}});
             let (parent, leaf) = field.rsplit_once('.').unwrap_or(("", field));
-            let object = match parent {
-                "" => &mut body,
-                p => body
+            let mut object = &mut body;
+            for p in parent.split('.').filter(|p| !p.is_empty()) {
+                object = object
                     .as_object_mut()
                     .unwrap()
                     .entry(p)
-                    .or_insert_with(|| serde_json::json!({})),
-            };
+                    .or_insert_with(|| serde_json::json!({}));
+            }
             object[leaf] = Value::Null;
             let err = serde_json::from_value::<crate::http::browser::decide::DecideBody>(body).err();
             assert!(

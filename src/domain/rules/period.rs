@@ -43,6 +43,9 @@ mod tests {
     use crate::domain::rules::load::load_sources_with;
     use crate::domain::rules::LoadOptions;
 
+    const PATH_X: &str = r#"{ signal = "page.path", op = "starts_with", value = "/x" }"#;
+    const PATH_Y: &str = r#"{ signal = "page.path", op = "starts_with", value = "/y" }"#;
+
     fn set(weights: (u32, u32), holdout: u32, condition: &str, content: &str) -> String {
         let text = format!(
             r#"
@@ -82,12 +85,12 @@ experiment.arms = [{{ variant = "a", weight = {} }}, {{ variant = "b", weight = 
 
     #[test]
     fn a_new_period_starts_when_bucketing_content_or_condition_changes() {
-        let base = set((50, 50), 10, r#"{ utm_source = "x" }"#, "B");
+        let base = set((50, 50), 10, PATH_X, "B");
         assert_eq!(base.len(), 16);
-        assert_eq!(base, set((50, 50), 10, r#"{ utm_source = "x" }"#, "B"), "stable");
-        assert_ne!(base, set((40, 60), 10, r#"{ utm_source = "x" }"#, "B"), "weights");
-        assert_ne!(base, set((50, 50), 20, r#"{ utm_source = "x" }"#, "B"), "holdout");
-        assert_ne!(base, set((50, 50), 10, r#"{ utm_source = "y" }"#, "B"), "condition");
-        assert_ne!(base, set((50, 50), 10, r#"{ utm_source = "x" }"#, "C"), "content");
+        assert_eq!(base, set((50, 50), 10, PATH_X, "B"), "stable");
+        assert_ne!(base, set((40, 60), 10, PATH_X, "B"), "weights");
+        assert_ne!(base, set((50, 50), 20, PATH_X, "B"), "holdout");
+        assert_ne!(base, set((50, 50), 10, PATH_Y, "B"), "condition");
+        assert_ne!(base, set((50, 50), 10, PATH_X, "C"), "content");
     }
 }

@@ -241,29 +241,25 @@ async fn other_context_attributes_are_ignored_and_consent_mode_in_the_context_wi
     assert_eq!(flag(&bulk, "sidebar")["reason"], "DISABLED");
 }
 
-/// The segment report's row and the hero experiment's exposures.
+/// What the store holds after a flush: today's views of `mortgage_intent` (reports release only
+/// closed days) and the hero experiment's exposed units (exact; a report re-releases only in steps
+/// of k networks, and every test client is one loopback network).
 async fn counted(app: &TestApp) -> (Value, Value) {
-    let segments: Value = app.admin_get("/v1/admin/reports/segments").await.json().await.unwrap();
-    let row = segments["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "mortgage_intent")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let experiment: Value = app
+    // Any report flushes the node's counts first.
+    let res = app
         .admin_get("/v1/admin/reports/experiments/mortgage_hero_2026q4")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let exposures: u64 = experiment["arms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["exposures"].as_u64().unwrap_or(0))
-        .sum();
-    (row["views"].clone(), json!(exposures))
+        .await;
+    assert_eq!(res.status(), 200);
+    let url = format!("sqlite://{}/personify.db?mode=ro", app.data_dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("the store opens");
+    let views: Option<i64> =
+        sqlx::query_scalar("SELECT SUM(value) FROM counters WHERE kind = 'views' AND key = 'mortgage_intent'")
+            .fetch_one(&pool)
+            .await
+            .expect("views read");
+    pool.close().await;
+    let units = crate::helpers::stored_units(app.data_dir.path(), "mortgage_hero_2026q4", None).await;
+    (views.map_or(Value::Null, |v| json!(v)), json!(units))
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 // the API> gets the forced decisions ("preview": true) and is not counted; an expired or forged token
 // is ignored (a normal, counted decision).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ADMIN_TOKEN, launch, open, origin, shot, startDemo, startPersonify, text, visitor, warm } from './harness.mjs';
 
@@ -35,10 +37,17 @@ async function admin(path, body) {
   return res.json();
 }
 
-/** Today's segment reach by id (k = 1 in the harness, so every segment that was seen is released). */
+/** Today's views by segment id, as the store counted them: reports release only closed days, so the
+ * counters are read from the server's SQLite file (after a report, which flushes the node's counts). */
 async function reach() {
-  const rep = await admin('/v1/admin/reports/segments');
-  return Object.fromEntries(rep.segments.map((s) => [s.id, s.views ?? 0]));
+  await admin('/v1/admin/reports/segments');
+  const out = execFileSync('python3', ['-c', `
+import json, sqlite3, sys
+db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+rows = db.execute("SELECT key, SUM(value) FROM counters WHERE kind = 'views' GROUP BY key").fetchall()
+print(json.dumps(dict(rows)))
+`, join(server.data, 'personify.db')]);
+  return JSON.parse(out.toString());
 }
 
 /** Opens `path` of the demo site and returns the SDK's outcome and the server's decide answer. */

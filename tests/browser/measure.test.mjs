@@ -38,7 +38,13 @@ async function report(path) {
 }
 
 test('a conversion beacon is counted on the arm the visitor saw', async () => {
-  const { context, page } = await visitor(browser, { country: 'US', personify: server.url });
+  // A returning first-party visitor (an id the SDK stored after an earlier consent): experiments count
+  // first-party visitors only; a cookieless key changes daily, so it is not a unit.
+  const { context, page } = await visitor(browser, {
+    country: 'US',
+    personify: server.url,
+    init: () => window.localStorage.setItem('personify.id', '6f1d2c3b-8a4e-4b7f-9c1d-2e3f4a5b6c7d'),
+  });
   const s = await open(page, demo.url + '/tools/mortgage-calculator');
   assert.equal(s.decided, true, JSON.stringify(s));
   const arm = s.decisions.hero.experiment.arm;

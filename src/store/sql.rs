@@ -51,18 +51,17 @@ macro_rules! sql_store {
                 }
 
                 async fn salt(&self, day: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
-                    sqlx::query(
-                        "INSERT INTO daily_salts (day, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (day) DO NOTHING",
+                    // One statement: the row a concurrent purge could delete between an insert and a
+                    // separate read is returned by the insert itself (the stored salt wins).
+                    let v: Vec<u8> = sqlx::query_scalar(
+                        "INSERT INTO daily_salts (day, salt, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (day) DO UPDATE SET salt = daily_salts.salt RETURNING salt",
                     )
                     .bind(day)
                     .bind(&candidate[..])
                     .bind(now_ms())
-                    .execute(&self.pool)
+                    .fetch_one(&self.pool)
                     .await?;
-                    let v: Vec<u8> = sqlx::query_scalar("SELECT salt FROM daily_salts WHERE day = $1")
-                        .bind(day)
-                        .fetch_one(&self.pool)
-                        .await?;
                     bytes32(v)
                 }
 
@@ -81,18 +80,17 @@ macro_rules! sql_store {
                 }
 
                 async fn network_salt(&self, week: i64, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
-                    sqlx::query(
-                        "INSERT INTO network_salts (week, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (week) DO NOTHING",
+                    // One statement: the row a concurrent purge could delete between an insert and a
+                    // separate read is returned by the insert itself (the stored salt wins).
+                    let v: Vec<u8> = sqlx::query_scalar(
+                        "INSERT INTO network_salts (week, salt, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (week) DO UPDATE SET salt = network_salts.salt RETURNING salt",
                     )
                     .bind(week)
                     .bind(&candidate[..])
                     .bind(now_ms())
-                    .execute(&self.pool)
+                    .fetch_one(&self.pool)
                     .await?;
-                    let v: Vec<u8> = sqlx::query_scalar("SELECT salt FROM network_salts WHERE week = $1")
-                        .bind(week)
-                        .fetch_one(&self.pool)
-                        .await?;
                     bytes32(v)
                 }
 

@@ -4,7 +4,9 @@
  * Privacy contract (README "For website frontends"):
  * - nothing is written to the device until a decision grants `personalize` (and, where TCF applies,
  *   purpose 1): then only the session summary; a random visitor id only with TCF purpose 1 or when the
- *   visitor records a choice (consent.set, optOut: remembering the objection is strictly necessary);
+ *   visitor records a choice (consent.set, optOut: remembering the objection is strictly necessary),
+ *   and with it, for ten minutes, that choice (the purposes it denies and its receipt's log position)
+ *   so the next page views restate it to whichever node answers;
  * - segments are never exposed to the page (a sensitive one would be readable by any script on it):
  *   the API and DOM events carry slot decisions and the consent that applied, nothing else;
  * - content never reaches innerHTML; attributes come from an allow-list, links only to http(s) or
@@ -15,6 +17,15 @@
 
 const ID_KEY = 'personify.id';
 const SESSION_KEY = 'personify.session';
+/** The visitor's latest choice, restated with page views until every node surely holds it. */
+const CHOICE_KEY = 'personify.choice';
+/**
+ * How long a choice is restated: nodes apply another node's write within milliseconds and re-read
+ * the log every 30 s regardless, so ten minutes is a wide margin; after it the ordinary order of
+ * consent signals applies again (a newer TC string may outrank an older record).
+ */
+const CHOICE_RESTATED_MS = 10 * 60 * 1000;
+const PURPOSES = ['personalize', 'measure', 'advertise'];
 /** A session ends after 30 minutes without a page view. */
 const SESSION_GAP_MS = 30 * 60 * 1000;
 const MAX_CATEGORIES = 10;
@@ -96,6 +107,33 @@ export function start(options) {
     } catch (e) {
       return null;
     }
+  }
+
+  /**
+   * Remembers a choice just recorded: the purposes it denies and its receipt's log position. Page
+   * views restate them, so a node that has not applied the choice yet still honours a denial at
+   * once and waits briefly (50 ms at most) for a grant.
+   */
+  function remember(receipt, granted) {
+    const choice = { withdrawn: PURPOSES.filter((p) => !granted[p]), at: Date.now() };
+    if (receipt && Number.isSafeInteger(receipt.leaf_index) && receipt.leaf_index >= 0) {
+      choice.after = receipt.leaf_index;
+    }
+    write(CHOICE_KEY, JSON.stringify(choice));
+  }
+  /** The remembered choice while it is restated, else nothing (and it is forgotten). */
+  function recentChoice() {
+    const c = parse(read(CHOICE_KEY));
+    const age = c && typeof c.at === 'number' ? Date.now() - c.at : -1;
+    if (age < 0 || age > CHOICE_RESTATED_MS || !Array.isArray(c.withdrawn)) {
+      if (c) remove(CHOICE_KEY);
+      return null;
+    }
+    const restated = {};
+    const withdrawn = c.withdrawn.filter((p) => PURPOSES.indexOf(p) >= 0);
+    if (withdrawn.length) restated.withdrawn = withdrawn;
+    if (Number.isSafeInteger(c.after) && c.after >= 0) restated.after = c.after;
+    return restated;
   }
 
   /** This page view's session summary, from the stored one if the device holds one. */
@@ -211,7 +249,7 @@ export function start(options) {
     if (o.site) b.site = o.site;
     const id = read(ID_KEY);
     if (id) b.visitor_id = id;
-    const c = consentStrings();
+    const c = Object.assign(consentStrings(), recentChoice());
     if (Object.keys(c).length) b.consent = c;
     if (preview) b.preview = preview;
     return b;
@@ -314,7 +352,7 @@ export function start(options) {
   function decide(timeoutMs) {
     const mine = ++seq;
     const body = payload();
-    sent = JSON.stringify(body.consent || {});
+    sent = JSON.stringify(consentStrings());
     return post('/v1/decide', body, timeoutMs)
       .then((answer) => domReady.then(() => (mine === seq ? apply(answer) : last)))
       .then(
@@ -333,7 +371,7 @@ export function start(options) {
       decided: !!last,
       decisions: last ? last.decisions : {},
       consent: last ? last.consent : null,
-      stored: { visitor_id: !!read(ID_KEY), session: !!read(SESSION_KEY) },
+      stored: { visitor_id: !!read(ID_KEY), session: !!read(SESSION_KEY), choice: !!read(CHOICE_KEY) },
       signals: {
         gpc: signals.gpc,
         tcf: !!signals.tcf,
@@ -449,16 +487,20 @@ export function start(options) {
       set(purposes, opts) {
         const p = purposes || {};
         const x = opts || {};
+        const granted = { personalize: !!p.personalize, measure: !!p.measure, advertise: !!p.advertise };
         return post(
           '/v1/consent',
           {
             visitor_id: visitorId(),
-            purposes: { personalize: !!p.personalize, measure: !!p.measure, advertise: !!p.advertise },
+            purposes: granted,
             source: x.source || 'banner',
             policy_version: x.policy_version || policyVersion,
           },
           ACTION_TIMEOUT_MS,
-        ).then((receipt) => decide(ACTION_TIMEOUT_MS).then(() => receipt));
+        ).then((receipt) => {
+          remember(receipt, granted);
+          return decide(ACTION_TIMEOUT_MS).then(() => receipt);
+        });
       },
       /**
        * Google Consent Mode state from a CMP that keeps it inside Tag Manager (`{ad_user_data:
@@ -475,9 +517,10 @@ export function start(options) {
     optOut() {
       const id = visitorId();
       remove(SESSION_KEY);
-      return post('/v1/opt-out', { visitor_id: id }, ACTION_TIMEOUT_MS).then((receipt) =>
-        decide(ACTION_TIMEOUT_MS).then(() => receipt),
-      );
+      return post('/v1/opt-out', { visitor_id: id }, ACTION_TIMEOUT_MS).then((receipt) => {
+        remember(receipt, {});
+        return decide(ACTION_TIMEOUT_MS).then(() => receipt);
+      });
     },
   };
 }

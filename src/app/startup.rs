@@ -15,6 +15,7 @@ use crate::domain::consent::ConsentBook;
 use crate::domain::privacy::{Keyring, Secret};
 use crate::domain::rules::{self, LoadErrors};
 use crate::engine::audit::AuditTrail;
+use crate::engine::consent::position::LogPosition;
 use crate::engine::counter::Counts;
 use crate::engine::health::StoreHealth;
 use crate::engine::ledger::node::{Ledger, StartError as LedgerStartError};
@@ -173,14 +174,13 @@ impl Application {
         ));
         // Consent written on other nodes: announced by the store (LISTEN/NOTIFY on PostgreSQL) and
         // read incrementally by log position, with a periodic read as the safety net.
-        let changed = Arc::new(tokio::sync::Notify::new());
-        let poke = Arc::clone(&changed);
+        let position = Arc::new(LogPosition::new(pos, Arc::new(tokio::sync::Notify::new())));
+        let poke = position.catch_up();
         store.watch_consent(Arc::new(move || poke.notify_one()));
         tokio::spawn(crate::engine::consent::sync::run(
             Arc::clone(&store),
             Arc::clone(&book),
-            changed,
-            pos,
+            Arc::clone(&position),
             Arc::clone(&metrics),
         ));
         // Each process writes its own sketch rows; a report unions every node's (an HLL union is exact).
@@ -227,6 +227,7 @@ impl Application {
             rules: Arc::clone(&rules),
             keyring,
             book,
+            position,
             trail: Arc::new(AuditTrail::new(Arc::clone(&store))),
             store_health: StoreHealth::new(store),
             ledger,

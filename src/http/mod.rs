@@ -25,6 +25,7 @@ use crate::domain::signals::pii::PiiPolicy;
 use crate::domain::signals::SignalExtractor;
 use crate::engine::audit::AuditTrail;
 use crate::engine::consent::choices::{Choices, ChoicesParts};
+use crate::engine::consent::position::LogPosition;
 use crate::engine::counter::Counts;
 use crate::engine::geo::Locator;
 use crate::engine::health::StoreHealth;
@@ -70,6 +71,8 @@ pub struct Pages {
     pub keyring: Arc<Keyring>,
     /// Explicit consent records and opt-outs, in memory.
     pub book: Arc<ConsentBook>,
+    /// How far into the consent log the book is (a view naming a receipt waits for it).
+    pub position: Arc<LogPosition>,
     /// Aggregate counting.
     pub counts: Arc<Counts>,
     /// k and epsilon for released counts.
@@ -131,6 +134,8 @@ pub struct Parts {
     pub keyring: Arc<Keyring>,
     /// Consent records in memory.
     pub book: Arc<ConsentBook>,
+    /// How far into the log the book is.
+    pub position: Arc<LogPosition>,
     /// The admin audit trail.
     pub trail: Arc<AuditTrail>,
     /// What the health and metrics routes ask the store.
@@ -159,6 +164,7 @@ impl AppState {
             rules,
             keyring,
             book,
+            position,
             trail,
             store_health,
             ledger,
@@ -182,6 +188,7 @@ impl AppState {
         let choices = Choices::new(ChoicesParts {
             keyring: Arc::clone(&keyring),
             book: Arc::clone(&book),
+            position: Arc::clone(&position),
             ledger: Arc::clone(&ledger),
             trail: Arc::clone(&trail),
             counts: Arc::clone(&counts),
@@ -205,6 +212,7 @@ impl AppState {
                 consent: settings.consent_policy(),
                 keyring: Arc::clone(&keyring),
                 book,
+                position,
                 counts: Arc::clone(&counts),
                 release,
                 rtb_provider: settings.rtb.provider_name.clone(),

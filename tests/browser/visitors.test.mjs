@@ -106,7 +106,11 @@ describe('a DE visitor (opt-in jurisdiction)', () => {
     assert.equal(await text(page, SIDEBAR), DEFAULT_SIDEBAR);
     const out = await page.evaluate(() => window.personify.status());
     assert.equal(out.consent.basis, 'opt_out');
-    assert.deepEqual(Object.keys(await storageOf(page)), ['personify.id'], 'the id stays to remember the objection');
+    assert.deepEqual(
+      Object.keys(await storageOf(page)).sort(),
+      ['personify.choice', 'personify.id'],
+      'the id stays to remember the objection; the choice is restated for ten minutes',
+    );
     await shot(page, 'de-mortgages-after-opt-out');
 
     await open(page, demo.url + '/mortgages');

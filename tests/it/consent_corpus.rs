@@ -163,6 +163,7 @@ fn us_sections_deny_advertise_exactly_when_iab_gpp_decodes_an_opt_out() {
             gpp_sid: Some(&sids),
             us_privacy: None,
             google_consent_mode: None,
+            withdrawn: Default::default(),
         };
         let consent = policy.resolve(&input, &mut Vec::new());
         assert_eq!(

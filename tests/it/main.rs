@@ -45,6 +45,7 @@ mod privacy_canary;
 mod privacy_consent;
 mod privacy_counts;
 mod privacy_edge;
+mod read_your_writes;
 mod readme;
 mod releases;
 mod reload;

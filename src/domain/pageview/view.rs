@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use crate::domain::consent::google::ConsentMode;
-use crate::domain::consent::{Consent, ConsentBook, ConsentInput, ConsentPolicy, Record};
+use crate::domain::consent::{Consent, ConsentBook, ConsentInput, ConsentPolicy, Purposes, Record};
 use crate::domain::pageview::decide::{decide, Decision};
 use crate::domain::privacy::{ConsentSubject, Keyring, VisitorId, VisitorIdError, VisitorKey};
 use crate::domain::rules::RuleSet;
@@ -35,6 +35,8 @@ pub struct ConsentStrings<'a> {
     pub gpc: bool,
     /// Google Consent Mode state (only ever withholds).
     pub google_consent_mode: Option<ConsentMode>,
+    /// Purposes the client says were just withdrawn (only ever withholds).
+    pub withdrawn: Purposes,
 }
 
 impl<'a> ConsentStrings<'a> {
@@ -49,6 +51,7 @@ impl<'a> ConsentStrings<'a> {
             gpp_sid: self.gpp_sid,
             us_privacy: self.us_privacy,
             google_consent_mode: self.google_consent_mode,
+            withdrawn: self.withdrawn,
         }
     }
 }

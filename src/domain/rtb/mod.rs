@@ -255,6 +255,8 @@ pub fn evaluate(
         // Every form of GPC denies `advertise`: the header, `regs.gpc` and `regs.ext.gpc`.
         gpc: ctx.sec_gpc || gpc(regs.gpc.as_ref()) || gpc(regs_ext.gpc.as_ref()),
         google_consent_mode: regs_ext.google_consent_mode,
+        // A bid request speaks for no visitor's own choice.
+        withdrawn: crate::domain::consent::Purposes::NONE,
     };
     // Where GDPR applies the country cannot lower the bar: an unknown country is opt-in. A bid
     // request has no visitor, so no explicit record.

@@ -11,6 +11,7 @@ use crate::domain::consent::{ConsentBook, Purposes, Record};
 use crate::domain::ledger::entry::{Action, Change, Entry, ReceiptId};
 use crate::domain::privacy::{ConsentSubject, Keyring, VisitorId};
 use crate::engine::audit::{self, AuditTrail};
+use crate::engine::consent::position::LogPosition;
 use crate::engine::counter::Counts;
 use crate::engine::ledger::node::Ledger;
 use crate::metrics::{ActionLabel, Metrics};
@@ -64,6 +65,7 @@ pub struct Erasure {
 pub struct Choices {
     keyring: Arc<Keyring>,
     book: Arc<ConsentBook>,
+    position: Arc<LogPosition>,
     ledger: Arc<Ledger>,
     trail: Arc<AuditTrail>,
     counts: Arc<Counts>,
@@ -78,6 +80,8 @@ pub struct ChoicesParts {
     pub keyring: Arc<Keyring>,
     /// The enforced records, in memory.
     pub book: Arc<ConsentBook>,
+    /// How far into the log the book is (a write here may move it).
+    pub position: Arc<LogPosition>,
     /// The consent log.
     pub ledger: Arc<Ledger>,
     /// The admin audit trail (erasures are recorded there).
@@ -98,6 +102,7 @@ impl Choices {
         Choices {
             keyring: p.keyring,
             book: p.book,
+            position: p.position,
             ledger: p.ledger,
             trail: p.trail,
             counts: p.counts,
@@ -173,6 +178,7 @@ impl Choices {
             } else {
                 self.book.remove(&subject);
             }
+            self.position.wrote(done.entry.index);
             erased += done.entries;
             suppressed |= done.suppressed;
             first.get_or_insert(done.entry);
@@ -212,6 +218,7 @@ impl Choices {
                 recorded_at: entry.recorded_at,
             },
         );
+        self.position.wrote(entry.index);
         Ok(entry)
     }
 

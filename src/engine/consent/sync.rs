@@ -3,15 +3,14 @@
 //! the safety net for a lost announcement).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
-use tokio::sync::Notify;
 
 use crate::domain::consent::{ConsentBook, Purposes, Record};
 use crate::domain::privacy::ConsentSubject;
+use crate::engine::consent::position::LogPosition;
 use crate::store::{ConsentLog, Replayed, Store, StoreError, StoredRecord};
 
 /// Safety-net period between incremental reads.
@@ -127,27 +126,33 @@ pub async fn catch_up(store: &(impl ConsentLog + ?Sized), book: &ConsentBook, fr
     apply_log(store, book, from, Apply::UnlessNewer).await
 }
 
-/// Runs forever: catches up whenever `changed` is notified or the period passes.
+/// Runs forever: catches up whenever the position's catch-up is poked (another node announced a
+/// change, or a page view waits for an entry) or the period passes.
 pub async fn run(
     store: Arc<dyn Store>,
     book: Arc<ConsentBook>,
-    changed: Arc<Notify>,
-    start: i64,
+    position: Arc<LogPosition>,
     metrics: Arc<crate::metrics::Metrics>,
 ) {
-    let pos = AtomicI64::new(start);
+    let changed = position.catch_up();
+    // Page views may poke many catch-ups a second; the tombstone purge (a write) keeps the period.
+    let mut purged = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(PERIOD) => {}
             _ = changed.notified() => {}
         }
-        match catch_up(store.as_ref(), &book, pos.load(Ordering::Relaxed)).await {
-            Ok(p) => pos.store(p, Ordering::Relaxed),
+        match catch_up(store.as_ref(), &book, position.applied()).await {
+            Ok(p) => position.advance(p),
             Err(e) => {
                 metrics.store_error("consent_resync");
                 tracing::warn!(error = %e, "consent resync failed; will retry");
             }
         }
+        if purged.elapsed() < PERIOD {
+            continue;
+        }
+        purged = tokio::time::Instant::now();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)

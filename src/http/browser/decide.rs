@@ -47,7 +47,7 @@ pub async fn handle(
         consent: dto.consent,
         tz_offset_minutes: dto.tz_offset_minutes,
     };
-    let mut outcome = PageViewOutcome::read(&req, &state, fields, dto.preview.as_deref())?;
+    let mut outcome = PageViewOutcome::read(&req, &state, fields, dto.preview.as_deref()).await?;
     let rules = state.rules.load();
     let decision = outcome.decide(&rules, dto.slots.as_deref());
     if outcome.counted() {

@@ -103,7 +103,7 @@ pub async fn handle(
         consent: dto.consent,
         tz_offset_minutes: dto.tz_offset_minutes,
     };
-    let outcome = PageViewOutcome::read(&req, &state, fields, dto.preview.as_deref())?;
+    let outcome = PageViewOutcome::read(&req, &state, fields, dto.preview.as_deref()).await?;
     let (view, consent) = (&outcome.view, outcome.consent());
     let (key, mut warnings) = (&view.key, view.warnings.clone());
     // The arm comes from the visitor key, exactly as at exposure; a client-sent variant is never trusted.

@@ -1,5 +1,5 @@
 //! What decide and events share about one page view: the pipeline's context, a presented preview
-//! token (a valid one wins; a bad one is a warning), whether the view is counted (never when
+//! token (a valid one wins; a bad one is a warning), the log position a view waits for, whether the view is counted (never when
 //! previewed, never a crawler, only with `measure`), and the consent the answer reports.
 
 use std::time::SystemTime;
@@ -10,12 +10,13 @@ use serde::Deserialize;
 
 use crate::domain::consent::google::{ConsentMode, State};
 use crate::domain::consent::gpc_header;
-use crate::domain::consent::Consent;
+use crate::domain::consent::{Consent, Purposes};
 use crate::domain::pageview::decide::Decision;
 use crate::domain::pageview::preview::Grant;
 use crate::domain::pageview::view::{ConsentStrings, Pipeline, Records, ViewContext, ViewInput};
 use crate::domain::rules::RuleSet;
 use crate::domain::signals::{ClientHints, PageFields, RequestMeta, SessionSummary};
+use crate::engine::consent::position;
 use crate::http::admin::preview;
 use crate::http::error::ApiError;
 use crate::http::Pages;
@@ -29,9 +30,17 @@ pub struct PageViewOutcome {
 }
 
 impl PageViewOutcome {
-    /// Runs the pipeline and reads the preview token from the `Personify-Preview` header or the
-    /// body's `preview` field.
-    pub fn read(req: &HttpRequest, pages: &Pages, fields: ViewFields, token: Option<&str>) -> Result<Self, ApiError> {
+    /// Waits for the log position the view names (if any), runs the pipeline and reads the
+    /// preview token from the `Personify-Preview` header or the body's `preview` field.
+    pub async fn read(
+        req: &HttpRequest,
+        pages: &Pages,
+        fields: ViewFields,
+        token: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        if let Some(at) = fields.consent.as_ref().and_then(|c| c.after) {
+            pages.position.reach(at, position::MAX_WAIT).await;
+        }
         let mut view = view_context(req, pages, fields)?;
         let grant = match preview::grant(pages, preview::presented(req, token), view.now) {
             Ok(grant) => grant,
@@ -115,6 +124,37 @@ pub struct ConsentBody {
     /// Google Consent Mode state as the page's gtag holds it; it can only withhold, so a forged
     /// value harms nobody either.
     google_consent_mode: Option<ConsentModeBody>,
+    /// Purposes the visitor has just withdrawn (the SDK sends them after a choice, so a node that
+    /// has not applied it yet still honours it); only ever withholds.
+    withdrawn: Option<Vec<PurposeName>>,
+    /// The leaf index of the receipt of the visitor's latest choice: the view waits at most
+    /// [`position::MAX_WAIT`] for this node to have applied it.
+    after: Option<u64>,
+}
+
+/// A purpose as `consent.withdrawn` names it.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurposeName {
+    /// `personalize`
+    Personalize,
+    /// `measure`
+    Measure,
+    /// `advertise`
+    Advertise,
+}
+
+/// The purposes a list names.
+fn purposes(names: &[PurposeName]) -> Purposes {
+    let mut p = Purposes::NONE;
+    for n in names {
+        match n {
+            PurposeName::Personalize => p.personalize = true,
+            PurposeName::Measure => p.measure = true,
+            PurposeName::Advertise => p.advertise = true,
+        }
+    }
+    p
 }
 
 /// `consent.google_consent_mode`: the types of gtag's `consent` command; any other key is a warning.
@@ -235,6 +275,9 @@ pub fn view_context(req: &HttpRequest, state: &Pages, mut f: ViewFields) -> Resu
             google_consent_mode: strings
                 .and_then(|c| c.google_consent_mode.as_ref())
                 .map(ConsentModeBody::mode),
+            withdrawn: strings
+                .and_then(|c| c.withdrawn.as_deref())
+                .map_or(Purposes::NONE, purposes),
         },
         client,
         now: SystemTime::now(),

@@ -45,7 +45,7 @@ macro_rules! view_fields {
             "consent.google_consent_mode.analytics_storage",
             "consent.google_consent_mode.personalization_storage",
             "consent.google_consent_mode.functionality_storage",
-            "consent.google_consent_mode.security_storage",
+            "consent.google_consent_mode.security_storage", "consent.withdrawn", "consent.after",
             "tz_offset_minutes", "preview", $($more),*
         ]
     };

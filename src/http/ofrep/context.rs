@@ -67,6 +67,8 @@ pub const FIELDS: &[&str] = &[
     "context.consent.google_consent_mode.personalization_storage",
     "context.consent.google_consent_mode.functionality_storage",
     "context.consent.google_consent_mode.security_storage",
+    "context.consent.withdrawn",
+    "context.consent.after",
     "context.tz_offset_minutes",
     "context.preview",
 ];
@@ -74,7 +76,7 @@ pub const FIELDS: &[&str] = &[
 impl EvaluationContext {
     /// Runs the page-view pipeline on this context, as decide does (the preview token from the
     /// `Personify-Preview` header or the context's `preview`).
-    pub fn read(self, req: &HttpRequest, pages: &Pages) -> Result<PageViewOutcome, ApiError> {
+    pub async fn read(self, req: &HttpRequest, pages: &Pages) -> Result<PageViewOutcome, ApiError> {
         let fields = ViewFields {
             site: self.site,
             page: PageBody::new(self.url, self.referrer, self.category),
@@ -83,7 +85,9 @@ impl EvaluationContext {
             consent: self.consent,
             tz_offset_minutes: self.tz_offset_minutes,
         };
-        PageViewOutcome::read(req, pages, fields, self.preview.as_deref()).map_err(in_context)
+        PageViewOutcome::read(req, pages, fields, self.preview.as_deref())
+            .await
+            .map_err(in_context)
     }
 }
 

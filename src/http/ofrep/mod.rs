@@ -39,7 +39,7 @@ pub async fn evaluate_one(
         failure: OfrepFailure::Request(e),
     };
     let ApiJsonNoting(body) = body.map_err(failed)?;
-    let mut outcome = body.context.read(&req, &state).map_err(failed)?;
+    let mut outcome = body.context.read(&req, &state).await.map_err(failed)?;
     let wanted = [slot.id.clone()];
     let decision = outcome.decide(&rules, Some(&wanted));
     let Some(slot_decision) = decision.slots.first() else {
@@ -76,7 +76,7 @@ pub async fn evaluate_all(
         failure: OfrepFailure::Request(e),
     };
     let ApiJsonNoting(body) = body.map_err(failed)?;
-    let mut outcome = body.context.read(&req, &state).map_err(failed)?;
+    let mut outcome = body.context.read(&req, &state).await.map_err(failed)?;
     let rules = state.rules.load();
     let decision = outcome.decide(&rules, None);
     let warnings = warnings(&req, &mut outcome.view.warnings, &decision);

@@ -1,0 +1,62 @@
+// A choice the visitor just made is restated with the next page views: the purposes it denies (a
+// node that has not applied the choice yet still honours the denial) and its receipt's log position
+// (a node waits briefly for a grant), for ten minutes; then it is forgotten.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launch, open, origin, startDemo, startPersonify, storageOf, visitor, warm } from './harness.mjs';
+
+const TEN_MINUTES = 10 * 60 * 1000;
+let browser, server, demo;
+
+before(async () => {
+  const site = await origin();
+  server = await startPersonify({ origins: [site.url] });
+  demo = await startDemo({ endpoint: server.url, port: site.port });
+  browser = await launch();
+  await warm(browser, demo.url, server.url);
+});
+after(async () => {
+  await browser?.close();
+  await demo?.stop();
+  await server?.stop();
+});
+
+test('consent.set and optOut restate the denied purposes and the receipt position, for ten minutes', async () => {
+  const { context, page } = await visitor(browser, { country: 'DE', personify: server.url });
+  const sent = [];
+  page.on('request', (r) => r.url().endsWith('/v1/decide') && sent.push(JSON.parse(r.postData()).consent || {}));
+  const first = await open(page, demo.url + '/mortgages');
+  assert.equal(first.consent.basis, 'jurisdiction_opt_in');
+  assert.equal(sent.at(-1).withdrawn, undefined, 'nothing to restate before a choice');
+
+  const receipt = await page.evaluate(() => window.personify.consent.set({ personalize: true }));
+  assert.equal(typeof receipt.leaf_index, 'number');
+  assert.deepEqual(sent.at(-1), { withdrawn: ['measure', 'advertise'], after: receipt.leaf_index });
+  const status = await page.evaluate(() => window.personify.status());
+  assert.deepEqual(
+    [status.consent.personalize, status.consent.measure, status.stored.choice],
+    [true, false, true],
+    JSON.stringify(status),
+  );
+
+  // The next page restates it too.
+  const next = await open(page, demo.url + '/savings');
+  assert.deepEqual(sent.at(-1), { withdrawn: ['measure', 'advertise'], after: receipt.leaf_index });
+  assert.equal(next.consent.basis, 'record');
+
+  // Ten minutes on, the choice is every node's: nothing is restated and the device forgets it.
+  await page.evaluate((ms) => {
+    const c = JSON.parse(localStorage.getItem('personify.choice'));
+    c.at -= ms + 1000;
+    localStorage.setItem('personify.choice', JSON.stringify(c));
+  }, TEN_MINUTES);
+  await open(page, demo.url + '/savings');
+  assert.deepEqual(sent.at(-1), {});
+  assert.deepEqual(Object.keys(await storageOf(page)).sort(), ['personify.id', 'personify.session']);
+
+  const optOut = await page.evaluate(() => window.personify.optOut());
+  assert.deepEqual(sent.at(-1), { withdrawn: ['personalize', 'measure', 'advertise'], after: optOut.leaf_index });
+  assert.ok(optOut.leaf_index > receipt.leaf_index);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});

@@ -174,7 +174,8 @@ impl Application {
         ));
         // Consent written on other nodes: announced by the store (LISTEN/NOTIFY on PostgreSQL) and
         // read incrementally by log position, with a periodic read as the safety net.
-        let position = Arc::new(LogPosition::new(pos, Arc::new(tokio::sync::Notify::new())));
+        let position =
+            Arc::new(LogPosition::new(pos, Arc::new(tokio::sync::Notify::new())).with_metrics(Arc::clone(&metrics)));
         let poke = position.catch_up();
         store.watch_consent(Arc::new(move || poke.notify_one()));
         tokio::spawn(crate::engine::consent::sync::run(

@@ -50,6 +50,13 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
+/// `outcome` of a page view's wait for a consent log position.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `applied` (within the wait) or `timed_out` (answered on what the node had).
+    pub outcome: &'static str,
+}
+
 /// `task` of a failed store operation.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TaskLabel {
@@ -138,6 +145,8 @@ pub struct Metrics {
     /// Experiments in their current analysis period, by sample-ratio-mismatch state (a count of
     /// experiments, never a series per experiment).
     pub experiments: Family<SrmLabel, Gauge>,
+    /// Page views that waited for a consent log position their node had not applied, by outcome.
+    pub position_waits: Family<OutcomeLabel, Counter>,
     registry: Registry,
     /// The rules version, re-registered on reload.
     rules_info: Mutex<Option<String>>,
@@ -178,6 +187,7 @@ impl Metrics {
             salt_age_seconds: Gauge::default(),
             purge_failures: Family::default(),
             experiments: Family::default(),
+            position_waits: Family::default(),
             registry,
             rules_info: Mutex::new(None),
         };
@@ -237,6 +247,11 @@ impl Metrics {
             "experiments",
             "Experiments in their current analysis period, by sample ratio mismatch state",
             self.experiments.clone(),
+        );
+        r.register(
+            "consent_position_waits",
+            "Page views that waited for a consent log position their node had not applied, by outcome",
+            self.position_waits.clone(),
         );
         self
     }

@@ -159,6 +159,11 @@ async fn a_restated_denial_is_honoured_and_a_position_beyond_the_log_only_waits(
         (true, true)
     );
     assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"personify_consent_position_waits_total{outcome="timed_out"} 1"#),
+        "{metrics}"
+    );
     // A name that is not a purpose is refused, naming the field and not repeating the value.
     let res = app
         .decide(&page_view(&visitor, &["everything-xyz"], None), Some("DE"))

@@ -8,15 +8,18 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
+use crate::metrics::{Metrics, OutcomeLabel};
+
 /// The longest a page view waits for a log position it names.
 pub const MAX_WAIT: Duration = Duration::from_millis(50);
 
 /// The position of the last log entry whose effect the book holds, with waiters.
-#[derive(Debug)]
 pub struct LogPosition {
     applied: watch::Sender<i64>,
     /// Wakes the catch-up task (the same `Notify` another node's announcement pokes).
     catch_up: Arc<Notify>,
+    /// Where waits are counted.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// What a wait for a position ended with.
@@ -36,7 +39,14 @@ impl LogPosition {
         LogPosition {
             applied: watch::Sender::new(applied),
             catch_up,
+            metrics: None,
         }
+    }
+
+    /// Counts waits in `metrics` (`personify_consent_position_waits`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The index of the last entry applied (-1 for none).
@@ -84,10 +94,14 @@ impl LogPosition {
         }
         self.catch_up.notify_one();
         let reached = tokio::time::timeout(within, seen.wait_for(|p| *p >= want)).await;
-        match reached {
-            Ok(Ok(_)) => Reached::Waited,
-            _ => Reached::TimedOut,
+        let (reached, outcome) = match reached {
+            Ok(Ok(_)) => (Reached::Waited, "applied"),
+            _ => (Reached::TimedOut, "timed_out"),
+        };
+        if let Some(m) = &self.metrics {
+            m.position_waits.get_or_create(&OutcomeLabel { outcome }).inc();
         }
+        reached
     }
 }
 

@@ -23,6 +23,10 @@ pub struct SimulateArgs {
     /// Sizes up to this are counted visitor by visitor, larger ones as per-day binomial counts.
     #[arg(long, default_value_t = 100_000)]
     pub per_visitor_up_to: u64,
+    /// Sizes up to this also run the negative control (HyperLogLog sketches of every A/A run);
+    /// default: every size.
+    #[arg(long, default_value_t = u64::MAX)]
+    pub negative_control_up_to: u64,
     /// k of the releases.
     #[arg(long, default_value_t = 50)]
     pub k: u64,
@@ -54,6 +58,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         runs: args.runs,
         srm_runs: args.srm_runs.max(1),
         per_visitor_up_to: args.per_visitor_up_to,
+        negative_control_up_to: args.negative_control_up_to,
         seed: args.seed,
         k: args.k,
         epsilon: args.epsilon,

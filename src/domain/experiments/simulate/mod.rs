@@ -31,6 +31,9 @@ pub struct Config {
     pub srm_runs: u32,
     /// Sizes up to this are counted visitor by visitor; larger ones are aggregated.
     pub per_visitor_up_to: u64,
+    /// Sizes up to this also run the negative control (HyperLogLog sketches of every A/A run:
+    /// seconds per run at 10⁶ per arm in a debug build).
+    pub negative_control_up_to: u64,
     /// Seed of everything.
     pub seed: u64,
     /// k of the releases.
@@ -54,6 +57,7 @@ impl Default for Config {
             runs: 1_000,
             srm_runs: 10_000,
             per_visitor_up_to: 100_000,
+            negative_control_up_to: u64::MAX,
             seed: 1,
             k: 50,
             epsilon: 0.5,
@@ -167,15 +171,24 @@ fn networks(size: u64, k: u64) -> u64 {
     (10 * size).max(20 * k)
 }
 
-/// Counts one run.
-fn counts(rng: &mut StdRng, path: Path, total: u64, arms: &Arms, networks: u64) -> Vec<Vec<ArmCounts>> {
+/// Counts one run; with `hll` (a seed), also into the negative control's sketches.
+fn counts(
+    rng: &mut StdRng,
+    path: Path,
+    total: u64,
+    arms: &Arms,
+    networks: u64,
+    hll: Option<u64>,
+) -> Vec<Vec<ArmCounts>> {
     match path {
-        Path::PerVisitor => per_visitor(rng, total, arms, networks, true),
-        Path::Aggregated => aggregated(rng, total, arms, networks),
+        Path::PerVisitor => per_visitor(rng, total, arms, networks, hll.is_some()),
+        Path::Aggregated => aggregated(rng, total, arms, networks, hll),
     }
 }
 
-/// Runs `runs` experiments and reads each.
+/// Runs `runs` experiments and reads each; with `hll` (a seed), each also fills the negative
+/// control's sketches.
+#[allow(clippy::too_many_arguments)]
 fn runs(
     rng: &mut StdRng,
     runs: u32,
@@ -184,10 +197,12 @@ fn runs(
     arms: &Arms,
     reading: &Reading,
     networks: u64,
+    hll: Option<u64>,
 ) -> Vec<Outcome> {
     (0..runs)
-        .map(|_| {
-            let looks = counts(rng, path, total, arms, networks);
+        .map(|run| {
+            let seed = hll.map(|s| s ^ u64::from(run).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let looks = counts(rng, path, total, arms, networks, seed);
             evaluate(&looks, arms, reading, &NoiseKey::from_bytes(rng.random()))
         })
         .collect()
@@ -230,8 +245,10 @@ fn size_row(config: &Config, size: u64) -> SizeRow {
         rates: vec![config.baseline, config.baseline * (1.0 + lift)],
         ..aa.clone()
     };
-    let a = runs(&mut rng, config.runs, path, 2 * size, &aa, &reading, nets);
-    let b = runs(&mut rng, config.runs, path, 2 * size, &ab, &reading, nets);
+    // Only the A/A runs feed the negative control (today's HLL z-test).
+    let hll = (size <= config.negative_control_up_to).then_some(config.seed ^ size ^ 0x484c_4c00);
+    let a = runs(&mut rng, config.runs, path, 2 * size, &aa, &reading, nets, hll);
+    let b = runs(&mut rng, config.runs, path, 2 * size, &ab, &reading, nets, None);
     let all: Vec<Outcome> = a.iter().chain(&b).copied().collect();
     let looks: u32 = all.iter().map(|o| o.looks).sum();
     SizeRow {
@@ -274,7 +291,7 @@ fn srm_row(config: &Config, size: u64, shares: Vec<f64>, loss: f64, runs: u32, p
         .filter(|_| {
             let looks = match path {
                 Path::PerVisitor => per_visitor(&mut rng, total, &arms, nets, false),
-                Path::Aggregated => aggregated(&mut rng, total, &arms, nets),
+                Path::Aggregated => aggregated(&mut rng, total, &arms, nets, None),
             };
             looks
                 .iter()
@@ -326,6 +343,7 @@ fn planned_row(config: &Config) -> Option<PlannedRow> {
                 &ab,
                 &reading,
                 networks(size, config.k),
+                None,
             );
             (f, share(&out, |o| o.better))
         })
@@ -407,13 +425,15 @@ mod tests {
     #[test]
     fn a_small_simulation_meets_the_targets_and_the_negative_control_fires() {
         // 10³ per arm visitor by visitor (HLL sketches for the negative control; k suppresses most
-        // looks at this size), 10⁴ per arm aggregated (where the intervals have work to do).
+        // looks at this size), 10⁴ per arm aggregated (where the intervals have work to do; its
+        // sketches are tested in `model`).
         let runs = 200;
         let config = Config {
             sizes: vec![1_000, 10_000],
             runs,
             srm_runs: runs,
             per_visitor_up_to: 1_000,
+            negative_control_up_to: 1_000,
             extended: false,
             ..Config::default()
         };
@@ -422,6 +442,7 @@ mod tests {
         assert_eq!((small.path, large.path), (Path::PerVisitor, Path::Aggregated));
         let negative = small.negative_control.unwrap_or(0.0);
         assert!(negative >= 0.15, "the simulator must show today's failure: {report}");
+        assert_eq!(large.negative_control, None, "not asked for at this size");
         for row in [small, large] {
             assert!(row.false_positives <= 0.064 + tolerance(0.064, runs), "{report}");
             assert!(row.coverage_aa >= 0.936 - tolerance(0.936, runs), "{report}");

@@ -58,3 +58,4 @@ mod rules_scale;
 mod secret_rotation;
 mod shutdown;
 mod store;
+mod units_writer;

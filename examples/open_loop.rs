@@ -22,6 +22,7 @@
 //! generator itself was when it started requests; if that is large, the generator was the limit.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -175,6 +176,9 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(args)
 }
 
+/// Errors written out so far (see [`one`]).
+static ERRORS_SHOWN: AtomicU32 = AtomicU32::new(0);
+
 /// What became of one request.
 struct Outcome {
     /// Its number, so the summary can say when in the run a slow answer was due.
@@ -207,9 +211,25 @@ async fn one(
                     let code = r.status().as_u16();
                     r.bytes().await.map(|_| code).map_err(|_| "body")
                 }
-                Err(e) if e.is_timeout() => Err("timeout"),
-                Err(e) if e.is_connect() => Err("connect"),
-                Err(_) => Err("other"),
+                Err(e) => {
+                    // The first few in full (with their causes) on stderr, for the report.
+                    if ERRORS_SHOWN.fetch_add(1, Ordering::Relaxed) < 5 {
+                        let mut text = e.to_string();
+                        let mut cause = std::error::Error::source(&e);
+                        while let Some(c) = cause {
+                            text.push_str(&format!(": {c}"));
+                            cause = c.source();
+                        }
+                        eprintln!("request {n}: {text}");
+                    }
+                    Err(if e.is_timeout() {
+                        "timeout"
+                    } else if e.is_connect() {
+                        "connect"
+                    } else {
+                        "other"
+                    })
+                }
             }
         }
         Err(_) => Err("other"),
@@ -239,7 +259,8 @@ async fn run(args: Args) -> serde_json::Value {
     let mut next = 0u64;
     while next < total {
         let now = start.elapsed();
-        for n in next..due_by(now, args.rate, total) {
+        let upto = due_by(now, args.rate, total);
+        for n in next..upto {
             let due_in = due(n, args.rate);
             late_us.push(u64::try_from(now.saturating_sub(due_in).as_micros()).unwrap_or(u64::MAX));
             tokio::spawn(one(
@@ -250,8 +271,8 @@ async fn run(args: Args) -> serde_json::Value {
                 start + due_in,
                 tx.clone(),
             ));
-            next = n + 1;
         }
+        next = next.max(upto);
         if next < total {
             tokio::time::sleep_until((start + due(next, args.rate)).into()).await;
         }

@@ -64,17 +64,23 @@ macro_rules! experiments_sql {
             use $crate::store::experiments::{PeriodRow, ReleaseRow, UnitCounts, UnitRow};
             use $crate::store::{ExperimentData, StoreError};
 
-            /// Six values per row; far below both backends' limit on bound values per statement.
-            const ROWS_PER_STATEMENT: usize = 2_000;
+            /// Rows per statement and per transaction: six values a row, far below both backends'
+            /// limit on bound values per statement, and short to commit. On SQLite every write goes
+            /// through one connection, so a busy node's flush (tens of thousands of new units every
+            /// `counts.flush_seconds`) in one transaction held every consent write behind it for most
+            /// of a second; in transactions of this size (milliseconds each) a waiting consent batch
+            /// takes its turn between two of them (the writer pool hands its connection over in
+            /// order of asking).
+            const ROWS_PER_STATEMENT: usize = 500;
 
             #[async_trait]
             impl ExperimentData for $store {
                 async fn put_units(&self, rows: Vec<UnitRow>) -> Result<(), StoreError> {
-                    if rows.is_empty() {
-                        return Ok(());
-                    }
-                    let mut tx = self.begin_write().await?;
+                    // One transaction per statement. Not all-or-nothing, and need not be: a unit
+                    // written twice changes nothing, so a flush that fails half way keeps its units
+                    // in memory and the next one writes them all again.
                     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                        let mut tx = self.begin_write().await?;
                         let mut q: QueryBuilder<'_, $db> =
                             QueryBuilder::new("INSERT INTO experiment_units (experiment, period, arm, goal, unit, day) ");
                         q.push_values(chunk, |mut b, r| {
@@ -87,8 +93,8 @@ macro_rules! experiments_sql {
                         });
                         q.push(" ON CONFLICT (experiment, period, arm, goal, unit) DO NOTHING");
                         q.build().execute(&mut *tx).await?;
+                        tx.commit().await?;
                     }
-                    tx.commit().await?;
                     Ok(())
                 }
 

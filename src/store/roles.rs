@@ -150,7 +150,8 @@ pub trait CountStore: Send + Sync {
 /// and the reports (`docs/reports.md`).
 #[async_trait]
 pub trait ExperimentData: Send + Sync {
-    /// Adds units; a unit already counted in its (experiment, period, arm, goal) is ignored.
+    /// Adds units; a unit already counted in its (experiment, period, arm, goal) is ignored. Written
+    /// in short transactions, not one: on error some may be stored, and writing them again is harmless.
     async fn put_units(&self, rows: Vec<UnitRow>) -> Result<(), StoreError>;
 
     /// Exact exposures per arm and converters (among the exposed) per arm and goal of a period.

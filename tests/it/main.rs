@@ -59,3 +59,4 @@ mod rules_scale;
 mod secret_rotation;
 mod shutdown;
 mod store;
+mod units_writer;

@@ -1,11 +1,12 @@
 //! Exact experiment counting at 10⁷ units (ten times the largest simulated arm): inserting them
 //! into a `UnitSet` (the in-memory delta between flushes), merging two such sets (what a flush or a
-//! read across nodes does), and the unit hash itself.
+//! read across nodes does), and the unit hash itself: keyed at each call (`unit_hash`) and with the
+//! experiment's key made once (`unit_key`, what the counting path does).
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use personify::domain::counts::exact::{unit_hash, UnitSet};
+use personify::domain::counts::exact::{unit_hash, UnitKey, UnitSet};
 
 const UNITS: u64 = 10_000_000;
 
@@ -54,6 +55,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             visitor[0] = visitor[0].wrapping_add(1);
             unit_hash(&key, &visitor)
+        })
+    });
+    let keyed = UnitKey::new(&key);
+    group.bench_function("unit_key", |b| {
+        b.iter(|| {
+            visitor[0] = visitor[0].wrapping_add(1);
+            keyed.unit(&visitor)
         })
     });
     group.finish();

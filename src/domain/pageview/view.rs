@@ -189,10 +189,7 @@ impl Pipeline<'_> {
             .resolve_at(&consent.input(signals.country, record.as_ref()), now, &mut warnings);
         let site = signals.site.as_deref().unwrap_or_default();
         let (key, unit) = match visitor_id.filter(|_| consent.storage) {
-            Some(id) => (
-                self.keyring.first_party(site, &id),
-                Some(self.keyring.consent_subject(&id)),
-            ),
+            Some(id) => (self.keyring.first_party(site, &id), subject),
             None => (
                 self.keyring
                     .cookieless(site, client, meta.user_agent.unwrap_or(""), now),

@@ -8,7 +8,9 @@
 //! and deleted when the week is over; a count over several weeks takes the largest count of any
 //! single week, so a rotating salt never multiplies one network into several.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -61,6 +63,14 @@ impl NetworkPrefix {
             bytes: [6, o[0], o[1], o[2], o[3], o[4], o[5]],
         }
     }
+
+    /// The memo slot of this prefix.
+    fn slot(&self) -> usize {
+        let mut word = [0u8; 8];
+        word[..7].copy_from_slice(&self.bytes);
+        let mixed = u64::from_le_bytes(word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> 57) as usize % MEMO_SLOTS
+    }
 }
 
 /// A 32-byte keyed hash standing for one network during one ISO week; only this module makes one.
@@ -82,11 +92,42 @@ impl NetworkKey {
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Slots of the per-thread memo of recent network keys.
+const MEMO_SLOTS: usize = 128;
+
+/// One remembered key: valid only for the salts of `generation` and for `week`.
+#[derive(Clone, Copy)]
+struct Memo {
+    generation: u64,
+    week: i64,
+    prefix: NetworkPrefix,
+    key: NetworkKey,
+}
+
+thread_local! {
+    /// A network sends many page views a week (a visitor's next pages, the people behind one NAT),
+    /// and each key costs two hash blocks: a worker keeps the last keys it computed, one per slot,
+    /// so a repeat costs a comparison. Entries are tied to the salts they were computed under and
+    /// are never returned once the salts are replaced (every release-set refresh replaces them).
+    static MEMO: RefCell<[Option<Memo>; MEMO_SLOTS]> = const { RefCell::new([None; MEMO_SLOTS]) };
+}
+
+/// Generations of installed salts, unique in the process, so one thread's memo never answers for
+/// another set of salts (each install, and each `NetworkKeys`, has its own).
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+/// The salts of one install.
+#[derive(Default)]
+struct Weeks {
+    generation: u64,
+    /// HMAC states already keyed with each week's salt: keying costs two hash blocks, paid once.
+    keyed: Vec<(i64, HmacSha256)>,
+}
+
 /// The weekly network salts held in memory, swapped lock-free when they are refreshed.
 #[derive(Default)]
 pub struct NetworkKeys {
-    /// HMAC states already keyed with each week's salt: keying costs two hash blocks, paid once.
-    weeks: ArcSwap<Vec<(i64, HmacSha256)>>,
+    weeks: ArcSwap<Weeks>,
 }
 
 impl std::fmt::Debug for NetworkKeys {
@@ -106,12 +147,15 @@ impl NetworkKeys {
                 (w, mac)
             })
             .collect();
-        self.weeks.store(Arc::new(keyed));
+        self.weeks.store(Arc::new(Weeks {
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            keyed,
+        }));
     }
 
     /// ISO weeks whose salt is held.
     pub fn weeks(&self) -> Vec<i64> {
-        self.weeks.load().iter().map(|(w, _)| *w).collect()
+        self.weeks.load().keyed.iter().map(|(w, _)| *w).collect()
     }
 
     /// The key of a client address at `now`. `None` without an address, or when this week's salt is
@@ -120,11 +164,26 @@ impl NetworkKeys {
         let prefix = NetworkPrefix::of(addr?);
         let week = week_of_day(utc_day(now));
         let weeks = self.weeks.load();
-        let (_, keyed) = weeks.iter().find(|(w, _)| *w == week)?;
+        let (_, keyed) = weeks.keyed.iter().find(|(w, _)| *w == week)?;
+        let generation = weeks.generation;
+        let slot = prefix.slot();
+        let remembered = MEMO.with(|m| m.borrow()[slot]);
+        if let Some(m) = remembered.filter(|m| m.generation == generation && m.week == week && m.prefix == prefix) {
+            return Some(m.key);
+        }
         let mut mac = keyed.clone();
         mac.update(b"network\0");
         mac.update(&prefix.bytes);
-        Some(NetworkKey(mac.finalize().into_bytes().into()))
+        let key = NetworkKey(mac.finalize().into_bytes().into());
+        MEMO.with(|m| {
+            m.borrow_mut()[slot] = Some(Memo {
+                generation,
+                week,
+                prefix,
+                key,
+            })
+        });
+        Some(key)
     }
 }
 
@@ -188,6 +247,29 @@ mod tests {
         assert_eq!(
             k.key(ip("198.51.100.4"), next_monday + Duration::from_secs(7 * 86_400)),
             None
+        );
+    }
+
+    #[test]
+    fn a_remembered_key_never_outlives_its_salts() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_390_200);
+        let week = week_of_day(utc_day(now));
+        let k = keys_for(now);
+        let first = k.key(ip("203.0.113.7"), now);
+        assert_eq!(k.key(ip("203.0.113.7"), now), first, "a repeat is the same key");
+        // Same thread, same prefix, same week: another set of salts must not get the memo's answer.
+        let other = NetworkKeys::default();
+        other.install(vec![(week, Secret::from_bytes([7; 32]))]);
+        assert_ne!(other.key(ip("203.0.113.7"), now), first);
+        k.install(vec![(week, Secret::from_bytes([6; 32]))]);
+        let rotated = k.key(ip("203.0.113.7"), now);
+        assert_ne!(rotated, first);
+        assert_ne!(rotated, other.key(ip("203.0.113.7"), now));
+        k.install(vec![(week, Secret::from_bytes([9; 32]))]);
+        assert_eq!(
+            k.key(ip("203.0.113.7"), now),
+            first,
+            "the same salt gives the same key again"
         );
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use super::condition::{Condition, Op};
+use crate::domain::counts::sketch::Mix64;
 use crate::domain::signals::{SignalId, SignalKind, SignalValue, Signals};
 
 /// One indexable necessary fact about a signal.
@@ -81,8 +82,11 @@ fn guard(c: &Condition) -> Option<Vec<Atom>> {
     }
 }
 
-/// Segment indices by atom value.
-type Postings = HashMap<Box<str>, Vec<u32>>;
+/// Segment indices by atom value. Hashed with the counters' fast mixer rather than SipHash: the
+/// keys come from the rules, and a page view's values are only looked up in this fixed table, so
+/// however they are chosen a lookup walks the table's own probe sequences (a few lookups per signal
+/// and prefix length on every page view).
+type Postings = HashMap<Box<str>, Vec<u32>, Mix64>;
 
 /// Segments keyed by values of one signal, grouped by key length for prefix and suffix lookups.
 #[derive(Debug, Default)]
@@ -97,7 +101,7 @@ impl ByLength {
         let pos = match self.levels.binary_search_by_key(&len, |(l, _)| *l) {
             Ok(p) => p,
             Err(p) => {
-                self.levels.insert(p, (len, HashMap::new()));
+                self.levels.insert(p, (len, Postings::default()));
                 p
             }
         };

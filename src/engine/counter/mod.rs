@@ -54,7 +54,7 @@ type PtrKey = (Kind, usize, i64);
 struct Shard {
     sketches: FastMap<PtrKey, (Arc<str>, Sketch)>,
     counters: FastMap<PtrKey, (Arc<str>, u64)>,
-    units: units::UnitDelta,
+    units: units::ShardUnits,
 }
 
 impl Shard {
@@ -72,7 +72,7 @@ impl Shard {
         for ((kind, _, day), (key, n)) in self.counters {
             *d.counters.entry(CountKey { kind, key, day }).or_default() += n;
         }
-        d.units = self.units;
+        d.units = self.units.into_delta();
         d
     }
 }

@@ -12,8 +12,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::periods::Periods;
-use super::{lock, Batch, Counts};
-use crate::domain::counts::exact::{unit_hash, UnitSet};
+use super::{lock, Batch, Counts, FastMap};
+use crate::domain::counts::exact::{UnitKey, UnitSet};
 use crate::domain::privacy::{utc_day, ConsentSubject, Secret};
 use crate::domain::rules::Experiment;
 use crate::store::experiments::UnitRow;
@@ -53,24 +53,76 @@ pub fn absorb(into: &mut UnitDelta, other: UnitDelta) {
     }
 }
 
+/// A shard's units. Exposures, counted on every decided page view, are keyed like the sketches:
+/// by the `Arc` pointers of the arm's counting key and the fingerprint (the entry holds clones, so
+/// neither pointer can be reused while it exists), with the experiment's key beside the set. A hit
+/// then costs neither text hashing, nor refcount traffic, nor a key lookup. Conversions are rarer
+/// and name a goal from the event, so they stay keyed by text.
+#[derive(Debug, Default)]
+pub(super) struct ShardUnits {
+    exposures: FastMap<(usize, usize), Exposures>,
+    conversions: UnitDelta,
+}
+
+#[derive(Debug)]
+struct Exposures {
+    cell: UnitCell,
+    key: UnitKey,
+    set: UnitSet,
+}
+
+impl ShardUnits {
+    /// The shard's units keyed by text, ready to merge with other shards.
+    pub(super) fn into_delta(self) -> UnitDelta {
+        let mut delta = self.conversions;
+        for (_, e) in self.exposures {
+            match delta.get_mut(&e.cell) {
+                Some(mine) => mine.merge(&e.set),
+                None => {
+                    delta.insert(e.cell, e.set);
+                }
+            }
+        }
+        delta
+    }
+
+    /// Removes a visitor's units (`unit_of` gives the unit in a conversion cell's experiment).
+    fn forget(&mut self, visitor: &ConsentSubject, unit_of: impl Fn(&str) -> Option<u64>) {
+        for e in self.exposures.values_mut() {
+            e.set.remove(e.key.unit(visitor.as_bytes()));
+        }
+        forget(&mut self.conversions, unit_of);
+    }
+}
+
+/// Removes the unit `unit_of` gives for each cell's experiment.
+fn forget(delta: &mut UnitDelta, unit_of: impl Fn(&str) -> Option<u64>) {
+    for (cell, set) in delta.iter_mut() {
+        if let Some(unit) = unit_of(cell.parts().0) {
+            set.remove(unit);
+        }
+    }
+}
+
 /// The per-experiment keys units are hashed under, derived from one stored secret.
 #[derive(Default)]
 pub struct UnitKeys {
     secret: arc_swap::ArcSwapOption<Secret>,
-    keys: DashMap<String, [u8; 32]>,
+    keys: DashMap<String, UnitKey>,
 }
 
 impl UnitKeys {
-    /// Installs the stored secret (until then nothing is counted exactly).
+    /// Installs the stored secret (until then nothing is counted exactly). Called once at start,
+    /// before anything is counted: the shards keep the keys they were given.
     pub fn install(&self, secret: Secret) {
         self.secret.store(Some(Arc::new(secret)));
         self.keys.clear();
     }
 
     /// The key of `experiment`, or `None` before the secret is loaded.
-    pub fn key(&self, experiment: &str) -> Option<[u8; 32]> {
+    pub fn key(&self, experiment: &str) -> Option<UnitKey> {
         if let Some(k) = self.keys.get(experiment) {
-            return Some(*k);
+            return Some(k.clone());
         }
         let secret = self.secret.load_full()?;
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose()) else {
@@ -78,8 +130,8 @@ impl UnitKeys {
         };
         mac.update(b"personify experiment units v1\0");
         mac.update(experiment.as_bytes());
-        let key: [u8; 32] = mac.finalize().into_bytes().into();
-        self.keys.insert(experiment.to_string(), key);
+        let key = UnitKey::new(&mac.finalize().into_bytes().into());
+        self.keys.insert(experiment.to_string(), key.clone());
         Some(key)
     }
 }
@@ -98,19 +150,44 @@ impl Batch<'_> {
         let Some(visitor) = visitor else {
             return;
         };
+        let units = &mut self.0.units;
+        let Some(goal) = goal else {
+            let arm_key = e.count_key(arm);
+            let ptr = (
+                Arc::as_ptr(arm_key).cast::<u8>() as usize,
+                Arc::as_ptr(&e.fingerprint).cast::<u8>() as usize,
+            );
+            let entry = match units.exposures.entry(ptr) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let Some(key) = keys.key(&e.id) else { return };
+                    v.insert(Exposures {
+                        cell: UnitCell {
+                            arm_key: Arc::clone(arm_key),
+                            fingerprint: Arc::clone(&e.fingerprint),
+                            goal: None,
+                        },
+                        key,
+                        set: UnitSet::new(),
+                    })
+                }
+            };
+            entry.set.insert(entry.key.unit(visitor.as_bytes()));
+            return;
+        };
         let Some(key) = keys.key(&e.id) else {
             return;
         };
         let cell = UnitCell {
             arm_key: Arc::clone(e.count_key(arm)),
             fingerprint: Arc::clone(&e.fingerprint),
-            goal: goal.map(Arc::from),
+            goal: Some(Arc::from(goal)),
         };
-        self.0
-            .units
+        units
+            .conversions
             .entry(cell)
             .or_default()
-            .insert(unit_hash(&key, visitor.as_bytes()));
+            .insert(key.unit(visitor.as_bytes()));
     }
 }
 
@@ -174,22 +251,11 @@ impl Counts {
         // Under the flush lock: a flush that already took a shard must not write a unit back
         // after the store's rows are deleted.
         let _one = self.flushing.lock().await;
-        let unit_of = |experiment: &str| {
-            self.unit_keys
-                .key(experiment)
-                .map(|key| unit_hash(&key, visitor.as_bytes()))
-        };
-        let forget = |delta: &mut UnitDelta| {
-            for (cell, set) in delta.iter_mut() {
-                if let Some(unit) = unit_of(cell.parts().0) {
-                    set.remove(unit);
-                }
-            }
-        };
+        let unit_of = |experiment: &str| self.unit_keys.key(experiment).map(|key| key.unit(visitor.as_bytes()));
         for shard in &self.shards {
-            forget(&mut lock(shard).units);
+            lock(shard).units.forget(visitor, unit_of);
         }
-        forget(&mut lock(&self.pending).units);
+        forget(&mut lock(&self.pending).units, unit_of);
         let pairs: Vec<(String, u64)> = self
             .store
             .unit_experiments()

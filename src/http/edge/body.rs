@@ -77,6 +77,17 @@ async fn extract<T: DeserializeOwned>(
     Ok(value)
 }
 
+/// Whether a `Content-Type` is JSON (`application/json`, `application/…+json`) or `text/plain`,
+/// whatever its case and parameters. Compared without a lowercased copy (an allocation per page view).
+fn accepted_type(content_type: &str) -> bool {
+    let ct = content_type.split(';').next().unwrap_or("").trim().as_bytes();
+    let json = ct.eq_ignore_ascii_case(b"application/json")
+        || (ct.len() >= 17
+            && ct[..12].eq_ignore_ascii_case(b"application/")
+            && ct[ct.len() - 5..].eq_ignore_ascii_case(b"+json"));
+    json || ct.eq_ignore_ascii_case(b"text/plain")
+}
+
 /// Body timeout when no state is attached (unit tests).
 const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -85,16 +96,7 @@ const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// `text/plain` is accepted too: browser SDKs send it to avoid a CORS preflight on every page view.
 pub async fn read(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let ct = ct
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        let json = ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
-        if !(json || ct == "text/plain") {
+        if !accepted_type(ct.to_str().unwrap_or("")) {
             return Err(ApiError::UnsupportedMediaType);
         }
     }
@@ -327,5 +329,31 @@ mod tests {
             json::<Outer>(br#"{"page":{"url":"u"}} trailing"#).unwrap_err(),
             ApiError::MalformedJson { .. }
         ));
+    }
+
+    #[test]
+    fn json_and_plain_text_are_accepted_in_any_case_and_nothing_else() {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/vnd.api+json",
+            "APPLICATION/LD+JSON",
+            "application/+json",
+            "text/plain;charset=UTF-8",
+            " TEXT/PLAIN ",
+        ] {
+            assert!(accepted_type(ok), "{ok}");
+        }
+        for refused in [
+            "application/xml",
+            "text/html",
+            "+json",
+            "application/json5",
+            "application/",
+            "",
+            "json",
+        ] {
+            assert!(!accepted_type(refused), "{refused}");
+        }
     }
 }

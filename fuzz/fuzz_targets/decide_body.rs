@@ -9,7 +9,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use personify::domain::consent::ConsentInput;
+use personify::domain::consent::{ConsentInput, Purposes};
 use personify::domain::pageview::decide::decide;
 use personify::domain::privacy::VisitorId;
 use personify::domain::signals::{PageFields, PageView, RequestMeta, SessionSummary};
@@ -52,6 +52,22 @@ struct Consent {
     gpp_sid: Option<Vec<u16>>,
     us_privacy: Option<String>,
     google_consent_mode: Option<personify::domain::consent::google::ConsentMode>,
+    /// The restated withdrawal, by purpose name (the server refuses other names).
+    withdrawn: Option<Vec<String>>,
+}
+
+/// The purposes a restated withdrawal names.
+fn withdrawn(names: Option<&[String]>) -> Purposes {
+    let mut p = Purposes::NONE;
+    for n in names.unwrap_or_default() {
+        match n.as_str() {
+            "personalize" => p.personalize = true,
+            "measure" => p.measure = true,
+            "advertise" => p.advertise = true,
+            _ => {}
+        }
+    }
+    p
 }
 
 #[derive(Deserialize, Default)]
@@ -108,6 +124,7 @@ fn one(data: &[u8]) {
         gpp_sid: strings.and_then(|c| c.gpp_sid.as_deref()),
         us_privacy: strings.and_then(|c| c.us_privacy.as_deref()),
         google_consent_mode: strings.and_then(|c| c.google_consent_mode),
+        withdrawn: withdrawn(strings.and_then(|c| c.withdrawn.as_deref())),
     };
     let mut warnings = Vec::new();
     let consent = common::POLICY.resolve(&input, &mut warnings);

@@ -43,6 +43,7 @@ fn one(data: &[u8]) {
             gpp_sid: sids.as_deref(),
             us_privacy: usp,
             google_consent_mode: None,
+            withdrawn: Default::default(),
         };
         let mut warnings = Vec::new();
         let consent = common::POLICY.resolve(&input, &mut warnings);

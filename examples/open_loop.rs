@@ -245,6 +245,9 @@ async fn run(args: Args) -> serde_json::Value {
         .no_proxy()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(args.max_in_flight)
+        // Below actix-web's 5 s keep-alive: a connection the server is closing as idle is never
+        // reused, so "connection closed before message completed" is not counted against it.
+        .pool_idle_timeout(Duration::from_secs(2))
         .timeout(args.timeout)
         .build()
     {

@@ -8,8 +8,9 @@
 //! Statements use `$n` placeholders and `TRUE`/`FALSE`, which SQLite accepts as PostgreSQL does.
 //!
 //! Where the backends differ they provide, on the store type:
-//! - `begin_write()`: a transaction that may write (`BEGIN IMMEDIATE` on SQLite, so the size read
-//!   first cannot go stale);
+//! - `writer()`: a connection for writing (SQLite's one writer connection, held until dropped;
+//!   a connection of PostgreSQL's writer pool), and `begin_write(conn)`: a transaction on it that
+//!   may write (`BEGIN IMMEDIATE` on SQLite, so the size read first cannot go stale);
 //! - `lock_log(conn)`: serialise appends across nodes (PostgreSQL's advisory lock; nothing on
 //!   SQLite, whose write lock is taken by `begin_write`);
 //! - `announce(conn, entries)`: tell other nodes on commit (PostgreSQL's NOTIFY);
@@ -174,7 +175,8 @@ macro_rules! consent_sql {
 
                 /// `ConsentLog::append_consent`.
                 pub(in super::super) async fn consent_append(&self, changes: Vec<Change>) -> Result<Vec<Entry>, StoreError> {
-                    let mut tx = self.begin_write().await?;
+                    let mut writer = self.writer().await?;
+                    let mut tx = Self::begin_write(&mut writer).await?;
                     Self::lock_log(&mut tx).await?;
                     let (entries, tree) = append_in(&mut tx, &self.frontier, changes).await?;
                     Self::announce(&mut tx, &entries).await?;
@@ -190,7 +192,8 @@ macro_rules! consent_sql {
                     erasure: Change,
                 ) -> Result<Erased, StoreError> {
                     let hex = subject.to_hex();
-                    let mut tx = self.begin_write().await?;
+                    let mut writer = self.writer().await?;
+                    let mut tx = Self::begin_write(&mut writer).await?;
                     Self::lock_log(&mut tx).await?;
                     let opted_out: Option<bool> =
                         sqlx::query_scalar("SELECT opted_out FROM consent_records WHERE subject = $1")
@@ -363,7 +366,8 @@ macro_rules! consent_sql {
                     sign: Signer<'_>,
                     now_ms: i64,
                 ) -> Result<Option<StoredCheckpoint>, StoreError> {
-                    let mut tx = self.begin_write().await?;
+                    let mut writer = self.writer().await?;
+                    let mut tx = Self::begin_write(&mut writer).await?;
                     if !Self::elect_issuer(&mut tx).await? {
                         return Ok(None);
                     }
@@ -419,7 +423,8 @@ macro_rules! consent_sql {
                     sources: &[String],
                     policy_versions: &[String],
                 ) -> Result<u64, StoreError> {
-                    let mut tx = self.begin_write().await?;
+                    let mut writer = self.writer().await?;
+                    let mut tx = Self::begin_write(&mut writer).await?;
                     Self::lock_log(&mut tx).await?;
                     if !Self::old_log_exists(&mut tx).await? {
                         return Ok(0);

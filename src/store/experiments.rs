@@ -80,7 +80,8 @@ macro_rules! experiments_sql {
                     // written twice changes nothing, so a flush that fails half way keeps its units
                     // in memory and the next one writes them all again.
                     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                        let mut tx = self.begin_write().await?;
+                        let mut writer = self.writer().await?;
+                        let mut tx = Self::begin_write(&mut writer).await?;
                         let mut q: QueryBuilder<'_, $db> =
                             QueryBuilder::new("INSERT INTO experiment_units (experiment, period, arm, goal, unit, day) ");
                         q.push_values(chunk, |mut b, r| {
@@ -127,7 +128,8 @@ macro_rules! experiments_sql {
                 }
 
                 async fn erase_units(&self, units: &[(String, u64)]) -> Result<u64, StoreError> {
-                    let mut tx = self.begin_write().await?;
+                    let mut writer = self.writer().await?;
+                    let mut tx = Self::begin_write(&mut writer).await?;
                     let mut deleted = 0;
                     for (experiment, unit) in units {
                         deleted += sqlx::query("DELETE FROM experiment_units WHERE unit = $1 AND experiment = $2")
@@ -224,7 +226,8 @@ macro_rules! experiments_sql {
                     if rows.is_empty() {
                         return Ok(());
                     }
-                    let mut tx = self.begin_write().await?;
+                    let mut writer = self.writer().await?;
+                    let mut tx = Self::begin_write(&mut writer).await?;
                     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                         let mut q: QueryBuilder<'_, $db> = QueryBuilder::new(
                             "INSERT INTO releases (cell, release, value, visitors, networks, released_at) ",

@@ -8,8 +8,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgSslMode};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Connection, Postgres, Transaction};
 
 use super::{ConsentWatcher, StoreError};
 use crate::domain::ledger::entry::Entry;
@@ -129,9 +130,14 @@ async fn watch(pool: PgPool, on_change: ConsentWatcher) {
 /// What PostgreSQL does differently from the shared SQL (`consent_sql.rs`): several nodes write
 /// one database.
 impl PgStore {
+    /// A connection of the writer pool.
+    async fn writer(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        Ok(self.writer.acquire().await?)
+    }
+
     /// A plain transaction; appends serialise on [`PgStore::lock_log`] instead.
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        Ok(self.writer.begin().await?)
+    async fn begin_write(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>, StoreError> {
+        Ok(conn.begin().await?)
     }
 
     /// Serialises consent-log appends across nodes until the transaction ends.

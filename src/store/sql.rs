@@ -209,7 +209,8 @@ macro_rules! sql_store {
                 }
 
                 async fn put_counts(&self, sketches: Vec<SketchRow>, counters: Vec<CounterRow>) -> Result<(), StoreError> {
-                    let mut tx = self.begin_write().await?;
+                    let mut writer = self.writer().await?;
+                    let mut tx = Self::begin_write(&mut writer).await?;
                     for r in &sketches {
                         sqlx::query(
                             "INSERT INTO sketches (kind, key, day, node, blob) VALUES ($1, $2, $3, $4, $5) \

@@ -4,6 +4,7 @@ import { copyFileSync, cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'nod
 import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
@@ -181,6 +182,28 @@ export async function warm(browser, demoUrl, personifyUrl) {
   const { context, page } = await visitor(browser, { country: 'US', personify: personifyUrl });
   await open(page, demoUrl + '/');
   await context.close();
+}
+
+/**
+ * For a test file's tests: a server that allows a demo site's origin, the example bank served on it,
+ * and a warmed Chromium, started before the first test and stopped after the last. Their handles are
+ * the returned object's `browser`, `server` and `demo`, set once the `before` hook has run.
+ */
+export function bankSite() {
+  const env = {};
+  before(async () => {
+    const site = await origin();
+    env.server = await startPersonify({ origins: [site.url] });
+    env.demo = await startDemo({ endpoint: env.server.url, port: site.port });
+    env.browser = await launch();
+    await warm(env.browser, env.demo.url, env.server.url);
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.demo?.stop();
+    await env.server?.stop();
+  });
+  return env;
 }
 
 /** Loads `url` and waits for the SDK's first outcome; returns it. */

@@ -4,31 +4,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { ADMIN_TOKEN, launch, open, origin, shot, startDemo, startPersonify, text, visitor, warm } from './harness.mjs';
+import { test } from 'node:test';
+import { ADMIN_TOKEN, bankSite, open, shot, text, visitor } from './harness.mjs';
 
 const HERO = '[data-personify-slot="hero"] [data-personify-field="headline"]';
 const SIDEBAR = '[data-personify-slot="sidebar"] [data-personify-field="title"]';
 const STUDENT_HERO = 'A student account with a 0% overdraft';
 const SAVINGS_SIDEBAR = 'See your savings grow';
 
-let browser, server, demo;
-
-before(async () => {
-  const site = await origin();
-  server = await startPersonify({ origins: [site.url] });
-  demo = await startDemo({ endpoint: server.url, port: site.port });
-  browser = await launch();
-  await warm(browser, demo.url, server.url);
-});
-after(async () => {
-  await browser?.close();
-  await demo?.stop();
-  await server?.stop();
-});
+const env = bankSite();
 
 async function admin(path, body) {
-  const res = await fetch(server.url + path, {
+  const res = await fetch(env.server.url + path, {
     method: body ? 'POST' : 'GET',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
     body: body ? JSON.stringify(body) : undefined,
@@ -46,15 +33,15 @@ import json, sqlite3, sys
 db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
 rows = db.execute("SELECT key, SUM(value) FROM counters WHERE kind = 'views' GROUP BY key").fetchall()
 print(json.dumps(dict(rows)))
-`, join(server.data, 'personify.db')]);
+`, join(env.server.data, 'personify.db')]);
   return JSON.parse(out.toString());
 }
 
 /** Opens `path` of the demo site and returns the SDK's outcome and the server's decide answer. */
 async function visit(path) {
-  const { context, page } = await visitor(browser, { country: 'US', personify: server.url });
+  const { context, page } = await visitor(env.browser, { country: 'US', personify: env.server.url });
   const answer = page.waitForResponse((r) => r.url().endsWith('/v1/decide')).then((r) => r.json());
-  const status = await open(page, demo.url + path);
+  const status = await open(page, env.demo.url + path);
   return { context, page, status, answer: await answer };
 }
 

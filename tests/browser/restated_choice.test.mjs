@@ -2,30 +2,17 @@
 // node that has not applied the choice yet still honours the denial) and its receipt's log position
 // (a node waits briefly for a grant), for ten minutes; then it is forgotten.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launch, open, origin, startDemo, startPersonify, storageOf, visitor, warm } from './harness.mjs';
+import { test } from 'node:test';
+import { bankSite, open, storageOf, visitor } from './harness.mjs';
 
 const TEN_MINUTES = 10 * 60 * 1000;
-let browser, server, demo;
-
-before(async () => {
-  const site = await origin();
-  server = await startPersonify({ origins: [site.url] });
-  demo = await startDemo({ endpoint: server.url, port: site.port });
-  browser = await launch();
-  await warm(browser, demo.url, server.url);
-});
-after(async () => {
-  await browser?.close();
-  await demo?.stop();
-  await server?.stop();
-});
+const env = bankSite();
 
 test('consent.set and optOut restate the denied purposes and the receipt position, for ten minutes', async () => {
-  const { context, page } = await visitor(browser, { country: 'DE', personify: server.url });
+  const { context, page } = await visitor(env.browser, { country: 'DE', personify: env.server.url });
   const sent = [];
   page.on('request', (r) => r.url().endsWith('/v1/decide') && sent.push(JSON.parse(r.postData()).consent || {}));
-  const first = await open(page, demo.url + '/mortgages');
+  const first = await open(page, env.demo.url + '/mortgages');
   assert.equal(first.consent.basis, 'jurisdiction_opt_in');
   assert.equal(sent.at(-1).withdrawn, undefined, 'nothing to restate before a choice');
 
@@ -40,7 +27,7 @@ test('consent.set and optOut restate the denied purposes and the receipt positio
   );
 
   // The next page restates it too.
-  const next = await open(page, demo.url + '/savings');
+  const next = await open(page, env.demo.url + '/savings');
   assert.deepEqual(sent.at(-1), { withdrawn: ['measure', 'advertise'], after: receipt.leaf_index });
   assert.equal(next.consent.basis, 'record');
 
@@ -50,7 +37,7 @@ test('consent.set and optOut restate the denied purposes and the receipt positio
     c.at -= ms + 1000;
     localStorage.setItem('personify.choice', JSON.stringify(c));
   }, TEN_MINUTES);
-  await open(page, demo.url + '/savings');
+  await open(page, env.demo.url + '/savings');
   assert.deepEqual(sent.at(-1), {});
   assert.deepEqual(Object.keys(await storageOf(page)).sort(), ['personify.id', 'personify.session']);
 

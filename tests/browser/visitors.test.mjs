@@ -1,7 +1,7 @@
 // The example bank in Chromium against the real server: what visitors see and what their device keeps.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { launch, open, origin, shot, startDemo, startPersonify, storageOf, text, visitor, warm } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { bankSite, open, shot, storageOf, text, visitor } from './harness.mjs';
 
 const HERO = '[data-personify-slot="hero"] [data-personify-field="headline"]';
 const SIDEBAR = '[data-personify-slot="sidebar"] [data-personify-field="title"]';
@@ -10,25 +10,12 @@ const DEFAULT_SIDEBAR = 'Need help?';
 const MORTGAGE_SIDEBAR = 'Talk to a mortgage adviser';
 const MORTGAGE_HEROES = ['Fixed rates from 4.19%', 'How much could you borrow?', DEFAULT_HERO];
 
-let browser, server, demo;
-
-before(async () => {
-  const site = await origin();
-  server = await startPersonify({ origins: [site.url] });
-  demo = await startDemo({ endpoint: server.url, port: site.port });
-  browser = await launch();
-  await warm(browser, demo.url, server.url);
-});
-after(async () => {
-  await browser?.close();
-  await demo?.stop();
-  await server?.stop();
-});
+const env = bankSite();
 
 describe('a US visitor (opt-out jurisdiction)', () => {
   test('sees mortgage content replace the defaults; only the session summary is stored, and it grows', async () => {
-    const { context, page } = await visitor(browser, { country: 'US', personify: server.url });
-    const home = await open(page, demo.url + '/');
+    const { context, page } = await visitor(env.browser, { country: 'US', personify: env.server.url });
+    const home = await open(page, env.demo.url + '/');
     assert.equal(home.decided, true, JSON.stringify(home));
     assert.equal(home.consent.personalize, true);
     assert.equal(home.consent.basis, 'jurisdiction_opt_out');
@@ -41,7 +28,7 @@ describe('a US visitor (opt-out jurisdiction)', () => {
     assert.ok(MORTGAGE_HEROES.includes(await text(page, HERO)));
     assert.equal(hero.experiment.id, 'mortgage_hero_2026q4');
 
-    await page.goto(demo.url + '/tools/mortgage-calculator');
+    await page.goto(env.demo.url + '/tools/mortgage-calculator');
     await page.evaluate(() => window.personify.ready);
     assert.equal(await text(page, SIDEBAR), MORTGAGE_SIDEBAR);
     const stored = await storageOf(page);
@@ -57,13 +44,13 @@ describe('a US visitor (opt-out jurisdiction)', () => {
   });
 
   test('a sensitive page shows its defaults and the page never learns the segment', async () => {
-    const { context, page } = await visitor(browser, { country: 'US', personify: server.url });
+    const { context, page } = await visitor(env.browser, { country: 'US', personify: env.server.url });
     const events = [];
     await page.exposeFunction('record', (d) => events.push(d));
     await page.addInitScript(() =>
       document.addEventListener('personify:decision', (e) => window.record(JSON.stringify(e.detail))),
     );
-    const s = await open(page, demo.url + '/bereavement-support');
+    const s = await open(page, env.demo.url + '/bereavement-support');
     assert.equal(await text(page, HERO), DEFAULT_HERO);
     const exposed = JSON.stringify(s) + events.join('') + JSON.stringify(await page.evaluate(() => window.personify.status()));
     assert.ok(!exposed.includes('bereavement_support'), exposed);
@@ -74,8 +61,8 @@ describe('a US visitor (opt-out jurisdiction)', () => {
 
 describe('a DE visitor (opt-in jurisdiction)', () => {
   test('sees defaults until the banner consent, then segment content; opt-out reverts it', async () => {
-    const { context, page } = await visitor(browser, { country: 'DE', personify: server.url });
-    const first = await open(page, demo.url + '/mortgages');
+    const { context, page } = await visitor(env.browser, { country: 'DE', personify: env.server.url });
+    const first = await open(page, env.demo.url + '/mortgages');
     assert.equal(first.consent.personalize, false);
     assert.equal(first.consent.basis, 'jurisdiction_opt_in');
     assert.equal(await text(page, HERO), DEFAULT_HERO);
@@ -95,7 +82,7 @@ describe('a DE visitor (opt-in jurisdiction)', () => {
     await shot(page, 'de-mortgages-after-consent');
 
     // The choice is remembered: the next page is personalised straight away.
-    await open(page, demo.url + '/mortgages/first-time-buyers');
+    await open(page, env.demo.url + '/mortgages/first-time-buyers');
     assert.equal(await text(page, HERO), 'Buying your first home?');
 
     const optedOut = page.evaluate(() => new Promise((r) => document.addEventListener('personify:decision', (e) => r(e.detail), { once: true })));
@@ -113,7 +100,7 @@ describe('a DE visitor (opt-in jurisdiction)', () => {
     );
     await shot(page, 'de-mortgages-after-opt-out');
 
-    await open(page, demo.url + '/mortgages');
+    await open(page, env.demo.url + '/mortgages');
     assert.equal(await text(page, SIDEBAR), DEFAULT_SIDEBAR, 'the opt-out sticks');
     assert.deepEqual(page.errors, []);
     await context.close();
@@ -122,12 +109,12 @@ describe('a DE visitor (opt-in jurisdiction)', () => {
 
 describe('the page URL the SDK sends', () => {
   test('keeps host, path and utm_* only, and passes the preview token separately', async () => {
-    const { context, page } = await visitor(browser, { country: 'US', personify: server.url });
+    const { context, page } = await visitor(env.browser, { country: 'US', personify: env.server.url });
     const bodies = [];
     page.on('request', (r) => r.url().endsWith('/v1/decide') && bodies.push(JSON.parse(r.postData())));
-    await open(page, demo.url + '/savings?utm_source=news&personify_preview=tok123&email=a%40b.example#top');
+    await open(page, env.demo.url + '/savings?utm_source=news&personify_preview=tok123&email=a%40b.example#top');
     assert.equal(bodies.length, 1);
-    assert.equal(bodies[0].page.url, demo.url + '/savings?utm_source=news');
+    assert.equal(bodies[0].page.url, env.demo.url + '/savings?utm_source=news');
     assert.equal(bodies[0].preview, 'tok123');
     assert.equal(bodies[0].page.category, 'savings');
     await context.close();
